@@ -1,0 +1,120 @@
+#pragma once
+// What every kubemend service has in common at run time: its config keys
+// (kafka, grpc, http, log), the Prometheus /metrics endpoint, the gRPC server
+// with grpc.health.v1, reflection and kubemend.v1.Admin/GetStatus, health
+// checks that flip SERVING/NOT_SERVING, the ready file, and a clean shutdown
+// on SIGTERM/SIGINT.
+//
+// Threading: construct ServiceRuntime first thing in main (it blocks the
+// shutdown signals so that every thread created later inherits the mask), add
+// checks and services, Start(), then WaitForShutdown() on the main thread.
+#include <grpcpp/grpcpp.h>
+
+#include <absl/status/status.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kubemend/common/clock.h"
+#include "kubemend/common/config.h"
+#include "kubemend/common/events.h"
+#include "kubemend/common/kafka.h"
+#include "kubemend/common/metrics.h"
+#include "kubemend/v1/admin.grpc.pb.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace kubemend {
+
+struct CommonConfig {
+  std::string instance;  // default: hostname-pid
+  KafkaConfig kafka;
+  std::string grpc_listen = "0.0.0.0:9000";
+  std::string http_listen = "0.0.0.0:9100";
+  std::string log_level = "info";
+  std::string log_format = "logfmt";
+  std::string ready_file;  // written with the bound addresses once serving starts
+};
+
+// Registers kafka.*, grpc.listen, http.listen, log.*, runtime.ready_file.
+void AddCommonKeys(ConfigSchema& schema, CommonConfig* cfg, const std::string& service);
+
+// Parses --config PATH, --help-config, --version. Returns false when main
+// should exit with *exit_code (help printed or bad arguments).
+bool ParseArgs(int argc, char** argv, const std::string& service, const ConfigSchema& schema,
+               std::string* config_path, int* exit_code);
+
+std::string KubemendVersion();
+
+class ServiceRuntime {
+ public:
+  ServiceRuntime(std::string service, CommonConfig cfg);
+  ~ServiceRuntime();
+
+  const std::string& service() const { return service_; }
+  const CommonConfig& config() const { return cfg_; }
+  MetricsRegistry& metrics() { return metrics_; }
+  ProducerIdentity identity() const;
+  const Clock& clock() const { return SystemClock::Instance(); }
+
+  // The shared producer (created on first call).
+  absl::StatusOr<Producer*> producer();
+  // Consumers whose status and lag GetStatus reports; not owned.
+  void AddConsumer(BatchConsumer* consumer);
+  // A readiness condition: returns "" when fine, else why not. Evaluated
+  // once a second on the health thread.
+  void AddHealthCheck(std::string name, std::function<std::string()> check);
+  // Adds fields to GetStatus (mode, paused, details).
+  void SetStatusHook(std::function<void(v1::GetStatusResponse*)> hook);
+  void AddGrpcService(grpc::Service* service);
+  // Extra HTTP routes next to /metrics and /healthz (the collector's webhook).
+  void ConfigureHttp(std::function<void(httplib::Server&)> configure);
+
+  void CountError(const std::string& kind);
+  uint64_t errors() const { return errors_.load(); }
+
+  absl::Status Start();
+  void WaitForShutdown();
+  bool stopping() const { return stopping_.load(); }
+  void RequestShutdown();
+
+  bool serving() const { return serving_.load(); }
+  int grpc_port() const { return grpc_port_; }
+  int http_port() const { return http_port_; }
+  void FillStatus(v1::GetStatusResponse* out);
+
+ private:
+  void HealthLoop();
+  void WriteReadyFile();
+
+  std::string service_;
+  CommonConfig cfg_;
+  MetricsRegistry metrics_;
+  TimePoint started_at_;
+  std::unique_ptr<Producer> producer_;
+  std::vector<BatchConsumer*> consumers_;
+  std::vector<std::pair<std::string, std::function<std::string()>>> checks_;
+  std::function<void(v1::GetStatusResponse*)> status_hook_;
+  std::vector<grpc::Service*> grpc_services_;
+  std::unique_ptr<grpc::Service> admin_service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<httplib::Server> http_server_;
+  std::function<void(httplib::Server&)> http_configure_;
+  std::thread http_thread_;
+  std::thread health_thread_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> serving_{false};
+  std::string not_serving_reason_;
+  std::mutex reason_mu_;
+  std::atomic<uint64_t> errors_{0};
+  int grpc_port_ = 0;
+  int http_port_ = 0;
+};
+
+}  // namespace kubemend

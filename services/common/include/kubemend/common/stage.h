@@ -1,0 +1,58 @@
+#pragma once
+// A pipeline stage: consume events from one or more topics, turn each into
+// zero or more events for other topics, publish them, and only then let the
+// consumer commit. The analyzer, safety gate and executor are stages.
+//
+// The transform is the service's decision logic (no I/O of its own, or I/O
+// that it makes idempotent). It returns:
+//   - OK with the events to publish;
+//   - InvalidArgument / FailedPrecondition: the input can never be processed
+//     (poison): it is dead-lettered with the message as the reason;
+//   - any other error: transient, the whole batch is retried.
+// Undecodable messages are dead-lettered before the transform sees them.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kubemend/common/events.h"
+#include "kubemend/common/kafka.h"
+#include "kubemend/common/runtime.h"
+
+namespace kubemend {
+
+struct Emit {
+  Topic topic;
+  v1::Event event;
+};
+
+using Transform = std::function<absl::StatusOr<std::vector<Emit>>(const v1::Event& in,
+                                                                  const InMessage& raw)>;
+
+class Stage {
+ public:
+  // `inputs`: topics consumed; the event type is checked against the topic.
+  Stage(ServiceRuntime* rt, std::vector<Topic> inputs, Transform transform);
+  absl::Status Init();  // creates the producer and the consumer
+  void Run();           // consume loop on the calling thread until Stop()
+  void Stop();
+  BatchConsumer* consumer() { return consumer_.get(); }
+  // Publishes events outside the consume loop (gRPC-triggered Control, etc.)
+  // and waits for the broker's acknowledgement.
+  absl::Status Publish(const std::vector<Emit>& events);
+
+ private:
+  absl::Status HandleBatch(std::span<const InMessage> batch);
+  absl::Status Send(const Emit& e, const std::shared_ptr<DeliveryTracker>& tracker);
+
+  ServiceRuntime* rt_;
+  std::vector<Topic> inputs_;
+  Transform transform_;
+  Producer* producer_ = nullptr;
+  std::unique_ptr<DeadLetterer> dead_letters_;
+  std::unique_ptr<BatchConsumer> consumer_;
+  std::map<std::string, Topic> topic_by_name_;
+  Histogram* latency_ = nullptr;
+};
+
+}  // namespace kubemend

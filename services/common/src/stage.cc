@@ -1,0 +1,121 @@
+#include "kubemend/common/stage.h"
+
+#include "kubemend/common/log.h"
+
+namespace kubemend {
+
+Stage::Stage(ServiceRuntime* rt, std::vector<Topic> inputs, Transform transform)
+    : rt_(rt), inputs_(std::move(inputs)), transform_(std::move(transform)) {}
+
+absl::Status Stage::Init() {
+  auto p = rt_->producer();
+  if (!p.ok()) {
+    return p.status();
+  }
+  producer_ = *p;
+  const KafkaConfig& kc = rt_->config().kafka;
+  dead_letters_ = std::make_unique<DeadLetterer>(producer_, TopicName(kc, Topic::kDeadLetter),
+                                                 rt_->service(), &rt_->metrics(), rt_->clock());
+  std::vector<std::string> names;
+  for (Topic t : inputs_) {
+    names.push_back(TopicName(kc, t));
+    topic_by_name_[names.back()] = t;
+  }
+  latency_ = &rt_->metrics().GetHistogram(
+      "kubemend_stage_latency_seconds",
+      "From the input event's recorded_at to its outputs acknowledged by the broker");
+  auto c = BatchConsumer::Create(
+      kc, "kubemend-" + rt_->service() + "-" + rt_->config().instance, names,
+      [this](std::span<const InMessage> batch) { return HandleBatch(batch); }, &rt_->metrics());
+  if (!c.ok()) {
+    return c.status();
+  }
+  consumer_ = std::move(*c);
+  rt_->AddConsumer(consumer_.get());
+  return absl::OkStatus();
+}
+
+void Stage::Run() { consumer_->Run(); }
+void Stage::Stop() {
+  if (consumer_) {
+    consumer_->Stop();
+  }
+}
+
+absl::Status Stage::Send(const Emit& e, const std::shared_ptr<DeliveryTracker>& tracker) {
+  rt_->metrics()
+      .GetCounter("kubemend_events_out_total", "Events published",
+                  {{"type", EventTypeName(e.event.type())}})
+      .Inc();
+  return producer_->Produce(TopicName(rt_->config().kafka, e.topic), TargetKey(e.event.target()),
+                            e.event.SerializeAsString(), tracker,
+                            {{"kubemend-event-type", EventTypeName(e.event.type())},
+                             {"traceparent", e.event.trace().traceparent()}});
+}
+
+absl::Status Stage::Publish(const std::vector<Emit>& events) {
+  auto tracker = std::make_shared<DeliveryTracker>();
+  for (const auto& e : events) {
+    if (auto st = Send(e, tracker); !st.ok()) {
+      return st;
+    }
+  }
+  return tracker->Wait(rt_->config().kafka.delivery_timeout);
+}
+
+absl::Status Stage::HandleBatch(std::span<const InMessage> batch) {
+  auto log = Logger("stage");
+  auto tracker = std::make_shared<DeliveryTracker>();
+  std::vector<TimePoint> recorded;
+  recorded.reserve(batch.size());
+  for (const auto& msg : batch) {
+    auto topic_it = topic_by_name_.find(msg.topic);
+    Topic topic = topic_it == topic_by_name_.end() ? Topic::kDeadLetter : topic_it->second;
+    auto ev = DecodeEventFor(msg.payload, topic);
+    if (!ev.ok()) {
+      rt_->CountError("undecodable");
+      if (auto st = dead_letters_->Send(msg, std::string(ev.status().message()), tracker);
+          !st.ok()) {
+        return st;
+      }
+      continue;
+    }
+    rt_->metrics()
+        .GetCounter("kubemend_events_in_total", "Events consumed",
+                    {{"type", EventTypeName(ev->type())}})
+        .Inc();
+    auto out = transform_(*ev, msg);
+    if (!out.ok()) {
+      auto code = out.status().code();
+      if (code == absl::StatusCode::kInvalidArgument ||
+          code == absl::StatusCode::kFailedPrecondition) {
+        rt_->CountError("unprocessable");
+        log->warn("msg=\"cannot process event\" event_id={} incident_id={} error={}",
+                  ev->event_id(), ev->incident_id(), Q(std::string(out.status().message())));
+        if (auto st = dead_letters_->Send(msg, std::string(out.status().message()), tracker);
+            !st.ok()) {
+          return st;
+        }
+        continue;
+      }
+      rt_->CountError("transient");
+      return out.status();
+    }
+    for (const auto& e : *out) {
+      if (auto st = Send(e, tracker); !st.ok()) {
+        return st;
+      }
+    }
+    recorded.push_back(FromTimestamp(ev->recorded_at()));
+  }
+  absl::Status st = tracker->Wait(rt_->config().kafka.delivery_timeout);
+  if (st.ok()) {
+    auto now = rt_->clock().Now();
+    for (auto t : recorded) {
+      latency_->Observe(std::chrono::duration<double>(now - t).count());
+    }
+  }
+  return st;
+}
+
+}  // namespace kubemend
