@@ -119,3 +119,26 @@ absl::Status Stage::HandleBatch(std::span<const InMessage> batch) {
 }
 
 }  // namespace kubemend
+
+namespace kubemend {
+int RunStageService(ServiceRuntime& rt, Stage& stage) {
+  auto log = Logger("main");
+  if (auto st = stage.Init(); !st.ok()) {
+    log->error("msg=\"cannot start\" error={}", Q(std::string(st.message())));
+    return 1;
+  }
+  if (auto st = rt.Start(); !st.ok()) {
+    log->error("msg=\"cannot start\" error={}", Q(std::string(st.message())));
+    return 1;
+  }
+  std::thread consumer([&] { stage.Run(); });
+  rt.WaitForShutdown();
+  stage.Stop();
+  consumer.join();
+  if (auto p = rt.producer(); p.ok()) {
+    (void)(*p)->Flush(std::chrono::seconds(5));
+  }
+  log->info("msg=\"stopped\"");
+  return 0;
+}
+}  // namespace kubemend

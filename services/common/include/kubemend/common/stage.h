@@ -56,3 +56,10 @@ class Stage {
 };
 
 }  // namespace kubemend
+
+namespace kubemend {
+// The main loop shared by stage services: start the runtime, run the stage's
+// consumer on its own thread, wait for SIGTERM/SIGINT, stop consuming
+// (committing what was processed), flush the producer. Returns the exit code.
+int RunStageService(ServiceRuntime& rt, Stage& stage);
+}  // namespace kubemend

@@ -1,0 +1,29 @@
+#pragma once
+// Alertmanager webhook (payload version 4) → Signal events. Pure: no I/O,
+// time and identity are passed in. Malformed input is an InvalidArgument
+// whose message says what is wrong, for the 400 reply.
+#include <absl/status/statusor.h>
+
+#include <string>
+#include <vector>
+
+#include "kubemend/common/clock.h"
+#include "kubemend/common/events.h"
+
+namespace kubemend::collector {
+
+struct WebhookOptions {
+  std::string cluster;  // cluster name put on every target
+};
+
+absl::StatusOr<std::vector<v1::Event>> ParseAlertmanagerWebhook(const std::string& body,
+                                                                const WebhookOptions& opts,
+                                                                const ProducerIdentity& who,
+                                                                const Clock& clock);
+
+// The target an alert concerns, from the usual labels (most specific wins:
+// container/pod, then workload kinds, then node/pvc, then namespace).
+v1::Target TargetFromLabels(const std::map<std::string, std::string>& labels,
+                            const std::string& cluster);
+
+}  // namespace kubemend::collector
