@@ -1,0 +1,121 @@
+#include "rows.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <ctime>
+
+#include "kubemend/common/events.h"
+#include "kubemend/common/ids.h"
+
+namespace kubemend::audit {
+
+std::string Rfc3339(const google::protobuf::Timestamp& ts) {
+  std::time_t secs = ts.seconds();
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  char out[80];
+  std::snprintf(out, sizeof out, "%s.%06d+00", buf, ts.nanos() / 1000);
+  return out;
+}
+
+AuditRow RowFromEvent(const v1::Event& e, const InMessage& raw) {
+  AuditRow r;
+  r.event_id = e.event_id();
+  r.event_type = EventTypeName(e.type());
+  r.occurred_at = Rfc3339(e.occurred_at());
+  r.recorded_at = Rfc3339(e.recorded_at());
+  r.producer_service = e.producer().service();
+  r.producer_instance = e.producer().instance();
+  r.incident_id = e.incident_id();
+  r.causation_id = e.causation_id();
+  r.trace_id = TraceIdOf(e.trace().traceparent());
+  r.target_cluster = e.target().cluster();
+  r.target_namespace = e.target().namespace_();
+  r.target_kind = e.target().kind();
+  r.target_name = e.target().name();
+  r.target_container = e.target().container();
+  switch (e.payload_case()) {
+    case v1::Event::kSignal:
+      r.signal_name = e.signal().name();
+      break;
+    case v1::Event::kProposal:
+      r.action_type = ActionTypeName(e.proposal().action().type());
+      r.policy_name = e.proposal().policy().name();
+      break;
+    case v1::Event::kDecision:
+      r.action_type = ActionTypeName(e.decision().proposal().action().type());
+      r.policy_name = e.decision().proposal().policy().name();
+      r.verdict = VerdictName(e.decision().verdict());
+      r.rule = e.decision().rule();
+      break;
+    case v1::Event::kOutcome:
+      r.action_type = ActionTypeName(e.outcome().action().type());
+      r.outcome_status = OutcomeStatusName(e.outcome().status());
+      break;
+    case v1::Event::kControl:
+      r.rule = e.control().command_case() == v1::Control::kApproval ? "approval" : "control";
+      break;
+    default:
+      break;
+  }
+  r.kafka_topic = raw.topic;
+  r.kafka_partition = raw.partition;
+  r.kafka_offset = raw.offset;
+  r.payload = raw.payload;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(e, &r.payload_json, opts);
+  return r;
+}
+
+Rows RowsFromBatch(std::span<const InMessage> batch, const std::string& deadletter_topic,
+                   const std::string& now_rfc3339) {
+  Rows out;
+  for (const auto& m : batch) {
+    if (m.topic == deadletter_topic) {
+      v1::DeadLetter dl;
+      DeadLetterRow d;
+      if (dl.ParseFromString(m.payload) && !dl.source_topic().empty()) {
+        d.source_topic = dl.source_topic();
+        d.source_partition = dl.partition();
+        d.source_offset = dl.offset();
+        d.consumer = dl.consumer();
+        d.reason = dl.reason();
+        d.key = dl.key();
+        d.payload = dl.payload();
+        d.dead_lettered_at = Rfc3339(dl.dead_lettered_at());
+      } else {
+        d.source_topic = m.topic;
+        d.source_partition = m.partition;
+        d.source_offset = m.offset;
+        d.consumer = "audit";
+        d.reason = "dead-letter message is not a kubemend.v1.DeadLetter";
+        d.key = m.key;
+        d.payload = m.payload;
+        d.dead_lettered_at = now_rfc3339;
+      }
+      out.dead_letters.push_back(std::move(d));
+      continue;
+    }
+    auto e = DecodeEvent(m.payload);
+    if (!e.ok()) {
+      DeadLetterRow d;
+      d.source_topic = m.topic;
+      d.source_partition = m.partition;
+      d.source_offset = m.offset;
+      d.consumer = "audit";
+      d.reason = std::string(e.status().message());
+      d.key = m.key;
+      d.payload = m.payload;
+      d.dead_lettered_at = now_rfc3339;
+      out.dead_letters.push_back(std::move(d));
+      continue;
+    }
+    out.events.push_back(RowFromEvent(*e, m));
+  }
+  return out;
+}
+
+}  // namespace kubemend::audit

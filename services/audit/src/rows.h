@@ -1,0 +1,49 @@
+#pragma once
+// Turning consumed Kafka messages into audit rows. Pure: no database.
+#include <string>
+#include <vector>
+
+#include "kubemend/common/kafka.h"
+#include "kubemend/v1/events.pb.h"
+
+namespace kubemend::audit {
+
+struct AuditRow {
+  std::string event_id, event_type, occurred_at, recorded_at;
+  std::string producer_service, producer_instance;
+  std::string incident_id, causation_id, trace_id;
+  std::string target_cluster, target_namespace, target_kind, target_name, target_container;
+  std::string signal_name, action_type, verdict, rule, outcome_status, policy_name;
+  std::string kafka_topic;
+  int32_t kafka_partition = 0;
+  int64_t kafka_offset = 0;
+  std::string payload;       // the original Protobuf bytes
+  std::string payload_json;  // the same event as JSON, for SQL
+};
+
+struct DeadLetterRow {
+  std::string source_topic;
+  int32_t source_partition = 0;
+  int64_t source_offset = 0;
+  std::string consumer;
+  std::string reason;
+  std::string key;
+  std::string payload;
+  std::string dead_lettered_at;
+};
+
+struct Rows {
+  std::vector<AuditRow> events;
+  std::vector<DeadLetterRow> dead_letters;
+};
+
+// Sorts a batch into event rows and dead-letter rows. A message on an event
+// topic that does not decode becomes a dead-letter row (consumer "audit"),
+// so the trail loses nothing.
+Rows RowsFromBatch(std::span<const InMessage> batch, const std::string& deadletter_topic,
+                   const std::string& now_rfc3339);
+
+AuditRow RowFromEvent(const v1::Event& e, const InMessage& raw);
+std::string Rfc3339(const google::protobuf::Timestamp& ts);
+
+}  // namespace kubemend::audit

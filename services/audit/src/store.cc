@@ -1,0 +1,220 @@
+#include "store.h"
+
+#include <pqxx/pqxx>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "kubemend/common/ids.h"
+#include "kubemend/common/log.h"
+
+namespace kubemend::audit {
+namespace {
+
+std::string Bytea(const std::string& raw) { return "\\x" + HexEncode(raw); }
+
+constexpr char kEventColumns[] =
+    "event_id, event_type, occurred_at, recorded_at, producer_service, producer_instance, "
+    "incident_id, causation_id, trace_id, target_cluster, target_namespace, target_kind, "
+    "target_name, target_container, signal_name, action_type, verdict, rule, outcome_status, "
+    "policy_name, kafka_topic, kafka_partition, kafka_offset, payload, payload_json";
+
+std::vector<std::string> Columns(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream ss(list);
+  std::string c;
+  while (std::getline(ss, c, ',')) {
+    c.erase(0, c.find_first_not_of(' '));
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Status Migrate(pqxx::connection& conn, const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::vector<std::pair<int, fs::path>> files;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return absl::FailedPreconditionError("audit.migrations_dir " + dir + " is not a directory");
+  }
+  static const std::regex kName(R"(^(\d+)_[A-Za-z0-9_\-]+\.sql$)");
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    std::smatch m;
+    std::string name = entry.path().filename().string();
+    if (std::regex_match(name, m, kName)) {
+      files.emplace_back(std::stoi(m[1]), entry.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  for (size_t i = 1; i < files.size(); ++i) {
+    if (files[i].first == files[i - 1].first) {
+      return absl::FailedPreconditionError("two migrations numbered " +
+                                           std::to_string(files[i].first) + " in " + dir);
+    }
+  }
+  pqxx::work w(conn);
+  // One migrator at a time across replicas.
+  w.exec("SELECT pg_advisory_xact_lock(727274)");
+  w.exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT "
+      "NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
+  std::map<int, std::pair<std::string, std::string>> applied;
+  for (const auto& row : w.exec("SELECT version, name, checksum FROM schema_migrations")) {
+    applied[row[0].as<int>()] = {row[1].as<std::string>(), row[2].as<std::string>()};
+  }
+  auto log = Logger("migrate");
+  for (const auto& [version, path] : files) {
+    std::ifstream in(path);
+    std::stringstream sql;
+    sql << in.rdbuf();
+    std::string checksum = Sha256Hex(sql.str());
+    auto it = applied.find(version);
+    if (it != applied.end()) {
+      if (it->second.second != checksum) {
+        return absl::FailedPreconditionError(
+            "migration " + path.filename().string() +
+            " was changed after it was applied (checksum " + checksum.substr(0, 12) +
+            " != recorded " + it->second.second.substr(0, 12) +
+            "); restore the original file and add a new migration instead");
+      }
+      continue;
+    }
+    try {
+      w.exec(sql.str());
+    } catch (const std::exception& e) {
+      return absl::FailedPreconditionError("migration " + path.filename().string() +
+                                           " failed: " + e.what());
+    }
+    w.exec("INSERT INTO schema_migrations (version, name, checksum) VALUES (" +
+           std::to_string(version) + ", " + w.quote(path.filename().string()) + ", " +
+           w.quote(checksum) + ")");
+    log->info("msg=\"migration applied\" version={} file={}", version, path.filename().string());
+  }
+  w.commit();
+  return absl::OkStatus();
+}
+
+PgAuditStore::~PgAuditStore() {
+  if (conn_) {
+    conn_->disconnect();
+  }
+}
+
+absl::Status PgAuditStore::Connect() {
+  if (conn_ && conn_->is_open()) {
+    return absl::OkStatus();
+  }
+  try {
+    conn_ = std::make_unique<pqxx::connection>(dsn_);
+    pqxx::work w(*conn_);
+    w.exec(std::string("CREATE TEMP TABLE IF NOT EXISTS staging_events AS SELECT ") +
+           kEventColumns + " FROM audit_events WITH NO DATA");
+    w.exec(
+        "CREATE TEMP TABLE IF NOT EXISTS staging_dead_letters AS SELECT source_topic, "
+        "source_partition, source_offset, consumer, reason, message_key, payload, "
+        "dead_lettered_at FROM dead_letters WITH NO DATA");
+    w.commit();
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    conn_.reset();
+    return absl::UnavailableError(std::string("postgres: ") + e.what() +
+                                  " Hint: check postgres.dsn (KUBEMEND_POSTGRES_DSN).");
+  }
+}
+
+absl::Status PgAuditStore::Open(const std::string& migrations_dir) {
+  std::lock_guard lock(mu_);
+  try {
+    if (!conn_ || !conn_->is_open()) {
+      conn_ = std::make_unique<pqxx::connection>(dsn_);
+    }
+    absl::Status st = Migrate(*conn_, migrations_dir);
+    if (!st.ok()) {
+      last_error_ = std::string(st.message());
+      return st;
+    }
+    conn_.reset();
+    st = Connect();
+    last_error_ = st.ok() ? "" : std::string(st.message());
+    return st;
+  } catch (const std::exception& e) {
+    conn_.reset();
+    last_error_ = std::string("postgres unreachable: ") + e.what();
+    return absl::UnavailableError(last_error_);
+  }
+}
+
+absl::Status PgAuditStore::Append(const Rows& rows) {
+  std::lock_guard lock(mu_);
+  if (auto st = Connect(); !st.ok()) {
+    last_error_ = std::string(st.message());
+    return st;
+  }
+  try {
+    pqxx::work w(*conn_);
+    if (!rows.events.empty()) {
+      w.exec("TRUNCATE staging_events");
+      pqxx::stream_to s(w, "staging_events", Columns(kEventColumns));
+      for (const auto& r : rows.events) {
+        s << std::make_tuple(r.event_id, r.event_type, r.occurred_at, r.recorded_at,
+                             r.producer_service, r.producer_instance, r.incident_id,
+                             r.causation_id, r.trace_id, r.target_cluster, r.target_namespace,
+                             r.target_kind, r.target_name, r.target_container, r.signal_name,
+                             r.action_type, r.verdict, r.rule, r.outcome_status, r.policy_name,
+                             r.kafka_topic, r.kafka_partition, r.kafka_offset, Bytea(r.payload),
+                             r.payload_json);
+      }
+      s.complete();
+      w.exec(std::string("INSERT INTO audit_events (") + kEventColumns + ") SELECT " +
+             kEventColumns +
+             " FROM staging_events ORDER BY kafka_topic, kafka_partition, kafka_offset "
+             "ON CONFLICT (event_id) DO NOTHING");
+    }
+    if (!rows.dead_letters.empty()) {
+      w.exec("TRUNCATE staging_dead_letters");
+      pqxx::stream_to s(w, "staging_dead_letters",
+                        std::vector<std::string>{"source_topic", "source_partition",
+                                                 "source_offset", "consumer", "reason",
+                                                 "message_key", "payload", "dead_lettered_at"});
+      for (const auto& d : rows.dead_letters) {
+        s << std::make_tuple(d.source_topic, d.source_partition, d.source_offset, d.consumer,
+                             d.reason, Bytea(d.key), Bytea(d.payload), d.dead_lettered_at);
+      }
+      s.complete();
+      w.exec(
+          "INSERT INTO dead_letters (source_topic, source_partition, source_offset, consumer, "
+          "reason, message_key, payload, dead_lettered_at) SELECT * FROM staging_dead_letters "
+          "ON CONFLICT DO NOTHING");
+    }
+    w.commit();
+    last_error_.clear();
+    return absl::OkStatus();
+  } catch (const pqxx::broken_connection& e) {
+    conn_.reset();
+    last_error_ = std::string("postgres connection lost: ") + e.what();
+    return absl::UnavailableError(last_error_);
+  } catch (const pqxx::in_doubt_error& e) {
+    // The commit may or may not have landed; the retry is idempotent.
+    conn_.reset();
+    last_error_ = std::string("postgres commit in doubt: ") + e.what();
+    return absl::UnavailableError(last_error_);
+  } catch (const std::exception& e) {
+    if (conn_ && !conn_->is_open()) {
+      conn_.reset();
+    }
+    last_error_ = std::string("postgres write failed: ") + e.what();
+    return absl::UnavailableError(last_error_);
+  }
+}
+
+std::string PgAuditStore::Health() {
+  std::lock_guard lock(mu_);
+  return last_error_;
+}
+
+}  // namespace kubemend::audit

@@ -1,0 +1,50 @@
+#pragma once
+// Where audit rows go. PgAuditStore is the real one (libpqxx 6.4);
+// tests of the consume path can use an in-memory store.
+//
+// Append is atomic per call: all rows of a batch are committed in one
+// transaction or none are. It is idempotent: rows whose event_id (or, for
+// dead letters, Kafka coordinates) are already stored are skipped, so a
+// redelivered batch changes nothing. Errors: Unavailable when PostgreSQL
+// cannot be reached (retry later), Internal for anything else.
+#include <absl/status/status.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "rows.h"
+
+#include <pqxx/connection>
+
+namespace kubemend::audit {
+
+class AuditStore {
+ public:
+  virtual ~AuditStore() = default;
+  virtual absl::Status Append(const Rows& rows) = 0;
+};
+
+// Applies migrations/NNN_name.sql in order, each once, recording a SHA-256
+// checksum; refuses to start when an applied migration's file changed.
+absl::Status Migrate(pqxx::connection& conn, const std::string& dir);
+
+class PgAuditStore final : public AuditStore {
+ public:
+  explicit PgAuditStore(std::string dsn) : dsn_(std::move(dsn)) {}
+  ~PgAuditStore() override;
+  // Connects (if needed) and applies migrations.
+  absl::Status Open(const std::string& migrations_dir);
+  absl::Status Append(const Rows& rows) override;
+  // "" when the last operation succeeded, else why not.
+  std::string Health();
+
+ private:
+  absl::Status Connect();
+  std::string dsn_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::mutex mu_;
+  std::string last_error_;
+};
+
+}  // namespace kubemend::audit
