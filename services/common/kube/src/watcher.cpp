@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -320,6 +322,10 @@ class WatcherImpl final : public Watcher {
 
 std::unique_ptr<Watcher> StartWatcher(std::shared_ptr<ClientCore> core, const ResourceType& type, std::string_view ns,
                                       const WatchOptions& options, WatchCallbacks callbacks) {
+  if (!callbacks.on_sync || !callbacks.on_event) {
+    std::fputs("kubemend::kube::KubeClient::Watch: on_sync and on_event are required\n", stderr);
+    std::abort();
+  }
   return std::make_unique<WatcherImpl>(std::move(core), type, std::string(ns), options, std::move(callbacks));
 }
 

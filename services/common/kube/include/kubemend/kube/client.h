@@ -126,6 +126,8 @@ struct ClientOptions {
   RetryPolicy retry;
   std::string user_agent = "kubemend";
   // Time and randomness seams: tests record the waits instead of sleeping.
+  // Both are called from whichever thread makes the call (or runs a
+  // watcher), so they must be thread-safe.
   std::function<void(std::chrono::milliseconds)> sleep;  // default: sleep_for
   std::function<double()> random;                        // default: uniform [0, 1)
 };
@@ -156,7 +158,8 @@ class KubeClient {
   // forbids it right now (try again later), kNotFound if the pod is gone.
   virtual Result<void> Evict(const ObjectRef& pod, const EvictOptions& options = {}) = 0;
   // Starts a watch (see watch.h). Never fails up front: problems reach
-  // callbacks.on_error while the watcher keeps trying.
+  // callbacks.on_error while the watcher keeps trying. on_sync and on_event
+  // must be set (a missing one aborts: it is a programming error).
   virtual std::unique_ptr<Watcher> Watch(const ResourceType& type, std::string_view ns,
                                          const WatchOptions& options, WatchCallbacks callbacks) = 0;
 };
