@@ -117,7 +117,7 @@ Result<void> MergeSection(const YAML::Node& root, const char* section, const cha
 Result<void> MergeFile(const std::string& file, Merged& merged) {
   auto text = ReadWholeFile(file);
   if (!text.ok()) {
-    return ConfigError(fmt::format("kubeconfig {}: {}", file, text.error().message));
+    return ConfigError("kubeconfig " + text.error().message);
   }
   YAML::Node root;
   try {
