@@ -66,7 +66,7 @@ TEST_F(AuditStoreTest, MigrationsApplyOnceAndChangedOnesStopStartUp) {
   namespace fs = std::filesystem;
   fs::path dir = fs::temp_directory_path() / ("mig_" + db_);
   fs::create_directories(dir);
-  fs::copy(KUBEMEND_MIGRATIONS_DIR, dir, fs::copy_options::overwrite_existing);
+  fs::copy(KUBEMEND_MIGRATIONS_DIR, dir, fs::copy_options::overwrite_existing | fs::copy_options::recursive);
   {
     PgAuditStore store(dsn_);
     ASSERT_TRUE(store.Open(dir.string()).ok());
