@@ -1,14 +1,17 @@
-// kubemend-executor: approved decisions in, action outcomes out.
-#include "kubemend/common/log.h"
-#include "kubemend/common/stage.h"
-#include "src/executor.h"
+// kubemend-executor: approved decisions in, Kubernetes changes and action
+// outcomes out. Wiring only; see src/service.h.
+#include <cstdio>
+
+#include "src/service.h"
 
 using namespace kubemend;
 
 int main(int argc, char** argv) {
   CommonConfig common;
+  executor::ExecutorConfig cfg;
   ConfigSchema schema;
   AddCommonKeys(schema, &common, "executor");
+  executor::AddExecutorKeys(schema, &cfg);
   std::string path;
   int code = 0;
   if (!ParseArgs(argc, argv, "executor", schema, &path, &code)) {
@@ -19,17 +22,5 @@ int main(int argc, char** argv) {
     return 2;
   }
   ServiceRuntime rt("executor", common);
-  auto log = Logger("executor");
-  Stage stage(&rt, {Topic::kDecisions}, [&](const v1::Event& in, const InMessage&)
-                  -> absl::StatusOr<std::vector<Emit>> {
-    auto o = executor::OutcomeFor(in, rt.identity(), rt.clock());
-    if (!o) {
-      return std::vector<Emit>{};
-    }
-    log->info("msg=\"outcome\" event_id={} incident_id={} decision={} action={} status={}",
-              o->event_id(), o->incident_id(), in.event_id(),
-              ActionTypeName(o->outcome().action().type()), OutcomeStatusName(o->outcome().status()));
-    return std::vector<Emit>{{Topic::kOutcomes, std::move(*o)}};
-  });
-  return RunStageService(rt, stage);
+  return executor::RunExecutorService(rt, cfg);
 }

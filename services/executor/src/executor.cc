@@ -1,25 +1,393 @@
 #include "executor.h"
 
+#include "kubemend/common/ids.h"
+
+#include <fmt/format.h>
+
+#include <deque>
+#include <thread>
+
 namespace kubemend::executor {
 
-std::optional<v1::Event> OutcomeFor(const v1::Event& decision, const ProducerIdentity& who,
-                                    const Clock& clock) {
+namespace {
+
+bool ChangedSomething(v1::OutcomeStatus s) {
+  return s == v1::OUTCOME_STATUS_SUCCEEDED || s == v1::OUTCOME_STATUS_NOT_FIXED ||
+         s == v1::OUTCOME_STATUS_ROLLED_BACK;
+}
+
+void SetChanges(v1::ActionOutcome* out, const std::vector<Change>& changes) {
+  out->clear_changes();
+  for (const auto& c : changes) {
+    v1::FieldChange* f = out->add_changes();
+    f->set_object(c.object);
+    f->set_path(c.path);
+    f->set_before(c.before);
+    f->set_after(c.after);
+  }
+}
+
+std::vector<Change> ChangesOf(const v1::ActionOutcome& o) {
+  std::vector<Change> out;
+  for (const auto& f : o.changes()) {
+    out.push_back({f.object(), f.path(), f.before(), f.after()});
+  }
+  return out;
+}
+
+std::string Summary(const v1::Event& decision) {
+  const auto& d = decision.decision();
+  return fmt::format("kubemend incident {}: {} on {} ({})", decision.incident_id(),
+                     ActionTypeName(d.proposal().action().type()), TargetString(decision.target()),
+                     d.proposal().reason().empty() ? d.reason() : d.proposal().reason());
+}
+
+}  // namespace
+
+Executor::Executor(Actuator* actuator, Verifier* verifier, const Clock& clock, ProducerIdentity who,
+                   ExecutorOptions options)
+    : actuator_(actuator), verifier_(verifier), clock_(clock), who_(std::move(who)), options_(std::move(options)) {}
+
+std::shared_ptr<std::mutex> Executor::LockFor(const std::string& key) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto& w = locks_[key];
+  auto m = w.lock();
+  if (!m) {
+    m = std::make_shared<std::mutex>();
+    w = m;
+  }
+  return m;
+}
+
+bool Executor::PausedFor(const v1::Target& t, std::string* why) const {
+  std::lock_guard<std::mutex> g(mu_);
+  for (const auto& scope : {std::string(), t.namespace_()}) {
+    auto it = paused_.find(scope);
+    if (it != paused_.end() && (scope.empty() || !t.namespace_().empty())) {
+      *why = it->second;
+      return true;
+    }
+  }
+  return false;
+}
+
+void Executor::Count(v1::OutcomeStatus s) {
+  std::lock_guard<std::mutex> g(mu_);
+  switch (s) {
+    case v1::OUTCOME_STATUS_SUCCEEDED:
+      ++stats_.applied;
+      break;
+    case v1::OUTCOME_STATUS_DUPLICATE:
+      ++stats_.duplicates;
+      break;
+    case v1::OUTCOME_STATUS_SKIPPED:
+      ++stats_.skipped;
+      break;
+    case v1::OUTCOME_STATUS_FAILED:
+      ++stats_.failed;
+      break;
+    case v1::OUTCOME_STATUS_NOT_FIXED:
+      ++stats_.not_fixed;
+      break;
+    case v1::OUTCOME_STATUS_ROLLED_BACK:
+      ++stats_.rolled_back;
+      break;
+    default:
+      break;
+  }
+}
+
+void Executor::IndexOutcome(const v1::Event& e) {
+  if (!e.has_outcome()) {
+    return;
+  }
+  const v1::ActionOutcome& o = e.outcome();
+  std::lock_guard<std::mutex> g(mu_);
+  if (!o.rolls_back_action_id().empty() &&
+      (o.status() == v1::OUTCOME_STATUS_ROLLED_BACK || o.status() == v1::OUTCOME_STATUS_DUPLICATE)) {
+    rolled_back_.insert(o.rolls_back_action_id());
+  }
+  bool recovered = o.status() == v1::OUTCOME_STATUS_DUPLICATE && o.changes_size() > 0 &&
+                   o.rolls_back_action_id().empty() && !index_.count(o.action_id());
+  if ((ChangedSomething(o.status()) || recovered) && !o.action_id().empty()) {
+    index_[o.action_id()] = e;
+  }
+  stats_.indexed = index_.size();
+}
+
+std::vector<v1::Event> Executor::HandleDecision(const v1::Event& decision) {
+  auto out = Execute(decision);
+  for (const auto& e : out) {
+    Count(e.outcome().status());
+    IndexOutcome(e);
+  }
+  return out;
+}
+
+std::vector<v1::Event> Executor::Execute(const v1::Event& decision) {
   const v1::SafetyDecision& d = decision.decision();
   if (d.verdict() != v1::VERDICT_APPROVED) {
-    return std::nullopt;
+    return {};
   }
-  v1::Event o = NewCausedEvent(v1::EVENT_TYPE_OUTCOME, decision, "outcome", who, clock);
+  const v1::Action& action = d.proposal().action();
+  std::string action_id = d.action_id().empty() ? DerivedUuid(decision.event_id(), "action") : d.action_id();
+  auto make = [&](const std::string& purpose) {
+    v1::Event o = NewCausedEvent(v1::EVENT_TYPE_OUTCOME, decision, purpose, who_, clock_);
+    v1::ActionOutcome* out = o.mutable_outcome();
+    out->set_decision_id(decision.event_id());
+    out->set_proposal_id(d.proposal_id());
+    out->set_action_id(action_id);
+    *out->mutable_action() = action;
+    SetTimestamp(out->mutable_started_at(), clock_.Now());
+    out->mutable_verification()->set_attempted(false);
+    return o;
+  };
+  auto finish = [&](v1::Event& o) { SetTimestamp(o.mutable_outcome()->mutable_finished_at(), clock_.Now()); };
+
+  std::string why;
+  if (PausedFor(decision.target(), &why)) {
+    v1::Event o = make("outcome-skipped");
+    o.mutable_outcome()->set_status(v1::OUTCOME_STATUS_SKIPPED);
+    o.mutable_outcome()->set_error("paused: " + why);
+    o.mutable_outcome()->mutable_verification()->set_detail("not run: the executor is paused");
+    finish(o);
+    return {o};
+  }
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = index_.find(action_id);
+    if (it != index_.end()) {
+      v1::Event o = make("outcome-duplicate");
+      o.mutable_outcome()->set_status(v1::OUTCOME_STATUS_DUPLICATE);
+      *o.mutable_outcome()->mutable_changes() = it->second.outcome().changes();
+      o.mutable_outcome()->mutable_verification()->set_detail(
+          "action id " + action_id + " already has outcome " + it->second.event_id() + " (" +
+          OutcomeStatusName(it->second.outcome().status()) + "); not applied again");
+      finish(o);
+      return {o};
+    }
+  }
+  if (actuator_ == nullptr) {
+    v1::Event o = make("outcome");
+    o.mutable_outcome()->set_status(v1::OUTCOME_STATUS_DRY_RUN);
+    o.mutable_outcome()->mutable_verification()->set_detail("record-only: " + options_.record_only_reason);
+    finish(o);
+    return {o};
+  }
+  ActionRequest req;
+  req.action_id = action_id;
+  req.action = action;
+  req.target = decision.target();
+  req.incident_id = decision.incident_id();
+  req.summary = Summary(decision);
+  req.dry_run = options_.dry_run || d.dry_run() || d.proposal().mode() == v1::MODE_DRY_RUN ||
+                d.proposal().mode() == v1::MODE_MONITOR;
+
+  v1::Event o = make("outcome");
+  auto key = actuator_->LockKey(req);
+  if (!key.ok()) {
+    o.mutable_outcome()->set_status(v1::OUTCOME_STATUS_FAILED);
+    o.mutable_outcome()->set_error(std::string(key.status().message()));
+    finish(o);
+    return {o};
+  }
+  auto lock = LockFor(*key);
+  std::lock_guard<std::mutex> object_lock(*lock);
+  ActionResult r = actuator_->Apply(req);
   v1::ActionOutcome* out = o.mutable_outcome();
-  out->set_decision_id(decision.event_id());
-  out->set_proposal_id(d.proposal_id());
-  out->set_action_id(d.action_id());
-  *out->mutable_action() = d.proposal().action();
-  out->set_status(v1::OUTCOME_STATUS_DRY_RUN);
-  SetTimestamp(out->mutable_started_at(), clock.Now());
-  SetTimestamp(out->mutable_finished_at(), clock.Now());
-  out->mutable_verification()->set_attempted(false);
-  out->mutable_verification()->set_detail("dry run: nothing was changed");
-  return o;
+  out->set_status(r.status);
+  out->set_error(r.error);
+  SetChanges(out, r.changes);
+  out->mutable_verification()->set_detail(r.detail);
+  if (r.status == v1::OUTCOME_STATUS_DUPLICATE) {
+    // Same id as a first outcome would have had: purpose tells them apart.
+    v1::Event dup = make("outcome-duplicate");
+    *dup.mutable_outcome() = *out;
+    o = dup;
+    finish(o);
+    return {o};
+  }
+  bool want_verify = action.verify() || options_.verify_by_default;
+  if (r.status != v1::OUTCOME_STATUS_SUCCEEDED || !want_verify || r.verify.kind == VerifyKind::kNone ||
+      verifier_ == nullptr) {
+    finish(o);
+    return {o};
+  }
+  Millis timeout = action.verify_timeout_seconds() ? Millis(int64_t{action.verify_timeout_seconds()} * 1000)
+                                                   : options_.verify_timeout;
+  v1::Verification v = verifier_->Verify(r.verify, timeout);
+  if (!r.detail.empty()) {
+    v.set_detail(r.detail + "; " + v.detail());
+  }
+  *out->mutable_verification() = v;
+  if (v.healthy()) {
+    if (r.verify.kind == VerifyKind::kWorkload) {
+      actuator_->RecordStableImages(r.verify.ref);
+    }
+    finish(o);
+    return {o};
+  }
+  out->set_status(v1::OUTCOME_STATUS_NOT_FIXED);
+  finish(o);
+  if (!action.rollback_on_failed_verification()) {
+    return {o};
+  }
+  std::string rollback_id = DerivedUuid(action_id, "rollback");
+  v1::Event rb = NewCausedEvent(v1::EVENT_TYPE_OUTCOME, o, "rollback", who_, clock_);
+  v1::ActionOutcome* ro = rb.mutable_outcome();
+  ro->set_decision_id(decision.event_id());
+  ro->set_proposal_id(d.proposal_id());
+  ro->set_action_id(rollback_id);
+  ro->set_rolls_back_action_id(action_id);
+  *ro->mutable_action() = action;
+  SetTimestamp(ro->mutable_started_at(), clock_.Now());
+  ActionResult u = actuator_->Undo(rollback_id, r.changes, req.dry_run);
+  ro->set_status(u.status == v1::OUTCOME_STATUS_SUCCEEDED ? v1::OUTCOME_STATUS_ROLLED_BACK : u.status);
+  ro->set_error(u.error);
+  SetChanges(ro, u.changes);
+  ro->mutable_verification()->set_attempted(false);
+  ro->mutable_verification()->set_detail("automatic rollback after failed verification (" + v.detail() + ")" +
+                                         (u.detail.empty() ? "" : "; " + u.detail));
+  SetTimestamp(ro->mutable_finished_at(), clock_.Now());
+  return {o, rb};
+}
+
+std::vector<std::vector<v1::Event>> Executor::RunBatch(const std::vector<v1::Event>& decisions) {
+  std::vector<std::vector<v1::Event>> results(decisions.size());
+  // Same target: in order on one worker. Different targets: in parallel.
+  std::map<std::string, std::vector<size_t>> groups;
+  std::vector<std::string> order;
+  for (size_t i = 0; i < decisions.size(); ++i) {
+    std::string key = TargetKey(decisions[i].target());
+    if (!groups.count(key)) {
+      order.push_back(key);
+    }
+    groups[key].push_back(i);
+  }
+  std::mutex qmu;
+  std::deque<std::string> queue(order.begin(), order.end());
+  auto worker = [&] {
+    while (true) {
+      std::string key;
+      {
+        std::lock_guard<std::mutex> g(qmu);
+        if (queue.empty()) {
+          return;
+        }
+        key = queue.front();
+        queue.pop_front();
+      }
+      for (size_t i : groups[key]) {
+        results[i] = HandleDecision(decisions[i]);
+      }
+    }
+  };
+  size_t n = std::min<size_t>(std::max(1, options_.max_concurrent), order.size());
+  if (n <= 1) {
+    worker();
+    return results;
+  }
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < n; ++i) {
+    threads.emplace_back(worker);
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  return results;
+}
+
+std::vector<v1::Event> Executor::HandleControl(const v1::Event& control) {
+  const v1::Control& c = control.control();
+  std::string who = c.issued_by().empty() ? "unknown" : c.issued_by();
+  if (c.has_pause()) {
+    std::lock_guard<std::mutex> g(mu_);
+    paused_[c.pause().scope()] = who + (c.reason().empty() ? "" : ": " + c.reason());
+    return {};
+  }
+  if (c.has_resume()) {
+    std::lock_guard<std::mutex> g(mu_);
+    paused_.erase(c.resume().scope());
+    return {};
+  }
+  if (c.has_rollback()) {
+    auto e = Rollback(c.rollback().action_id(), "control " + control.event_id() + " by " + who);
+    if (e.ok()) {
+      return {*e};
+    }
+  }
+  return {};
+}
+
+absl::StatusOr<v1::Event> Executor::Rollback(const std::string& action_id, const std::string& why) {
+  v1::Event original;
+  bool done_before = false;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = index_.find(action_id);
+    if (it == index_.end()) {
+      return absl::NotFoundError("action " + action_id + " is not in the outcome index (no applied outcome seen)");
+    }
+    original = it->second;
+    done_before = rolled_back_.count(action_id) > 0;
+  }
+  std::string rollback_id = DerivedUuid(action_id, "rollback");
+  std::vector<Change> changes = ChangesOf(original.outcome());
+  v1::Event rb;
+  auto make = [&](v1::OutcomeStatus s) {
+    rb = NewCausedEvent(v1::EVENT_TYPE_OUTCOME, original, "rollback/" + OutcomeStatusName(s), who_, clock_);
+    v1::ActionOutcome* ro = rb.mutable_outcome();
+    ro->set_decision_id(original.outcome().decision_id());
+    ro->set_proposal_id(original.outcome().proposal_id());
+    ro->set_action_id(rollback_id);
+    ro->set_rolls_back_action_id(action_id);
+    *ro->mutable_action() = original.outcome().action();
+    ro->set_status(s);
+    SetTimestamp(ro->mutable_started_at(), clock_.Now());
+    ro->mutable_verification()->set_attempted(false);
+    return ro;
+  };
+  if (done_before) {
+    v1::ActionOutcome* ro = make(v1::OUTCOME_STATUS_DUPLICATE);
+    ro->mutable_verification()->set_detail("action " + action_id + " was already rolled back; " + why);
+    SetTimestamp(ro->mutable_finished_at(), clock_.Now());
+    Count(ro->status());
+    IndexOutcome(rb);
+    return rb;
+  }
+  if (actuator_ == nullptr) {
+    return absl::FailedPreconditionError("record-only mode: no Kubernetes connection to roll back with");
+  }
+  ActionResult u;
+  {
+    std::string key = changes.empty() ? action_id : changes.front().object;
+    auto lock = LockFor(key);
+    std::lock_guard<std::mutex> object_lock(*lock);
+    u = actuator_->Undo(rollback_id, changes, options_.dry_run);
+  }
+  v1::OutcomeStatus s = u.status;
+  if (s == v1::OUTCOME_STATUS_SUCCEEDED) {
+    s = v1::OUTCOME_STATUS_ROLLED_BACK;
+  }
+  v1::ActionOutcome* ro = make(s);
+  ro->set_error(u.error);
+  SetChanges(ro, u.changes);
+  ro->mutable_verification()->set_detail("rollback requested (" + why + ")" + (u.detail.empty() ? "" : "; " + u.detail));
+  SetTimestamp(ro->mutable_finished_at(), clock_.Now());
+  Count(s);
+  IndexOutcome(rb);
+  return rb;  // FAILED ones are audited too: the caller publishes every outcome
+}
+
+ExecutorStats Executor::Stats() const {
+  std::lock_guard<std::mutex> g(mu_);
+  ExecutorStats s = stats_;
+  s.paused = !paused_.empty();
+  for (const auto& [scope, who] : paused_) {
+    s.paused_detail += (s.paused_detail.empty() ? "" : "; ") + (scope.empty() ? std::string("cluster") : scope) +
+                       " by " + who;
+  }
+  return s;
 }
 
 }  // namespace kubemend::executor

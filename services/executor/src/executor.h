@@ -1,16 +1,102 @@
 #pragma once
-// The executor's decision handling. In this first version it never touches
-// the Kubernetes API: an approved decision is recorded as a dry-run outcome.
-#include <optional>
+// The executor's core: approved decisions in, outcome events out.
+//
+//  - Exactly once in effect: the outcome index (every outcome on the
+//    outcomes topic, rebuilt from it at start) answers "was this action id
+//    applied?"; the action-id annotation written in the same update as the
+//    change answers it for the window in which the outcome was not yet
+//    published. Either way a replay is recorded as DUPLICATE.
+//  - One action at a time per object (lock table keyed by the object the
+//    action changes), at most `max_concurrent` actions at once (RunBatch).
+//  - Kill switch: Control Pause/Resume; while paused (globally, or for the
+//    target's namespace) approved decisions are recorded as SKIPPED.
+//  - Verification after acting (SUCCEEDED vs NOT_FIXED) and rollback: on a
+//    failed verification when the action asks for it, and on request
+//    (Control RollbackRequest, gRPC ExecutorAdmin/Rollback).
+//  - Without a Kubernetes client the executor is record-only: every approved
+//    decision becomes a DRY_RUN outcome that says so.
+//
+// Threading: HandleDecision/RunBatch/HandleControl/Rollback may be called
+// from any thread (the consume loop, the control consumer, gRPC); shared
+// state is behind mutexes.
+#include <absl/status/statusor.h>
 
-#include "kubemend/common/clock.h"
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "actuator.h"
 #include "kubemend/common/events.h"
+#include "verifier.h"
 
 namespace kubemend::executor {
 
-// The outcome for a decision, or nothing when the decision is not an
-// approval (rejections and held proposals have no outcome).
-std::optional<v1::Event> OutcomeFor(const v1::Event& decision, const ProducerIdentity& who,
-                                    const Clock& clock);
+struct ExecutorOptions {
+  bool dry_run = false;         // executor.dry_run: every action through dryRun=All
+  int max_concurrent = 4;       // actions running at once
+  bool verify_by_default = true;  // verify even when the action does not ask
+  Millis verify_timeout{120000};  // when the action gives none
+  std::string record_only_reason;  // set when there is no Kubernetes client
+};
+
+struct ExecutorStats {
+  bool paused = false;
+  std::string paused_detail;
+  uint64_t applied = 0;
+  uint64_t duplicates = 0;
+  uint64_t skipped = 0;
+  uint64_t failed = 0;
+  uint64_t not_fixed = 0;
+  uint64_t rolled_back = 0;
+  size_t indexed = 0;
+};
+
+class Executor {
+ public:
+  // `actuator`/`verifier` null = record-only mode.
+  Executor(Actuator* actuator, Verifier* verifier, const Clock& clock, ProducerIdentity who,
+           ExecutorOptions options);
+
+  // Outcomes for one decision event (none for non-approvals; two when a
+  // failed verification was rolled back). Adds them to the index.
+  std::vector<v1::Event> HandleDecision(const v1::Event& decision);
+  // Decisions of one batch, grouped by target and run in parallel (bounded);
+  // the result keeps the input order.
+  std::vector<std::vector<v1::Event>> RunBatch(const std::vector<v1::Event>& decisions);
+  // Pause/Resume change state; RollbackRequest runs a rollback.
+  std::vector<v1::Event> HandleControl(const v1::Event& control);
+  // Undo a recorded action; NotFound if it is not in the index,
+  // FailedPrecondition if it cannot be undone (the outcome is FAILED then).
+  absl::StatusOr<v1::Event> Rollback(const std::string& action_id, const std::string& why);
+  // Feeds the index from the outcomes topic (own outcomes included).
+  void IndexOutcome(const v1::Event& outcome);
+
+  ExecutorStats Stats() const;
+  bool record_only() const { return actuator_ == nullptr; }
+  const ExecutorOptions& options() const { return options_; }
+
+ private:
+  bool PausedFor(const v1::Target& t, std::string* why) const;
+  std::vector<v1::Event> Execute(const v1::Event& decision);
+  void Count(v1::OutcomeStatus s);
+  std::shared_ptr<std::mutex> LockFor(const std::string& key);
+
+  Actuator* actuator_;
+  Verifier* verifier_;
+  const Clock& clock_;
+  ProducerIdentity who_;
+  ExecutorOptions options_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::string> paused_;  // scope -> "by: reason"
+  std::map<std::string, v1::Event> index_;     // action id -> last outcome that changed something
+  std::set<std::string> rolled_back_;          // action ids undone
+  std::map<std::string, std::weak_ptr<std::mutex>> locks_;
+  ExecutorStats stats_;
+};
 
 }  // namespace kubemend::executor

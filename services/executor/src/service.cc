@@ -1,0 +1,325 @@
+#include "service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <thread>
+
+#include "executor.h"
+#include "kubemend/common/log.h"
+#include "kubemend/v1/executor_admin.grpc.pb.h"
+
+namespace kubemend::executor {
+
+void AddExecutorKeys(ConfigSchema& s, ExecutorConfig* c) {
+  s.Add("executor.dry_run", &c->dry_run, "run every action as the API server's dry run (dryRun=All)");
+  s.Add("executor.max_concurrent", &c->max_concurrent, "actions running at once (different targets)", 1, 64);
+  s.Add("executor.kube.kubeconfig", &c->kubeconfig,
+        "kubeconfig file; empty: $KUBECONFIG, in-cluster service account, ~/.kube/config; none = record-only");
+  s.Add("executor.kube.context", &c->kube_context, "kubeconfig context (empty: current-context)");
+  s.Add("executor.verify.default", &c->verify_default, "verify after acting even when the action does not ask");
+  s.Add("executor.verify.timeout", &c->verify_timeout, "verification deadline when the action gives none");
+  s.Add("executor.verify.poll_interval", &c->verify_poll, "how often verification looks at the target");
+  s.Add("executor.verify.stable_for", &c->verify_stable, "how long a workload must stay healthy to count as fixed");
+  s.Add("executor.notify.channels", &c->notify_channels, "Notify webhooks, name -> URL (env: name=url,name=url)");
+  s.Add("executor.notify.timeout", &c->notify_timeout, "webhook request timeout");
+  s.Add("executor.memory.percent", &c->memory_percent, "IncreaseMemory default increase", 1, 1000);
+  s.Add("executor.memory.max", &c->memory_max, "IncreaseMemory default cap (quantity)");
+  s.Add("executor.scale.max_replicas", &c->scale_max_replicas, "ScaleWorkload default cap", 1, 100000);
+  s.Add("executor.hpa.max_replicas_cap", &c->hpa_max_cap, "AdjustHPA default cap", 1, 100000);
+  s.Add("executor.drain.timeout", &c->drain_timeout, "DrainNode default timeout");
+  s.Add("executor.drain.eviction_retry", &c->eviction_retry, "wait after a PodDisruptionBudget refusal");
+  s.Add("executor.catch_up_timeout", &c->catch_up_timeout,
+        "at start, how long decisions wait for the outcome index and kill-switch state");
+}
+
+namespace {
+
+class AdminService final : public v1::ExecutorAdmin::Service {
+ public:
+  AdminService(Executor* ex, std::function<absl::Status(const v1::Event&)> publish)
+      : ex_(ex), publish_(std::move(publish)) {}
+  grpc::Status Rollback(grpc::ServerContext*, const v1::ExecutorRollbackRequest* req,
+                        v1::ExecutorRollbackResponse* resp) override {
+    if (req->action_id().empty()) {
+      return {grpc::StatusCode::INVALID_ARGUMENT, "action_id is required"};
+    }
+    std::string why = "gRPC ExecutorAdmin/Rollback" +
+                      (req->requested_by().empty() ? std::string() : " by " + req->requested_by()) +
+                      (req->reason().empty() ? std::string() : ": " + req->reason());
+    auto e = ex_->Rollback(req->action_id(), why);
+    if (!e.ok()) {
+      return {e.status().code() == absl::StatusCode::kNotFound ? grpc::StatusCode::NOT_FOUND
+                                                               : grpc::StatusCode::FAILED_PRECONDITION,
+              std::string(e.status().message())};
+    }
+    if (auto st = publish_(*e); !st.ok()) {
+      return {grpc::StatusCode::UNAVAILABLE, "rolled back but the outcome is not published yet: " +
+                                                 std::string(st.message())};
+    }
+    *resp->mutable_outcome() = e->outcome();
+    resp->set_outcome_event_id(e->event_id());
+    if (e->outcome().status() == v1::OUTCOME_STATUS_FAILED) {
+      return {grpc::StatusCode::FAILED_PRECONDITION, e->outcome().error()};
+    }
+    return grpc::Status::OK;
+  }
+
+ private:
+  Executor* ex_;
+  std::function<absl::Status(const v1::Event&)> publish_;
+};
+
+bool CaughtUp(const BatchConsumer& c) {
+  ConsumerStatus st = c.Status();
+  if (st.lag.empty()) {
+    return false;
+  }
+  for (const auto& l : st.lag) {
+    if (l.high_watermark > 0 && (l.position < 0 || l.position < l.high_watermark)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
+  auto log = Logger("executor");
+  // Kubernetes: explicit kubeconfig, else the usual places; none = record-only.
+  std::unique_ptr<kube::KubeClient> client;
+  std::string kube_source;
+  std::string record_only;
+  {
+    kube::Result<kube::ClientConfig> kc = kube::MakeError(kube::ErrorKind::kConfig, "");
+    if (!cfg.kubeconfig.empty() || !cfg.kube_context.empty()) {
+      kube::KubeconfigOptions ko;
+      ko.path = cfg.kubeconfig;
+      ko.context = cfg.kube_context;
+      kc = kube::LoadKubeconfig(ko);
+    } else {
+      kc = kube::LoadDefaultConfig();
+    }
+    if (kc.ok()) {
+      auto c = kube::NewClient(*kc);
+      if (c.ok()) {
+        client = std::move(*c);
+        kube_source = kc->source;
+      } else {
+        record_only = c.error().ToString();
+      }
+    } else {
+      record_only = kc.error().ToString();
+    }
+    if (!cfg.kubeconfig.empty() && !client) {
+      // An explicit kubeconfig that does not work is bad config, not a mode.
+      log->error("msg=\"cannot use executor.kube.kubeconfig\" error={}", Q(record_only));
+      return 2;
+    }
+  }
+  if (client) {
+    log->info("msg=\"kubernetes connection\" source={} dry_run={}", Q(kube_source), cfg.dry_run);
+  } else {
+    log->warn("msg=\"no kubernetes connection: record-only dry-run mode, nothing will be changed\" reason={}",
+              Q(record_only));
+  }
+
+  const Clock& clock = rt.clock();
+  Sleeper sleep = [](Millis d) { std::this_thread::sleep_for(d); };
+  auto notifier = NewCurlNotifier(cfg.notify_timeout);
+  ActuatorOptions ao;
+  ao.memory_percent = static_cast<uint32_t>(cfg.memory_percent);
+  ao.memory_max = cfg.memory_max;
+  ao.scale_max_replicas = static_cast<uint32_t>(cfg.scale_max_replicas);
+  ao.hpa_max_cap = static_cast<uint32_t>(cfg.hpa_max_cap);
+  ao.drain_timeout = cfg.drain_timeout;
+  ao.eviction_retry = cfg.eviction_retry;
+  ao.notify_channels = cfg.notify_channels;
+  std::unique_ptr<Actuator> actuator;
+  std::unique_ptr<Verifier> verifier;
+  if (client) {
+    actuator = std::make_unique<Actuator>(*client, notifier.get(), sleep, clock, ao);
+    verifier = std::make_unique<Verifier>(*client, sleep, clock, VerifierOptions{cfg.verify_poll, cfg.verify_stable});
+  }
+  ExecutorOptions eo;
+  eo.dry_run = cfg.dry_run;
+  eo.max_concurrent = static_cast<int>(cfg.max_concurrent);
+  eo.verify_by_default = cfg.verify_default;
+  eo.verify_timeout = cfg.verify_timeout;
+  eo.record_only_reason = record_only.empty() ? "" : "no Kubernetes connection (" + record_only + ")";
+  Executor ex(actuator.get(), verifier.get(), clock, rt.identity(), eo);
+
+  auto producer = rt.producer();
+  if (!producer.ok()) {
+    log->error("msg=\"cannot start\" error={}", Q(std::string(producer.status().message())));
+    return 1;
+  }
+  const KafkaConfig& kafka = rt.config().kafka;
+  DeadLetterer dead(*producer, TopicName(kafka, Topic::kDeadLetter), rt.service(), &rt.metrics(), clock);
+  auto send = [&](const v1::Event& e, const std::shared_ptr<DeliveryTracker>& t) {
+    return (*producer)->Produce(TopicName(kafka, Topic::kOutcomes), TargetKey(e.target()), e.SerializeAsString(), t,
+                                {{"kubemend-event-type", EventTypeName(e.type())},
+                                 {"traceparent", e.trace().traceparent()}});
+  };
+  auto log_outcome = [&](const v1::Event& o) {
+    const auto& out = o.outcome();
+    log->info("msg=\"outcome\" event_id={} incident_id={} action_id={} action={} target={} status={} changes={} error={}",
+              o.event_id(), o.incident_id(), out.action_id(), ActionTypeName(out.action().type()),
+              Q(TargetString(o.target())), OutcomeStatusName(out.status()), out.changes_size(), Q(out.error()));
+    rt.metrics()
+        .GetCounter("kubemend_executor_outcomes_total", "Action outcomes",
+                    {{"action", ActionTypeName(out.action().type())}, {"status", OutcomeStatusName(out.status())}})
+        .Inc();
+  };
+  auto publish_one = [&](const v1::Event& e) -> absl::Status {
+    auto t = std::make_shared<DeliveryTracker>();
+    if (auto st = send(e, t); !st.ok()) {
+      return st;
+    }
+    log_outcome(e);
+    return t->Wait(kafka.delivery_timeout);
+  };
+
+  // Per-process groups read their topic from the oldest event on every start.
+  std::string start_tag = rt.config().instance + "-" + std::to_string(ToUnixMillis(SystemClock::Instance().Now()));
+  KafkaConfig index_cfg = kafka;
+  index_cfg.group_id = kafka.group_id + "-index-" + start_tag;
+  KafkaConfig control_cfg = kafka;
+  control_cfg.group_id = kafka.group_id + "-control-" + start_tag;
+
+  auto index_consumer = BatchConsumer::Create(
+      index_cfg, "kubemend-executor-index-" + rt.config().instance, {TopicName(kafka, Topic::kOutcomes)},
+      [&](std::span<const InMessage> batch) {
+        for (const auto& m : batch) {
+          auto e = DecodeEventFor(m.payload, Topic::kOutcomes);
+          if (e.ok()) {
+            ex.IndexOutcome(*e);
+          }
+        }
+        return absl::OkStatus();
+      },
+      &rt.metrics());
+  auto control_consumer = BatchConsumer::Create(
+      control_cfg, "kubemend-executor-control-" + rt.config().instance, {TopicName(kafka, Topic::kControl)},
+      [&](std::span<const InMessage> batch) -> absl::Status {
+        auto tracker = std::make_shared<DeliveryTracker>();
+        for (const auto& m : batch) {
+          auto e = DecodeEventFor(m.payload, Topic::kControl);
+          if (!e.ok()) {
+            continue;  // the services that own the control topic dead-letter it
+          }
+          bool was = ex.Stats().paused;
+          for (const auto& o : ex.HandleControl(*e)) {
+            if (auto st = send(o, tracker); !st.ok()) {
+              return st;
+            }
+            log_outcome(o);
+          }
+          bool now = ex.Stats().paused;
+          if (was != now) {
+            log->warn("msg=\"{}\" event_id={} by={} reason={}", now ? "paused" : "resumed", e->event_id(),
+                      Q(e->control().issued_by()), Q(e->control().reason()));
+          }
+        }
+        return tracker->Wait(kafka.delivery_timeout);
+      },
+      &rt.metrics());
+  if (!index_consumer.ok() || !control_consumer.ok()) {
+    log->error("msg=\"cannot start\" error={}",
+               Q(std::string((!index_consumer.ok() ? index_consumer.status() : control_consumer.status()).message())));
+    return 1;
+  }
+  std::atomic<bool> caught_up{false};
+  BatchConsumer* idx = index_consumer->get();
+  BatchConsumer* ctl = control_consumer->get();
+  auto wait_caught_up = [&] {
+    if (caught_up.load()) {
+      return;
+    }
+    TimePoint until = SystemClock::Instance().Now() + cfg.catch_up_timeout;
+    while (!rt.stopping() && SystemClock::Instance().Now() < until && !(CaughtUp(*idx) && CaughtUp(*ctl))) {
+      std::this_thread::sleep_for(Millis(50));
+    }
+    log->info("msg=\"state rebuilt\" indexed_actions={} paused={} complete={}", ex.Stats().indexed, ex.Stats().paused,
+              CaughtUp(*idx) && CaughtUp(*ctl));
+    caught_up = true;
+  };
+
+  auto decisions = BatchConsumer::Create(
+      kafka, "kubemend-executor-" + rt.config().instance, {TopicName(kafka, Topic::kDecisions)},
+      [&](std::span<const InMessage> batch) -> absl::Status {
+        wait_caught_up();
+        auto tracker = std::make_shared<DeliveryTracker>();
+        std::vector<v1::Event> in;
+        for (const auto& m : batch) {
+          auto e = DecodeEventFor(m.payload, Topic::kDecisions);
+          if (!e.ok()) {
+            rt.CountError("undecodable");
+            if (auto st = dead.Send(m, std::string(e.status().message()), tracker); !st.ok()) {
+              return st;
+            }
+            continue;
+          }
+          in.push_back(std::move(*e));
+        }
+        for (const auto& outs : ex.RunBatch(in)) {
+          for (const auto& o : outs) {
+            if (auto st = send(o, tracker); !st.ok()) {
+              return st;
+            }
+            log_outcome(o);
+          }
+        }
+        return tracker->Wait(kafka.delivery_timeout);
+      },
+      &rt.metrics(), BatchConsumer::Options{static_cast<size_t>(std::max<int64_t>(8, cfg.max_concurrent * 4)),
+                                            Millis(100), Millis(500)});
+  if (!decisions.ok()) {
+    log->error("msg=\"cannot start\" error={}", Q(std::string(decisions.status().message())));
+    return 1;
+  }
+  rt.AddConsumer(decisions->get());
+  rt.AddConsumer(ctl);
+  rt.AddConsumer(idx);
+
+  AdminService admin(&ex, publish_one);
+  rt.AddGrpcService(&admin);
+  rt.SetStatusHook([&](v1::GetStatusResponse* s) {
+    ExecutorStats st = ex.Stats();
+    s->set_paused(st.paused);
+    bool dry = cfg.dry_run || ex.record_only();
+    s->set_mode(dry ? v1::MODE_DRY_RUN : v1::MODE_AUTOMATIC);
+    auto& d = *s->mutable_details();
+    d["kubernetes"] = ex.record_only() ? "none: record-only dry-run mode (" + record_only + ")" : kube_source;
+    d["dry_run"] = dry ? "true" : "false";
+    d["paused_by"] = st.paused_detail;
+    d["applied"] = std::to_string(st.applied);
+    d["duplicates"] = std::to_string(st.duplicates);
+    d["skipped"] = std::to_string(st.skipped);
+    d["failed"] = std::to_string(st.failed);
+    d["not_fixed"] = std::to_string(st.not_fixed);
+    d["rolled_back"] = std::to_string(st.rolled_back);
+    d["indexed_actions"] = std::to_string(st.indexed);
+  });
+  if (auto st = rt.Start(); !st.ok()) {
+    log->error("msg=\"cannot start\" error={}", Q(std::string(st.message())));
+    return 1;
+  }
+  std::thread t_index([&] { idx->Run(); });
+  std::thread t_control([&] { ctl->Run(); });
+  std::thread t_decisions([&] { (*decisions)->Run(); });
+  rt.WaitForShutdown();
+  (*decisions)->Stop();
+  t_decisions.join();
+  ctl->Stop();
+  idx->Stop();
+  t_control.join();
+  t_index.join();
+  (void)(*producer)->Flush(std::chrono::seconds(5));
+  log->info("msg=\"stopped\"");
+  return 0;
+}
+
+}  // namespace kubemend::executor
