@@ -71,10 +71,13 @@ class AdminService final : public v1::ExecutorAdmin::Service {
   std::function<absl::Status(const v1::Event&)> publish_;
 };
 
-bool CaughtUp(const BatchConsumer& c) {
+// Read to the end of every assigned partition. No assignment yet counts as
+// caught up once `settled` (a topic nobody has written to has no partitions
+// to assign, and a group join takes a few seconds on any broker).
+bool CaughtUp(const BatchConsumer& c, bool settled) {
   ConsumerStatus st = c.Status();
   if (st.lag.empty()) {
-    return false;
+    return settled;
   }
   for (const auto& l : st.lag) {
     if (l.high_watermark > 0 && (l.position < 0 || l.position < l.high_watermark)) {
@@ -232,6 +235,7 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
     return 1;
   }
   std::atomic<bool> caught_up{false};
+  const TimePoint started = SystemClock::Instance().Now();
   BatchConsumer* idx = index_consumer->get();
   BatchConsumer* ctl = control_consumer->get();
   auto wait_caught_up = [&] {
@@ -239,11 +243,13 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
       return;
     }
     TimePoint until = SystemClock::Instance().Now() + cfg.catch_up_timeout;
-    while (!rt.stopping() && SystemClock::Instance().Now() < until && !(CaughtUp(*idx) && CaughtUp(*ctl))) {
+    auto settled = [&] { return SystemClock::Instance().Now() - started >= Millis(6000); };
+    while (!rt.stopping() && SystemClock::Instance().Now() < until &&
+           !(CaughtUp(*idx, settled()) && CaughtUp(*ctl, settled()))) {
       std::this_thread::sleep_for(Millis(50));
     }
     log->info("msg=\"state rebuilt\" indexed_actions={} paused={} complete={}", ex.Stats().indexed, ex.Stats().paused,
-              CaughtUp(*idx) && CaughtUp(*ctl));
+              CaughtUp(*idx, true) && CaughtUp(*ctl, true));
     caught_up = true;
   };
 
