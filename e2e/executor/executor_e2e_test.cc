@@ -432,9 +432,15 @@ TEST_F(ExecutorE2ETest, NotReadyNodeIsCordoned) {
   ASSERT_TRUE(nodes.is_object() && !nodes["items"].empty());
   std::string node = nodes["items"].back()["metadata"]["name"];
   ASSERT_EQ(sim_->Post("/sim/v1/faults/node", {{"node", node}, {"ready", false}}), 200);
+  struct Heal {
+    const Sim* sim;
+    std::string node;
+    ~Heal() { sim->Post("/sim/v1/faults/node", {{"node", node}, {"ready", true}}); }
+  } heal{sim_, node};
   ASSERT_TRUE(Eventually(
       [&] {
-        for (const auto& c : sim_->Get("/api/v1/nodes/" + node)["status"]["conditions"]) {
+        json n = sim_->Get("/api/v1/nodes/" + node);
+        for (const auto& c : n["status"]["conditions"]) {
           if (c["type"] == "Ready") {
             return c["status"] != "True";
           }
@@ -445,7 +451,6 @@ TEST_F(ExecutorE2ETest, NotReadyNodeIsCordoned) {
   Publish(Decision("Node", node, v1::ACTION_TYPE_CORDON_NODE));
   ASSERT_TRUE(WaitOutcome(node, "succeeded")) << Trail(node);
   EXPECT_EQ(sim_->Get("/api/v1/nodes/" + node)["spec"].value("unschedulable", false), true);
-  ASSERT_EQ(sim_->Post("/sim/v1/faults/node", {{"node", node}, {"ready", true}}), 200);
 }
 
 TEST_F(ExecutorE2ETest, RedeliveredApprovedActionIsNotAppliedTwice) {
@@ -483,7 +488,7 @@ TEST_F(ExecutorE2ETest, FailedVerificationTriggersTheRollback) {
     not_fixed = not_fixed || st == "not_fixed";
   }
   EXPECT_TRUE(not_fixed) << Trail("hungry");
-  EXPECT_EQ(outs.back().second["outcome"]["rollsBackActionId"], d.decision().action_id()) << Trail("hungry");
+  EXPECT_EQ(outs.back().second["outcome"]["rolls_back_action_id"], d.decision().action_id()) << Trail("hungry");
   json dep = sim_->Deployment("hungry");
   EXPECT_EQ(dep["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"], "256Mi");
 }
