@@ -23,11 +23,13 @@ BUILD_PACKAGES=(build-essential cmake pkg-config ccache librdkafka-dev libgrpc++
 TEST_PACKAGES=(kcat prometheus prometheus-alertmanager docker-compose yamllint python3
   python3-yaml postgresql postgresql-client curl iproute2 procps wrk nginx-light openssl)
 
-# Runtime libraries of the shipped binaries (found with ldd + dpkg -S on a
-# build; e2e/deploy/image_test.sh checks the list against the binaries).
-RUNTIME_PACKAGES=(ca-certificates libgrpc++1.51 libgrpc29 libprotobuf32 librdkafka++1 librdkafka1
-  libpqxx-6.4 libpq5 libyaml-cpp0.7 libspdlog1.10 libfmt9 libssl3 libcurl4 libabsl20220623
-  libc-ares2 libre2-9 zlib1g libstdc++6)
+# Runtime: the packages of the libraries the shipped binaries link directly
+# (readelf NEEDED + dpkg -S; their own dependencies come with them), plus CA
+# certificates for TLS to Kafka, PostgreSQL and the API server. The deploy
+# test (e2e/deploy, check "dockerfile") fails when a linked library is missing.
+RUNTIME_PACKAGES=(ca-certificates libabsl20220623 libcpp-httplib0.11 libcurl4 libfmt9 libgrpc++1.51
+  libgrpc29 libpq5 libpqxx-6.4 libprotobuf32 librdkafka++1 libspdlog1.10 libssl3 libstdc++6
+  libyaml-cpp0.7)
 
 die() { echo "install-deps.sh: $*" >&2; exit 2; }
 
