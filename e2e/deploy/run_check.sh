@@ -76,19 +76,36 @@ check_dockerfile() {
   for opt in tools/kubemendctl/kubemendctl e2e/kube-sim/kube-sim; do
     [ -x "$build/$opt" ] && bins+=("$build/$opt")
   done
-  local b lib path pkg c
+  # soname -> package, with one dpkg -S call (it is slow): each library is
+  # looked up under its real path and its /usr-less twin (merged /usr).
+  local b lib path real
+  local -A owner=() cand=()
+  local -a needs=()
   for b in "${bins[@]}"; do
     [ -x "$b" ] || { bad "$b not built (build first)"; continue; }
     for lib in $(readelf -d "$b" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+      needs+=("$(basename "$b") $lib")
+      [ -n "${cand[$lib]:-}" ] && continue
       path=$(ldd "$b" | awk -v l="$lib" '$1 == l { print $3 }')
-      pkg=""
-      for c in "$path" "/usr$path" "$(readlink -f "$path")"; do
-        pkg=$(dpkg -S "$c" 2>/dev/null | head -1 | cut -d: -f1) && [ -n "$pkg" ] && break
-      done
-      [ -n "$pkg" ] || { bad "$(basename "$b"): $lib belongs to no Debian package"; continue; }
-      case $pkg in libc6|libgcc-s1) continue ;; esac
-      grep -qxF "$pkg" <<<"$runtime" || bad "$(basename "$b") links $lib from $pkg, missing in install-deps.sh runtime"
+      real=$(readlink -f "$path")
+      cand[$lib]="$real ${real#/usr}"
     done
+  done
+  local line pkg f
+  # shellcheck disable=SC2048,SC2086 # each value holds two paths: split them
+  while IFS= read -r line; do
+    pkg=${line%%: *}; pkg=${pkg%%:*}; f=${line#*: }
+    for lib in "${!cand[@]}"; do
+      [[ " ${cand[$lib]} " == *" $f "* ]] && owner[$lib]=$pkg
+    done
+  done < <(dpkg -S ${cand[*]} 2>/dev/null || true)
+  local need
+  for need in "${needs[@]}"; do
+    b=${need%% *}; lib=${need#* }
+    pkg=${owner[$lib]:-}
+    [ -n "$pkg" ] || { bad "$b: $lib belongs to no Debian package"; continue; }
+    case $pkg in libc6|libgcc-s1) continue ;; esac
+    grep -qxF "$pkg" <<<"$runtime" || bad "$b links $lib from $pkg, missing in install-deps.sh runtime"
   done
   # No compilers or headers at run time.
   grep -qE '(-dev|build-essential|cmake|g\+\+|gcc)$' <<<"$runtime" && bad "runtime group holds build tools"
