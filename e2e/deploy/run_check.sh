@@ -135,6 +135,25 @@ s["route"]["receiver"] = "kubemend-operators"
 yaml.safe_dump(s, open(sys.argv[2], "w"))
 PY
   amtool check-config "$tmp/am.yml" >"$tmp/out" 2>&1 || { cat "$tmp/out"; bad "amtool: alertmanager-snippet.yaml"; }
+  # pgpass-init, verbatim from the compose file (paths moved, chown stubbed):
+  # a password with ':' and '\' must come out escaped, in a 0600 file.
+  "$py" - "$root/docker-compose.yaml" >"$tmp/pgpass-init.sh" <<'PY'
+import sys, yaml
+print(yaml.safe_load(open(sys.argv[1]))["services"]["pgpass-init"]["command"][0].replace("$$", "$"))
+PY
+  mkdir -p "$tmp/secrets" "$tmp/pgpass"
+  printf '%s\n' 'pa:ss\word' >"$tmp/secrets/postgres_password"
+  sed -e "s|/run/secrets/|$tmp/secrets/|g; s|/pgpass/|$tmp/pgpass/|g; s|^chown |: |" "$tmp/pgpass-init.sh" >"$tmp/run.sh"
+  if sh -e "$tmp/run.sh"; then
+    local want='*:*:*:*:pa\:ss\\word'
+    [ "$(cat "$tmp/pgpass/pgpass")" = "$want" ] || bad "pgpass-init wrote '$(cat "$tmp/pgpass/pgpass")', want '$want'"
+    [ "$(stat -c %a "$tmp/pgpass/pgpass")" = 600 ] || bad "pgpass-init's file is not mode 0600 (libpq ignores it)"
+  else
+    bad "pgpass-init script failed"
+  fi
+  : >"$tmp/secrets/postgres_password"
+  sh -e "$tmp/run.sh" 2>/dev/null && bad "pgpass-init accepted an empty password"
+  return 0
 }
 
 check_manifests() {
