@@ -132,6 +132,17 @@ def main():
         fail("alertmanager.yml", "the default route must reach the collector")
     if not any('kubemend_self="true"' in m for r in am["route"].get("routes", []) for m in r.get("matchers", [])):
         fail("alertmanager.yml", "kubemend's own alerts must be routed away from the collector")
+    # The files agree with each other: webhook path, ports scraped and probed.
+    cfgs = {s: yaml.safe_load(open(os.path.join(root, f"deploy/compose/config/{s}.yaml"))) for s in SERVICES}
+    path = cfgs["collector"].get("webhook", {}).get("path")
+    if f"http://collector:8080{path}" not in urls:
+        fail("alertmanager.yml", f"posts to {urls}, the collector listens on {path}")
+    for s, c in cfgs.items():
+        port = str(c.get("http", {}).get("listen", "")).rsplit(":", 1)[-1]
+        if f"{s}:{port}" not in targets:
+            fail("prometheus.yml", f"scrapes no {s}:{port} (its http.listen)")
+        if str(c.get("grpc", {}).get("listen", "")).rsplit(":", 1)[-1] != "9000":
+            fail(f"config/{s}.yaml", "grpc.listen must be port 9000 (health check and published ports)")
     for p in problems:
         print(p)
     if problems:
