@@ -1,5 +1,5 @@
 // kubemend-healthcheck: one health probe for container health checks (the
-// image has no shell, curl or grpc-health-probe). See src/probe.h.
+// image relies on no shell, curl or grpc-health-probe). See src/probe.h.
 #include <cstdio>
 
 #include "src/probe.h"
