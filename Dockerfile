@@ -25,8 +25,9 @@ COPY . .
 ARG KUBEMEND_JOBS=2
 ENV KUBEMEND_DEPS=build KUBEMEND_JOBS=${KUBEMEND_JOBS}
 RUN --mount=type=cache,target=/src/build/.ccache ./kubemend build
-# Stage what ships under /out, stripped (RelWithDebInfo binaries are ~20x larger). kubemendctl and kube-sim are built by their own
-# subprojects; an image built from a tree without them says so and goes on.
+# Stage what ships under /out, stripped (RelWithDebInfo binaries are ~20x
+# larger). kubemendctl and kube-sim are built by their own subprojects; an
+# image built from a tree without them says so and goes on.
 RUN set -eu; \
     mkdir -p /out/usr/bin /out/etc/kubemend /out/usr/share/kubemend; \
     for s in collector analyzer safety-gate executor audit; do \
