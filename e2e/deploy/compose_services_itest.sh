@@ -48,13 +48,13 @@ for s in "${SERVICES[@]}"; do
 done
 addr() { sed -E "s/.*\"$2\":\"([^\"]+)\".*/\1/" "$dir/$1.ready"; }
 for s in "${SERVICES[@]}"; do
-  for _ in $(seq 1 100); do [ -s "$dir/$s.ready" ] && break; sleep 0.1; done
+  for _ in $(seq 1 300); do [ -s "$dir/$s.ready" ] && break; sleep 0.1; done
   [ -s "$dir/$s.ready" ] || fail "$s did not start with deploy/compose/config/$s.yaml"
 done
 # The compose health check, verbatim but for the address.
 for s in "${SERVICES[@]}"; do
   answer=""
-  for _ in $(seq 1 120); do
+  for _ in $(seq 1 240); do
     answer=$("$build/deploy/healthcheck/kubemend-healthcheck" --grpc "$(addr "$s" grpc)" --timeout 1s) && break
     sleep 0.25
   done
@@ -68,7 +68,7 @@ curl -fsS -X POST "http://$(addr collector http)/api/v1/alerts" -H 'Content-Type
     \"namespace\":\"shop\",\"pod\":\"api-7d9f-x2k4p\",\"deployment\":\"api\"},\"startsAt\":\"$now\",\"fingerprint\":\"deploy-itest-$$\"}]}" \
   >/dev/null || fail "the collector's webhook refused the alert"
 types=""
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
   types=$(psql "$dsn" -XtAc "SELECT string_agg(event_type, ',' ORDER BY seq) FROM audit_events" 2>/dev/null || true)
   [[ $types == *outcome* ]] && break
   sleep 0.2
