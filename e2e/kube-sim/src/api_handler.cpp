@@ -2,6 +2,7 @@
 
 #include "api_error.h"
 #include "metrics.h"
+#include "openapi.h"
 #include "tables.h"
 #include "yaml_json.h"
 
@@ -273,6 +274,18 @@ ApiResponse ApiHandler::route(const ApiRequest& request) {
   }
   if (head == "sim") {
     return sim(request, segments);
+  }
+  if (head == "openapi" && segments.size() >= 2 && segments[1] == "v3" && request.method == "GET") {
+    if (segments.size() == 2) {
+      return ApiResponse::json(200, openapi_v3_index());
+    }
+    std::string gv;
+    for (std::size_t i = 2; i < segments.size(); ++i) {
+      gv += (i > 2 ? "/" : "") + segments[i];
+    }
+    if (auto doc = openapi_v3_document(gv)) {
+      return ApiResponse::json(200, *doc);
+    }
   }
   if (head == "api" || head == "apis") {
     if (request.method == "GET" &&

@@ -701,7 +701,7 @@ void Controllers::sync_kubelet_pod(const Json& original, const Json& node) {
           if (cr.exit_reason == "OOMKilled") {
             std::int64_t usage = container_memory_bytes(api_.store(), faults_, pod, c);
             events_.record(node, "Warning", "OOMKilling",
-                           "Memory cgroup out of memory: Killed process " + std::to_string(1000 + api_.random().next() % 30000) +
+                           "Memory cgroup out of memory: Killed process " + std::to_string(1000 + fnv32a(cr.container_id) % 30000) +
                                " (" + name + ") total-vm:" + std::to_string(usage / 1024 + 4096) +
                                "kB, anon-rss:" + std::to_string(usage / 1024) +
                                "kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:256kB oom_score_adj:" +

@@ -37,6 +37,26 @@ void add_finalizer(Json& object, const std::string& finalizer) {
   }
 }
 
+// Go clients send `null` for unset pointer fields ("creationTimestamp":
+// null in every template kubectl writes); the API server decodes them to
+// "absent". Doing the same keeps templates comparable.
+void prune_nulls(Json& node) {
+  if (node.is_object()) {
+    for (auto it = node.begin(); it != node.end();) {
+      if (it.value().is_null()) {
+        it = node.erase(it);
+      } else {
+        prune_nulls(it.value());
+        ++it;
+      }
+    }
+  } else if (node.is_array()) {
+    for (auto& e : node) {
+      prune_nulls(e);
+    }
+  }
+}
+
 }  // namespace
 
 PatchType patch_type_from_content_type(const std::string& content_type) {
@@ -94,6 +114,9 @@ Json ObjectApi::create(const ResourceInfo& r, const std::string& ns, Json object
   if (!kind.empty() && kind != r.kind) {
     throw ApiError::bad_request("the kind of the provided object (" + kind + ") does not match the resource (" +
                                 r.kind + ")");
+  }
+  if (!options.keep_status) {
+    prune_nulls(object);
   }
   object["kind"] = r.kind;
   object["apiVersion"] = r.api_version();
@@ -166,6 +189,9 @@ Json ObjectApi::write_update(const ResourceInfo& r, Json object, const Json& old
   if (!kind.empty() && kind != r.kind) {
     throw ApiError::bad_request("the kind of the provided object (" + kind + ") does not match the resource (" +
                                 r.kind + ")");
+  }
+  if (!options.keep_status) {
+    prune_nulls(object);
   }
   if (name_of(object) != name_of(old)) {
     throw ApiError::bad_request("the name of the object (" + name_of(object) +

@@ -285,6 +285,8 @@ void Controllers::sync_pdbs() {
       status = Json::object();
     }
     status["observedGeneration"] = int_at(pdb, "metadata.generation", 1);
+    // Evicted pods are deleted at once here, so no disruption stays pending.
+    status.erase("disruptedPods");
     status["expectedPods"] = v.expected;
     status["currentHealthy"] = v.healthy;
     status["desiredHealthy"] = v.desired;
