@@ -281,9 +281,10 @@ void Controllers::sync_deployment(const Json& original) {
   if (!status.is_object()) {
     status = Json::object();
   }
-  bool progressed = int_at(original, "status.updatedReplicas", -1) != updated ||
-                    int_at(original, "status.availableReplicas", -1) != available ||
-                    int_at(original, "status.readyReplicas", -1) != ready;
+  // Zero counts are omitted from status, so absent reads as 0.
+  bool progressed = int_at(original, "status.updatedReplicas", 0) != updated ||
+                    int_at(original, "status.availableReplicas", 0) != available ||
+                    int_at(original, "status.readyReplicas", 0) != ready;
   status["observedGeneration"] = int_at(d, "metadata.generation", 1);
   status["replicas"] = status_replicas;
   status["updatedReplicas"] = updated;
