@@ -18,6 +18,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -72,9 +73,13 @@ class KubectlE2eTest : public ::testing::Test {
     fs::path ready = dir_ / "ready.json";
     pid_ = fork();
     if (pid_ == 0) {
+      // Dies with the test binary, and keeps no pipe of the caller open.
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
       std::string log = (dir_ / "kube-sim.log").string();
-      FILE* f = std::freopen(log.c_str(), "w", stderr);
-      (void)f;
+      FILE* err = std::freopen(log.c_str(), "w", stderr);
+      FILE* out = std::freopen("/dev/null", "w", stdout);
+      (void)err;
+      (void)out;
       execl(KUBE_SIM_BINARY, KUBE_SIM_BINARY, "--state-dir", (dir_ / "state").c_str(), "--ready-file",
             ready.c_str(), "--token", "e2e-token", "--tick-ms", "50", "--backoff-base-ms", "400",
             "--crash-after-ms", "300", "--node-monitor-grace-ms", "200", static_cast<char*>(nullptr));
@@ -212,9 +217,10 @@ TEST_F(KubectlE2eTest, ScaleDeploymentChangesPodCount) {
 TEST_F(KubectlE2eTest, RolloutRestartCreatesNewReplicaSet) {
   deploy_web();
   kubectl_ok("rollout restart deploy/web");
-  EXPECT_TRUE(eventually([&] { return kubectl("get rs --no-headers").output.find('\n') != std::string::npos &&
-                                      std::count(kubectl("get rs --no-headers").output.begin(),
-                                                 kubectl("get rs --no-headers").output.end(), '\n') == 2; }));
+  EXPECT_TRUE(eventually([&] {
+    std::string sets = kubectl("get rs --no-headers").output;
+    return std::count(sets.begin(), sets.end(), '\n') == 2;
+  }));
   EXPECT_NE(jsonpath("deploy web", "{.spec.template.metadata.annotations}").find("kubectl.kubernetes.io/restartedAt"),
             std::string::npos);
   EXPECT_EQ(kubectl("rollout status deploy/web --timeout=15s").status, 0);
@@ -288,7 +294,8 @@ TEST_F(KubectlE2eTest, HttpsRejectsWrongTokenAndUnknownCa) {
   std::ofstream(bad) << wrong_token;
   CommandResult r = kubectl("get pods", bad.string());
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.output.find("Unauthorized"), std::string::npos) << r.output;
+  // kubectl's wording for a 401.
+  EXPECT_NE(r.output.find("You must be logged in to the server"), std::string::npos) << r.output;
   std::string no_ca = std::regex_replace(ss.str(), std::regex("    certificate-authority-data: .*\n"), "");
   fs::path untrusted = dir_ / "no-ca.kubeconfig";
   std::ofstream(untrusted) << no_ca;
@@ -362,7 +369,8 @@ spec:
 
 TEST_F(KubectlE2eTest, WatchResumesAndTooOldVersionIsGone) {
   deploy_web();
-  std::string rv = jsonpath("pods", "{.metadata.resourceVersion}");
+  std::string rv =
+      Json::parse(kubectl_ok("get --raw /api/v1/namespaces/default/pods"))["metadata"]["resourceVersion"];
   kubectl_ok("label pod -l app=web probe=1");
   std::string resumed = kubectl_ok("get --raw '/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=1&resourceVersion=" + rv + "'");
   EXPECT_NE(resumed.find("\"type\":\"MODIFIED\""), std::string::npos);
