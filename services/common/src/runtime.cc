@@ -20,6 +20,9 @@ namespace {
 // status so that the loss is visible without making an orchestrator restart
 // a process that a restart cannot fix.
 constexpr char kDataIntegrityHealth[] = "kubemend.v1.DataIntegrity";
+// Always SERVING while the process answers: for liveness probes, which must
+// not restart a pod because Kafka or PostgreSQL is away.
+constexpr char kLivenessHealth[] = "kubemend.v1.Liveness";
 
 class AdminServiceImpl final : public v1::Admin::Service {
  public:
@@ -192,6 +195,7 @@ absl::Status ServiceRuntime::Start() {
   }
   grpc_server_->GetHealthCheckService()->SetServingStatus(false);
   grpc_server_->GetHealthCheckService()->SetServingStatus(kDataIntegrityHealth, true);
+  grpc_server_->GetHealthCheckService()->SetServingStatus(kLivenessHealth, true);
 
   // HTTP: /metrics, /healthz and whatever the service adds.
   http_server_ = std::make_unique<httplib::Server>();
@@ -253,7 +257,12 @@ void ServiceRuntime::HealthLoop() {
       not_serving_reason_ = reason;
     }
     if (ok != last || first) {
+      // SetServingStatus(bool) sets every registered name; restore the ones
+      // that do not follow readiness.
       grpc_server_->GetHealthCheckService()->SetServingStatus(ok);
+      grpc_server_->GetHealthCheckService()->SetServingStatus(kLivenessHealth, true);
+      grpc_server_->GetHealthCheckService()->SetServingStatus(kDataIntegrityHealth,
+                                                              data_loss_seen == 0);
       if (ok) {
         log->info("msg=\"serving\"");
       } else {
