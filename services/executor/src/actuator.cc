@@ -174,49 +174,48 @@ absl::StatusOr<std::string> Actuator::LockKey(const ActionRequest& req) {
   }
 }
 
+// GET, mutate a copy, then one merge PATCH carrying the change, the marker
+// and metadata.resourceVersion: the API server applies it only if the object
+// has not moved on (409 otherwise: read again and retry).
 ActionResult Actuator::MutateOnce(const kube::ObjectRef& ref, const ActionRequest& req, const FieldMutate& mutate) {
-  bool duplicate = false;
-  std::vector<Change> changes;
-  std::string refusal;
-  kube::WriteOptions wo;
-  wo.dry_run = req.dry_run;
-  wo.field_manager = "kubemend-executor";
-  auto stored = kube::UpdateWithRetry(
-      client_, ref,
-      [&](json& obj) -> kube::Result<kube::Mutation> {
-        changes.clear();
-        duplicate = HasAction(obj, req.action_id);
-        if (duplicate) {
-          if (auto prior = FindAction(obj, req.action_id)) {
-            changes = prior->changes;
-          }
-          return kube::Mutation::kUnchanged;
-        }
-        auto c = mutate(obj);
-        if (!c.ok()) {
-          refusal = StatusText(c.status());
-          return kube::MakeError(kube::ErrorKind::kInvalid, refusal);
-        }
-        changes = std::move(*c);
-        RecordAction(obj, {req.action_id, ActionTypeName(req.action.type()), Rfc3339(clock_.Now()), changes});
-        return kube::Mutation::kChanged;
-      },
-      wo);
-  if (!refusal.empty()) {
-    return Failed(refusal);
+  kube::PatchOptions po;
+  po.dry_run = req.dry_run;
+  po.field_manager = "kubemend-executor";
+  std::string last_error;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto obj = client_.Get(ref);
+    if (!obj.ok()) {
+      return Failed("get " + KeyOf(ref) + ": " + ErrText(obj.error()));
+    }
+    ActionResult r;
+    if (HasAction(*obj, req.action_id)) {
+      if (auto prior = FindAction(*obj, req.action_id)) {
+        r.changes = prior->changes;
+      }
+      r.status = v1::OUTCOME_STATUS_DUPLICATE;
+      r.detail = "action id " + req.action_id + " is already recorded on " + KeyOf(ref);
+      return r;
+    }
+    json changed = *obj;
+    auto c = mutate(changed);
+    if (!c.ok()) {
+      return Failed(StatusText(c.status()));
+    }
+    RecordAction(changed, {req.action_id, ActionTypeName(req.action.type()), Rfc3339(clock_.Now()), *c});
+    json patch = MergePatchFor(*obj, changed);
+    patch["metadata"]["resourceVersion"] = (*obj)["metadata"].value("resourceVersion", "");
+    auto stored = client_.Patch(ref, kube::PatchType::kMergePatch, patch, po);
+    if (stored.ok()) {
+      r.changes = std::move(*c);
+      r.status = req.dry_run ? v1::OUTCOME_STATUS_DRY_RUN : v1::OUTCOME_STATUS_SUCCEEDED;
+      return r;
+    }
+    last_error = ErrText(stored.error());
+    if (stored.error().kind != kube::ErrorKind::kConflict) {
+      break;
+    }
   }
-  if (!stored.ok()) {
-    return Failed("update " + KeyOf(ref) + ": " + ErrText(stored.error()));
-  }
-  ActionResult r;
-  r.changes = std::move(changes);
-  if (duplicate) {
-    r.status = v1::OUTCOME_STATUS_DUPLICATE;
-    r.detail = "action id " + req.action_id + " is already recorded on " + KeyOf(ref);
-  } else {
-    r.status = req.dry_run ? v1::OUTCOME_STATUS_DRY_RUN : v1::OUTCOME_STATUS_SUCCEEDED;
-  }
-  return r;
+  return Failed("patch " + KeyOf(ref) + ": " + last_error);
 }
 
 std::map<std::string, int64_t> Actuator::RestartBaseline(const kube::ObjectRef& workload) {
@@ -299,15 +298,15 @@ ActionResult Actuator::RestartPod(const ActionRequest& req) {
   } else if (pod.error().kind != kube::ErrorKind::kNotFound) {
     return Failed("get pod: " + ErrText(pod.error()));
   }
+  // The marker goes on the pod's workload (Deployment via its ReplicaSet,
+  // or StatefulSet): the object that outlives the pod.
   std::optional<kube::ObjectRef> owner_ref;
-  if (owner != nullptr) {
-    auto type = TypeForKind(owner->value("kind", ""));
-    if (!type) {
-      return Failed("pod is owned by a " + owner->value("kind", "") + ", which the executor cannot mark");
+  if (owner != nullptr || (t.owner_kind() == "Deployment" || t.owner_kind() == "StatefulSet")) {
+    auto w = ResolveWorkload(t);
+    if (!w.ok()) {
+      return Failed("RestartPod marks the pod's Deployment or StatefulSet: " + StatusText(w.status()));
     }
-    owner_ref = kube::ObjectRef{*type, t.namespace_(), owner->value("name", ""), {}};
-  } else if (!t.owner_kind().empty() && TypeForKind(t.owner_kind())) {
-    owner_ref = kube::ObjectRef{*TypeForKind(t.owner_kind()), t.namespace_(), t.owner_name(), {}};
+    owner_ref = *w;
   }
   if (!owner_ref) {
     return Failed("pod " + t.namespace_() + "/" + t.name() + " is gone and its owner is unknown");
@@ -354,16 +353,8 @@ ActionResult Actuator::RestartPod(const ActionRequest& req) {
     r.detail = "finished an interrupted restart of pod uid " + marked_uid;
   }
   r.changes = {{pod_key, kObjectPath, "uid=" + marked_uid, ""}};
-  if (owner_ref->type.kind == "ReplicaSet") {
-    auto w = ResolveWorkload(req.target);
-    if (w.ok()) {
-      r.verify.kind = VerifyKind::kWorkload;
-      r.verify.ref = *w;
-    }
-  } else if (owner_ref->type.kind == "StatefulSet" || owner_ref->type.kind == "Deployment") {
-    r.verify.kind = VerifyKind::kWorkload;
-    r.verify.ref = *owner_ref;
-  }
+  r.verify.kind = VerifyKind::kWorkload;
+  r.verify.ref = *owner_ref;
   return r;
 }
 

@@ -304,6 +304,24 @@ void RecordAction(json& object, const HistoryEntry& entry) {
   ann[kHistoryAnnotation] = json(history).dump();
 }
 
+json MergePatchFor(const json& from, const json& to) {
+  json patch = json::object();
+  for (auto it = to.begin(); it != to.end(); ++it) {
+    if (!from.contains(it.key())) {
+      patch[it.key()] = it.value();
+    } else if (from[it.key()] != it.value()) {
+      const json& a = from[it.key()];
+      patch[it.key()] = a.is_object() && it.value().is_object() ? MergePatchFor(a, it.value()) : it.value();
+    }
+  }
+  for (auto it = from.begin(); it != from.end(); ++it) {
+    if (!to.contains(it.key())) {
+      patch[it.key()] = nullptr;
+    }
+  }
+  return patch;
+}
+
 std::string ObjectKey(const std::string& kind, const std::string& ns, const std::string& name) {
   return kind + "/" + ns + "/" + name;
 }

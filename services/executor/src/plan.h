@@ -106,6 +106,10 @@ std::optional<HistoryEntry> FindAction(const nlohmann::json& object, const std::
 // Sets last-action-id and prepends the entry to the bounded history.
 void RecordAction(nlohmann::json& object, const HistoryEntry& entry);
 
+// The RFC 7386 merge patch that turns `from` into `to` (arrays replaced whole,
+// removed keys as null).
+nlohmann::json MergePatchFor(const nlohmann::json& from, const nlohmann::json& to);
+
 // "Deployment/shop/web"; cluster-scoped: "Node//n1".
 std::string ObjectKey(const std::string& kind, const std::string& ns, const std::string& name);
 

@@ -76,6 +76,26 @@ TEST_F(ActuatorTest, ReplayedActionIdIsDuplicateAndNotAppliedTwice) {
   EXPECT_EQ(again.changes[0].before, "256Mi");
 }
 
+TEST_F(ActuatorTest, OneConditionalMergePatchCarriesChangeAndMarker) {
+  SeedWeb(kube_);
+  auto req = Request(v1::ACTION_TYPE_SCALE_WORKLOAD, PodTarget());
+  ASSERT_EQ(actuator_->Apply(req).status, v1::OUTCOME_STATUS_SUCCEEDED);
+  EXPECT_EQ(kube_.updates(), 1);
+  auto w = kube_.writes();
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0], "PATCH deployments/shop/web");
+}
+
+TEST(MergePatchTest, DiffSetsChangedRemovesMissingAndReplacesArrays) {
+  json a = json::parse(R"({"a":1,"b":{"c":2,"d":3},"l":[1,2],"gone":true})");
+  json b = json::parse(R"({"a":1,"b":{"c":5,"d":3},"l":[1],"new":"x"})");
+  json p = MergePatchFor(a, b);
+  EXPECT_EQ(p, json::parse(R"({"b":{"c":5},"l":[1],"new":"x","gone":null})"));
+  json applied = a;
+  applied.merge_patch(p);
+  EXPECT_EQ(applied, b);
+}
+
 TEST_F(ActuatorTest, IncreaseMemoryAtTheCapFailsWithTheReason) {
   SeedWeb(kube_, "4Gi", "");
   auto req = Request(v1::ACTION_TYPE_INCREASE_MEMORY, PodTarget());
@@ -108,14 +128,14 @@ TEST_F(ActuatorTest, RestartPodRefusesBarePods) {
   EXPECT_TRUE(kube_.Exists(kube::Pod("shop", "lonely")));
 }
 
-TEST_F(ActuatorTest, RestartPodMarksTheOwnerThenDeletesAndNeverDeletesTheReplacement) {
+TEST_F(ActuatorTest, RestartPodMarksTheWorkloadThenDeletesAndNeverDeletesTheReplacement) {
   SeedWeb(kube_);
   std::string uid = kube_.Object(kube::Pod("shop", "web-1"))["metadata"]["uid"];
   auto req = Request(v1::ACTION_TYPE_RESTART_POD, PodTarget());
   ActionResult r = actuator_->Apply(req);
   ASSERT_EQ(r.status, v1::OUTCOME_STATUS_SUCCEEDED) << r.error;
   EXPECT_FALSE(kube_.Exists(kube::Pod("shop", "web-1")));
-  EXPECT_EQ(kube_.Object(kube::ReplicaSet("shop", "web-v2"))["metadata"]["annotations"][kLastActionAnnotation], "act-1");
+  EXPECT_EQ(Dep()["metadata"]["annotations"][kLastActionAnnotation], "act-1");
   ASSERT_EQ(r.changes.size(), 1u);
   EXPECT_EQ(r.changes[0].before, "uid=" + uid);
   // The ReplicaSet recreates a pod with the same name (a StatefulSet would).
@@ -129,9 +149,9 @@ TEST_F(ActuatorTest, RestartPodReplayFinishesAnInterruptedDelete) {
   SeedWeb(kube_);
   std::string uid = kube_.Object(kube::Pod("shop", "web-1"))["metadata"]["uid"];
   // The marker landed, the delete did not (crash in between).
-  json rset = kube_.Object(kube::ReplicaSet("shop", "web-v2"));
-  RecordAction(rset, {"act-1", "RestartPod", "t", {{"Pod/shop/web-1", kObjectPath, "uid=" + uid, ""}}});
-  kube_.Put(rs::kReplicaSets, rset);
+  json dep = Dep();
+  RecordAction(dep, {"act-1", "RestartPod", "t", {{"Pod/shop/web-1", kObjectPath, "uid=" + uid, ""}}});
+  kube_.Put(rs::kDeployments, dep);
   ActionResult r = actuator_->Apply(Request(v1::ACTION_TYPE_RESTART_POD, PodTarget()));
   EXPECT_EQ(r.status, v1::OUTCOME_STATUS_SUCCEEDED);
   EXPECT_FALSE(kube_.Exists(kube::Pod("shop", "web-1")));

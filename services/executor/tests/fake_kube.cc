@@ -73,7 +73,8 @@ int FakeKube::updates() const {
   std::lock_guard<std::mutex> g(mu_);
   int n = 0;
   for (const auto& w : writes_) {
-    n += w.rfind("PUT ", 0) == 0 && w.find("dry-run") == std::string::npos ? 1 : 0;
+    bool write = w.rfind("PUT ", 0) == 0 || w.rfind("PATCH ", 0) == 0;
+    n += write && w.find("dry-run") == std::string::npos ? 1 : 0;
   }
   return n;
 }
@@ -160,9 +161,16 @@ kube::Result<json> FakeKube::Patch(const kube::ObjectRef& ref, kube::PatchType, 
   if (it == objects_.end()) {
     return Err(kube::ErrorKind::kNotFound, "not found");
   }
+  std::string want = patch.contains("metadata") ? patch["metadata"].value("resourceVersion", "") : "";
+  if (!want.empty() && want != it->second["metadata"].value("resourceVersion", "")) {
+    return Err(kube::ErrorKind::kConflict, "the object has been modified");
+  }
   json stored = it->second;
   stored.merge_patch(patch);
   stored["metadata"]["resourceVersion"] = std::to_string(++rv_);
+  if (stored.contains("spec") && it->second.contains("spec") && stored["spec"] != it->second["spec"]) {
+    stored["metadata"]["generation"] = it->second["metadata"].value("generation", 1) + 1;
+  }
   if (!options.dry_run) {
     it->second = stored;
   }

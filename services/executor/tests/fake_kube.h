@@ -48,7 +48,7 @@ class FakeKube final : public kube::KubeClient {
     std::lock_guard<std::mutex> g(mu_);
     return writes_;
   }
-  int updates() const;  // non-dry-run PUTs
+  int updates() const;  // non-dry-run PUTs and PATCHes
 
  private:
   static std::string Key(const kube::ResourceType& t, std::string_view ns, std::string_view name);
