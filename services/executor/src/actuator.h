@@ -2,7 +2,8 @@
 // The Actuator turns one approved action into Kubernetes API calls: it finds
 // the object the action changes (a Pod target resolves to its Deployment or
 // StatefulSet), plans the change with plan.h, and writes it together with the
-// action id annotation in one update (PUT with resourceVersion), so that a
+// action id annotation in one merge PATCH carrying metadata.resourceVersion
+// (applied only to the version read), so that a
 // replayed action finds its id and is reported DUPLICATE instead of being
 // applied twice. Undo() writes recorded before-values back.
 //
