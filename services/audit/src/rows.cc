@@ -6,6 +6,7 @@
 
 #include "kubemend/common/events.h"
 #include "kubemend/common/ids.h"
+#include "chain.h"
 
 namespace kubemend::audit {
 
@@ -20,12 +21,18 @@ std::string Rfc3339(const google::protobuf::Timestamp& ts) {
   return out;
 }
 
+int64_t Micros(const google::protobuf::Timestamp& ts) {
+  return ts.seconds() * 1000000 + ts.nanos() / 1000;
+}
+
 AuditRow RowFromEvent(const v1::Event& e, const InMessage& raw) {
   AuditRow r;
-  r.event_id = e.event_id();
+  r.event_id = CanonicalUuid(e.event_id()).value_or(e.event_id());
+  r.occurred_us = Micros(e.occurred_at());
+  r.recorded_us = Micros(e.recorded_at());
   r.event_type = EventTypeName(e.type());
-  r.occurred_at = Rfc3339(e.occurred_at());
-  r.recorded_at = Rfc3339(e.recorded_at());
+  r.occurred_at = TimestampFromMicros(r.occurred_us);
+  r.recorded_at = TimestampFromMicros(r.recorded_us);
   r.producer_service = e.producer().service();
   r.producer_instance = e.producer().instance();
   r.incident_id = e.incident_id();
@@ -100,6 +107,9 @@ Rows RowsFromBatch(std::span<const InMessage> batch, const std::string& deadlett
       continue;
     }
     auto e = DecodeEvent(m.payload);
+    if (e.ok() && !CanonicalUuid(e->event_id())) {
+      e = absl::InvalidArgumentError("event_id " + e->event_id() + " is not a UUID");
+    }
     if (!e.ok()) {
       DeadLetterRow d;
       d.source_topic = m.topic;
