@@ -2,7 +2,7 @@
 // trail (dedup, hash chain, COPY, commit, offset commit: the service's own
 // path), next to plain COPY of the same rows into the same table.
 //
-//   audit_bench --pg-dsn 'host=... user=postgres dbname=postgres' \
+//   audit_bench --pg-dsn 'host=... user=postgres dbname=postgres'
 //               --brokers HOST:PORT [--events 100000] [--batch 2000]
 //
 // Each phase gets its own fresh database (the trail is append-only). The
@@ -24,7 +24,7 @@
 #include "store.h"
 
 using namespace kubemend;
-using Clock = std::chrono::steady_clock;
+using Steady = std::chrono::steady_clock;
 
 namespace {
 
@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
                                      "kafka_partition", "kafka_offset", "payload",
                                      "payload_json", "prev_hash", "row_hash"};
     auto hex = [](const std::string& b) { return "\\x" + HexEncode(b); };
-    auto t0 = Clock::now();
+    auto t0 = Steady::now();
     for (int start = 0; start < n; start += batch) {
       pqxx::work w(conn);
       pqxx::stream_to s(w, "audit_events", cols);
@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
       s.complete();
       w.commit();
     }
-    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    double secs = std::chrono::duration<double>(Steady::now() - t0).count();
     copy_rate = n / secs;
     conn.disconnect();
   }
@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::atomic<int64_t> stored{0};
-    Clock::time_point first{}, last{};
+    Steady::time_point first{}, last{};
     std::string dlq = TopicName(kc, Topic::kDeadLetter);
     BatchConsumer::Options opts;
     opts.max_batch = static_cast<size_t>(batch);
@@ -182,14 +182,14 @@ int main(int argc, char** argv) {
     auto consumer = BatchConsumer::Create(
         kc, "bench-audit", {topic},
         [&](std::span<const InMessage> msgs) -> absl::Status {
-          if (first == Clock::time_point{}) {
-            first = Clock::now();
+          if (first == Steady::time_point{}) {
+            first = Steady::now();
           }
           audit::Rows rows = audit::RowsFromBatch(msgs, dlq, "2026-01-01 00:00:00+00");
           if (auto st = store.Append(rows); !st.ok()) {
             return st;
           }
-          last = Clock::now();
+          last = Steady::now();
           if ((stored += static_cast<int64_t>(rows.events.size())) >= n) {
             cptr->Stop();
           }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <pqxx/pqxx>
 #include <regex>
+#include <sstream>
 
 #include "admin_service.h"
 #include "kubemend/common/events.h"
@@ -237,6 +238,130 @@ TEST_F(AuditStoreTest, MigrationsApplyOnceAndChangedOnesStopStartUp) {
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(st.message().find("001_audit_trail.sql was changed"), std::string::npos) << st;
   fs::remove_all(dir);
+}
+
+// A small but complete trail: an incident that was fixed, one that was
+// refused, a human approval, a policy change, a refused admin call.
+Rows StoryRows() {
+  FakeClock clock(std::chrono::system_clock::now() - std::chrono::hours(1));
+  ProducerIdentity who{"collector", "c-1", "0.1.0"};
+  std::vector<v1::Event> ev;
+  for (int k = 0; k < 2; ++k) {
+    v1::Event s = NewRootEvent(v1::EVENT_TYPE_SIGNAL, who, clock);
+    s.set_incident_id(k == 0 ? "inc-42" : "inc-43");
+    s.mutable_target()->set_namespace_(k == 0 ? "shop" : "kube-system");
+    s.mutable_target()->set_kind("Deployment");
+    s.mutable_target()->set_name(k == 0 ? "api" : "coredns");
+    s.mutable_signal()->set_name("KubePodCrashLooping");
+    s.mutable_signal()->set_status(v1::SIGNAL_STATUS_FIRING);
+    clock.Advance(std::chrono::seconds(5));
+    v1::Event p = NewCausedEvent(v1::EVENT_TYPE_PROPOSAL, s, "p", who, clock);
+    p.mutable_proposal()->mutable_action()->set_type(v1::ACTION_TYPE_INCREASE_MEMORY);
+    p.mutable_proposal()->mutable_policy()->set_name("oom-memory");
+    clock.Advance(std::chrono::seconds(5));
+    v1::Event d = NewCausedEvent(v1::EVENT_TYPE_DECISION, p, "d", who, clock);
+    d.mutable_decision()->set_proposal_id(p.event_id());
+    d.mutable_decision()->set_verdict(k == 0 ? v1::VERDICT_APPROVED : v1::VERDICT_REJECTED);
+    d.mutable_decision()->set_rule(k == 0 ? "manual-approval" : "protected-namespace");
+    d.mutable_decision()->set_approver(k == 0 ? "alice" : "safety-gate");
+    d.mutable_decision()->set_reason(k == 0 ? "approved by alice" : "kube-system is protected");
+    *d.mutable_decision()->mutable_proposal() = p.proposal();
+    ev.insert(ev.end(), {s, p, d});
+    if (k == 0) {
+      v1::Event a = NewCausedEvent(v1::EVENT_TYPE_CONTROL, p, "approve", who, clock);
+      a.mutable_control()->set_issued_by("alice");
+      a.mutable_control()->set_reason("memory graph says so");
+      a.mutable_control()->mutable_approval()->set_proposal_id(p.event_id());
+      a.mutable_control()->mutable_approval()->set_approve(true);
+      clock.Advance(std::chrono::seconds(30));
+      v1::Event o = NewCausedEvent(v1::EVENT_TYPE_OUTCOME, d, "o", who, clock);
+      o.mutable_outcome()->set_decision_id(d.event_id());
+      o.mutable_outcome()->set_action_id("act-1");
+      o.mutable_outcome()->set_status(v1::OUTCOME_STATUS_SUCCEEDED);
+      *o.mutable_outcome()->mutable_action() = p.proposal().action();
+      auto* ch = o.mutable_outcome()->add_changes();
+      ch->set_path("spec.template.spec.containers[app].resources.limits.memory");
+      ch->set_before("256Mi");
+      ch->set_after("320Mi");
+      o.mutable_outcome()->mutable_verification()->set_healthy(true);
+      ev.insert(ev.end(), {a, o});
+    }
+  }
+  v1::Event pc = NewRootEvent(v1::EVENT_TYPE_CONTROL, {"analyzer", "a-1", "0"}, clock);
+  pc.mutable_control()->set_issued_by("analyzer");
+  pc.mutable_control()->mutable_policy_change()->mutable_policy()->set_name("oom-memory");
+  pc.mutable_control()->mutable_policy_change()->set_change("updated");
+  v1::Event denied = NewRootEvent(v1::EVENT_TYPE_CONTROL, {"safety-gate", "g-1", "0"}, clock);
+  denied.mutable_control()->set_issued_by("anonymous");
+  denied.mutable_control()->set_reason("admin-auth unauthenticated: /x/Approve");
+  ev.insert(ev.end(), {pc, denied});
+  std::vector<InMessage> batch;
+  int off = 0;
+  for (const auto& e : ev) {
+    batch.push_back({"kubemend.x", 0, off++, "k", e.SerializeAsString(), 0});
+  }
+  batch.push_back({"kubemend.x", 0, off++, "k", "junk", 0});
+  return RowsFromBatch(batch, "kubemend.deadletter", "2026-01-01 00:00:00+00");
+}
+
+TEST_F(AuditStoreTest, ViewsTellTheStory) {
+  PgAuditStore store(dsn_);
+  ASSERT_TRUE(store.Open(KUBEMEND_MIGRATIONS_DIR).ok());
+  ASSERT_TRUE(store.Append(StoryRows()).ok());
+  pqxx::connection c(dsn_);
+  pqxx::work w(c);
+  auto inc = w.exec("SELECT incident_id, status, verdict, outcome, last_action, signals::text "
+                    "FROM incidents ORDER BY incident_id");
+  ASSERT_EQ(inc.size(), 2u);
+  EXPECT_EQ(inc[0][1].as<std::string>(), "resolved");
+  EXPECT_EQ(inc[0][4].as<std::string>(), "IncreaseMemory");
+  EXPECT_EQ(inc[0][5].as<std::string>(), "{KubePodCrashLooping}");
+  EXPECT_EQ(inc[1][1].as<std::string>(), "rejected");
+  auto act = w.exec1("SELECT approver, reason, change_summary, outcome, verified_healthy "
+                     "FROM actions");
+  EXPECT_EQ(act[0].as<std::string>(), "alice");
+  EXPECT_EQ(act[1].as<std::string>(), "approved by alice");
+  EXPECT_EQ(act[2].as<std::string>(),
+            "spec.template.spec.containers[app].resources.limits.memory: 256Mi -> 320Mi");
+  EXPECT_EQ(act[3].as<std::string>(), "succeeded");
+  EXPECT_TRUE(act[4].as<bool>());
+  EXPECT_EQ(w.exec1("SELECT count(*) FROM approvals")[0].as<int>(), 2)
+      << "alice's control approval and her decision";
+  EXPECT_EQ(w.exec1("SELECT change FROM policy_changes")[0].as<std::string>(), "updated");
+  EXPECT_EQ(w.exec1("SELECT count(*) FROM incident_timeline WHERE incident_id = 'inc-42'")[0]
+                .as<int>(),
+            5);
+}
+
+TEST_F(AuditStoreTest, SqlRecipesInTheDocsRun) {
+  PgAuditStore store(dsn_);
+  ASSERT_TRUE(store.Open(KUBEMEND_MIGRATIONS_DIR).ok());
+  ASSERT_TRUE(store.Append(StoryRows()).ok());
+  std::ifstream in(KUBEMEND_SQL_RECIPES);
+  ASSERT_TRUE(in) << KUBEMEND_SQL_RECIPES;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string doc = ss.str();
+  static const std::regex kBlock(R"(```sql\n([\s\S]*?)```)");
+  int n = 0;
+  int with_rows = 0;
+  for (auto it = std::sregex_iterator(doc.begin(), doc.end(), kBlock); it != std::sregex_iterator();
+       ++it) {
+    std::string sql = (*it)[1].str();
+    ++n;
+    try {
+      pqxx::connection c(dsn_);
+      pqxx::work w(c);
+      w.exec("SET ROLE kubemend_reader");
+      if (!w.exec(sql).empty()) {
+        ++with_rows;
+      }
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "recipe " << n << " failed: " << e.what() << "\n" << sql;
+    }
+  }
+  EXPECT_GE(n, 10) << "docs/sql-recipes.md promises at least ten recipes";
+  EXPECT_GE(with_rows, 10) << "most recipes find something in the sample trail";
 }
 
 TEST_F(AuditStoreTest, UnreachableDatabaseIsUnavailableNotACrash) {
