@@ -3,7 +3,10 @@
 // path), next to plain COPY of the same rows into the same table.
 //
 //   audit_bench --pg-dsn 'host=... user=postgres dbname=postgres'
-//               --brokers HOST:PORT [--events 100000] [--batch 2000]
+//               --brokers HOST:PORT [--events 100000] [--batch 2000] [--topic-prefix P]
+//
+// The dev broker keeps ~5 MiB per partition: give the outcomes topic enough
+// partitions for --events (audit_bench.sh starts a broker with 16).
 //
 // Each phase gets its own fresh database (the trail is append-only). The
 // ingest phase pre-fills a topic, then times from the first batch handed to
@@ -149,7 +152,7 @@ int main(int argc, char** argv) {
     std::string dsn = FreshDb(server, "ingest");
     KafkaConfig kc;
     kc.brokers = brokers;
-    kc.topic_prefix = "bench" + NewUuid().substr(0, 8) + ".";
+    kc.topic_prefix = Flag(argc, argv, "topic-prefix", "bench" + NewUuid().substr(0, 8) + ".");
     kc.group_id = kc.topic_prefix + "audit";
     kc.properties = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "1000"},
                      {"fetch.wait.max.ms", "10"}, {"fetch.error.backoff.ms", "10"}};
@@ -173,6 +176,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::atomic<int64_t> stored{0};
+    double decode_s = 0;
+    double append_s = 0;
     Steady::time_point first{}, last{};
     std::string dlq = TopicName(kc, Topic::kDeadLetter);
     BatchConsumer::Options opts;
@@ -185,11 +190,15 @@ int main(int argc, char** argv) {
           if (first == Steady::time_point{}) {
             first = Steady::now();
           }
+          auto t_decode = Steady::now();
           audit::Rows rows = audit::RowsFromBatch(msgs, dlq, "2026-01-01 00:00:00+00");
+          auto t_append = Steady::now();
           if (auto st = store.Append(rows); !st.ok()) {
             return st;
           }
           last = Steady::now();
+          decode_s += std::chrono::duration<double>(t_append - t_decode).count();
+          append_s += std::chrono::duration<double>(last - t_append).count();
           if ((stored += static_cast<int64_t>(rows.events.size())) >= n) {
             cptr->Stop();
           }
@@ -207,9 +216,11 @@ int main(int argc, char** argv) {
     pqxx::connection c(dsn);
     pqxx::work w(c);
     auto v = w.exec1("SELECT ok, checked FROM audit_verify_chain()");
-    std::printf("ingest stored %lld rows, chain ok=%s checked=%lld\n",
+    std::printf("ingest stored %lld rows, chain ok=%s checked=%lld; of %.2fs: decode+json %.2fs, "
+                "store %.2fs, kafka+commit %.2fs\n",
                 static_cast<long long>(stored.load()), v[0].as<std::string>().c_str(),
-                static_cast<long long>(v[1].as<int64_t>()));
+                static_cast<long long>(v[1].as<int64_t>()), secs, decode_s, append_s,
+                secs - decode_s - append_s);
   }
   std::printf("events=%d batch=%d\n", n, batch);
   std::printf("plain COPY into audit_events:          %9.0f rows/s\n", copy_rate);
