@@ -2,7 +2,11 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <ctime>
+#include <future>
+#include <iterator>
+#include <thread>
 
 #include "kubemend/common/events.h"
 #include "kubemend/common/ids.h"
@@ -77,9 +81,12 @@ AuditRow RowFromEvent(const v1::Event& e, const InMessage& raw) {
   return r;
 }
 
-Rows RowsFromBatch(std::span<const InMessage> batch, const std::string& deadletter_topic,
+namespace {
+
+Rows RowsFromChunk(std::span<const InMessage> batch, const std::string& deadletter_topic,
                    const std::string& now_rfc3339) {
   Rows out;
+  out.events.reserve(batch.size());
   for (const auto& m : batch) {
     if (m.topic == deadletter_topic) {
       v1::DeadLetter dl;
@@ -124,6 +131,36 @@ Rows RowsFromBatch(std::span<const InMessage> batch, const std::string& deadlett
       continue;
     }
     out.events.push_back(RowFromEvent(*e, m));
+  }
+  return out;
+}
+
+}  // namespace
+
+Rows RowsFromBatch(std::span<const InMessage> batch, const std::string& deadletter_topic,
+                   const std::string& now_rfc3339) {
+  // Decoding and JSON rendering are a third of the ingest time: spread big
+  // batches over the cores, keeping the order of the messages.
+  constexpr size_t kChunk = 512;
+  size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()),
+                                    (batch.size() + kChunk - 1) / kChunk);
+  if (threads <= 1) {
+    return RowsFromChunk(batch, deadletter_topic, now_rfc3339);
+  }
+  size_t per = (batch.size() + threads - 1) / threads;
+  std::vector<std::future<Rows>> parts;
+  for (size_t start = 0; start < batch.size(); start += per) {
+    auto chunk = batch.subspan(start, std::min(per, batch.size() - start));
+    parts.push_back(std::async(std::launch::async, [chunk, &deadletter_topic, &now_rfc3339] {
+      return RowsFromChunk(chunk, deadletter_topic, now_rfc3339);
+    }));
+  }
+  Rows out;
+  out.events.reserve(batch.size());
+  for (auto& f : parts) {
+    Rows r = f.get();
+    std::move(r.events.begin(), r.events.end(), std::back_inserter(out.events));
+    std::move(r.dead_letters.begin(), r.dead_letters.end(), std::back_inserter(out.dead_letters));
   }
   return out;
 }
