@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "kubemend/common/ids.h"
@@ -120,6 +121,63 @@ TEST(AdminAuthTest, GuardedServerRefusesBeforeTheHandlerRuns) {
       << metrics;
   EXPECT_NE(metrics.find("kubemend_admin_auth_denied_total{code=\"permission_denied\"} 1"),
             std::string::npos);
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// TLS with a client CA (mTLS): a client without a certificate cannot even
+// connect; one with a certificate the CA signed, and a token, gets through.
+TEST(AdminAuthTest, MutualTlsGuardsThePort) {
+  std::string dir = ::testing::TempDir() + "/tls_" + NewUuid().substr(0, 8);
+  std::string gen =
+      "mkdir -p " + dir + " && cd " + dir +
+      " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 "
+      "-subj /CN=test-ca >/dev/null 2>&1"
+      " && openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost "
+      ">/dev/null 2>&1"
+      " && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1' > san.ext"
+      " && openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem "
+      "-days 1 -extfile san.ext >/dev/null 2>&1"
+      " && openssl req -newkey rsa:2048 -nodes -keyout cli.key -out cli.csr -subj /CN=kubemendctl "
+      ">/dev/null 2>&1"
+      " && openssl x509 -req -in cli.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cli.pem "
+      "-days 1 >/dev/null 2>&1";
+  ASSERT_EQ(std::system(gen.c_str()), 0) << "openssl could not make test certificates";
+  CommonConfig cfg;
+  cfg.grpc_listen = "127.0.0.1:0";
+  cfg.http_listen = "127.0.0.1:0";
+  cfg.admin.tokens = {"viewer:bob:view-secret"};
+  cfg.admin.publish_denials = false;
+  cfg.admin.tls_cert_file = dir + "/srv.pem";
+  cfg.admin.tls_key_file = dir + "/srv.key";
+  cfg.admin.tls_client_ca_file = dir + "/ca.pem";
+  ServiceRuntime rt("tlstest", cfg);
+  ASSERT_TRUE(rt.Start().ok());
+  std::string addr = "127.0.0.1:" + std::to_string(rt.grpc_port());
+  auto call = [&](std::shared_ptr<grpc::ChannelCredentials> creds) {
+    auto admin = v1::Admin::NewStub(grpc::CreateChannel(addr, creds));
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer view-secret");
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::GetStatusRequest req;
+    v1::GetStatusResponse resp;
+    return admin->GetStatus(&ctx, req, &resp);
+  };
+  EXPECT_FALSE(call(grpc::InsecureChannelCredentials()).ok()) << "plaintext is refused";
+  grpc::SslCredentialsOptions no_cert;
+  no_cert.pem_root_certs = Slurp(dir + "/ca.pem");
+  EXPECT_FALSE(call(grpc::SslCredentials(no_cert)).ok()) << "no client certificate";
+  grpc::SslCredentialsOptions with_cert = no_cert;
+  with_cert.pem_cert_chain = Slurp(dir + "/cli.pem");
+  with_cert.pem_private_key = Slurp(dir + "/cli.key");
+  grpc::Status ok = call(grpc::SslCredentials(with_cert));
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
+  std::system(("rm -rf " + dir).c_str());
 }
 
 }  // namespace
