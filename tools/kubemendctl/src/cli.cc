@@ -331,6 +331,12 @@ int Run(const std::vector<std::string>& argv, const std::map<std::string, std::s
   if (config.empty() && !env_get("HOME").empty()) {
     config = env_get("HOME") + "/.config/kubemend/kubemendctl.yaml";
   }
+  auto expand = [&](std::string path) {
+    if (path.rfind("~/", 0) == 0 && !env_get("HOME").empty()) {
+      path = env_get("HOME") + path.substr(1);
+    }
+    return path;
+  };
   std::string config_token, config_token_file;
   if (!config.empty()) {
     std::string text;
@@ -344,12 +350,13 @@ int Run(const std::vector<std::string>& argv, const std::map<std::string, std::s
           config_token = root["token"].as<std::string>();
         }
         if (root["token_file"]) {
-          config_token_file = root["token_file"].as<std::string>();
+          config_token_file = expand(root["token_file"].as<std::string>());
         }
         if (root["tls"]) {
-          ctx.tls_ca = root["tls"]["ca_file"] ? root["tls"]["ca_file"].as<std::string>() : "";
-          ctx.tls_cert = root["tls"]["cert_file"] ? root["tls"]["cert_file"].as<std::string>() : "";
-          ctx.tls_key = root["tls"]["key_file"] ? root["tls"]["key_file"].as<std::string>() : "";
+          auto tls = root["tls"];
+          ctx.tls_ca = tls["ca_file"] ? expand(tls["ca_file"].as<std::string>()) : "";
+          ctx.tls_cert = tls["cert_file"] ? expand(tls["cert_file"].as<std::string>()) : "";
+          ctx.tls_key = tls["key_file"] ? expand(tls["key_file"].as<std::string>()) : "";
         }
       } catch (const std::exception& e) {
         err << "kubemendctl: config " << config << ": " << e.what() << "\n";

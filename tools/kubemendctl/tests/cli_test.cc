@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -71,6 +72,23 @@ TEST(KubemendctlTest, UnreachableServiceExitsFour) {
   EXPECT_EQ(s.code, kUnavailable);
   EXPECT_NE(s.out.find("unreachable"), std::string::npos) << s.out;
   EXPECT_NE(s.out.find("no endpoint"), std::string::npos) << "other services: not configured";
+}
+
+TEST(KubemendctlTest, EndpointsAndTokensComeFromTheConfigFileUnderHome) {
+  std::string home = ::testing::TempDir() + "/home_cfg";
+  std::filesystem::create_directories(home + "/.config/kubemend");
+  std::ofstream(home + "/.config/kubemend/kubemendctl.yaml")
+      << "endpoints:\n  audit: 127.0.0.1:1\ntoken_file: ~/.config/kubemend/token\n";
+  // The token file is missing: a clear usage error naming it, so the config was read.
+  Result r = Ctl({"audit", "verify"}, {{"HOME", home}});
+  EXPECT_EQ(r.code, kUsage);
+  EXPECT_NE(r.err.find(home + "/.config/kubemend/token"), std::string::npos) << r.err;
+  std::ofstream(home + "/.config/kubemend/token") << "secret\n";
+  r = Ctl({"audit", "verify", "--timeout", "2000"}, {{"HOME", home}});
+  EXPECT_EQ(r.code, kUnavailable) << "endpoint from the config file: " << r.err;
+  // Flags beat the config file.
+  r = Ctl({"audit", "verify", "--endpoint", "audit=", "--timeout", "2000"}, {{"HOME", home}});
+  EXPECT_EQ(r.code, kUsage) << r.err;
 }
 
 TEST(KubemendctlTest, SinceTakesDurationsAndDates) {
