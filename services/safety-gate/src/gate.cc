@@ -513,10 +513,11 @@ absl::StatusOr<std::vector<v1::Event>> Gate::Resolve(const std::string& proposal
 std::vector<v1::Event> Gate::DueTimeouts() const {
   std::vector<v1::Event> out;
   TimePoint now = clock_.Now();
-  for (const auto& [id, pend] : pending_) {
-    if (pend.expires_at > now) {
-      continue;
+  for (const auto& [deadline, id] : deadlines_) {
+    if (deadline > now) {
+      break;
     }
+    const Pending& pend = pending_.at(id);
     const v1::Event& waiting = pend.decision;
     Verdict v;
     v.compared = {waiting.decision().compared().begin(), waiting.decision().compared().end()};
@@ -625,16 +626,19 @@ void Gate::ApplyDecision(const v1::Event& e) {
       Pending& p = pending_[pid];
       if (p.decision.event_id().empty()) {
         p.queued_at = at;
+      } else {
+        deadlines_.erase({p.expires_at, pid});
       }
       p.decision = e;
       p.expires_at = FromTimestamp(d.expires_at());
+      deadlines_.emplace(p.expires_at, pid);
       auto esc = d.compared().find("escalated");
       p.escalated = esc != d.compared().end() && esc->second == "true";
       break;
     }
     case v1::VERDICT_APPROVED: {
       if (latest) {
-        pending_.erase(pid);
+        ErasePending(pid);
       }
       if (d.dry_run()) {
         break;
@@ -657,9 +661,17 @@ void Gate::ApplyDecision(const v1::Event& e) {
     }
     default:
       if (latest) {
-        pending_.erase(pid);
+        ErasePending(pid);
       }
       break;
+  }
+}
+
+void Gate::ErasePending(const std::string& proposal_id) {
+  auto it = pending_.find(proposal_id);
+  if (it != pending_.end()) {
+    deadlines_.erase({it->second.expires_at, proposal_id});
+    pending_.erase(it);
   }
 }
 

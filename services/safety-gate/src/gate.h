@@ -140,6 +140,8 @@ class Gate {
   std::map<std::string, TimePoint> over_budget_;  // namespace → since
 
   std::map<std::string, Pending> pending_;  // by proposal id
+  std::set<std::pair<TimePoint, std::string>> deadlines_;  // (expires_at, proposal id) of pending_
+  void ErasePending(const std::string& proposal_id);
   std::unordered_map<std::string, v1::Event> decided_;  // proposal id → last decision
   std::deque<std::pair<TimePoint, std::string>> decided_order_;
   std::unordered_map<std::string, TimePoint> seen_;     // event ids applied
