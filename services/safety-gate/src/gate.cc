@@ -586,6 +586,17 @@ bool Gate::SeenBefore(const std::string& event_id, TimePoint at) {
 }
 
 void Gate::Observe(const v1::Event& e) {
+  if (e.payload_case() == v1::Event::kSignal) {
+    // Every signal passes by; only BudgetExceeded matters and applying it
+    // twice is harmless, so signals are not remembered for deduplication.
+    ApplySignal(e);
+    return;
+  }
+  if (e.payload_case() != v1::Event::kDecision && e.payload_case() != v1::Event::kOutcome &&
+      e.payload_case() != v1::Event::kControl) {
+    return;
+  }
+  Prune(clock_.Now());
   TimePoint at = FromTimestamp(e.occurred_at());
   if (SeenBefore(e.event_id(), at)) {
     return;
@@ -599,9 +610,6 @@ void Gate::Observe(const v1::Event& e) {
       break;
     case v1::Event::kControl:
       ApplyControl(e);
-      break;
-    case v1::Event::kSignal:
-      ApplySignal(e);
       break;
     default:
       break;
