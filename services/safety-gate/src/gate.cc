@@ -174,32 +174,19 @@ void Gate::PruneInFlight(TimePoint now) {
   }
 }
 
-Gate::Verdict Gate::Evaluate(const v1::Event& proposal, TimePoint now) {
+bool Gate::HardRefusal(const v1::Event& proposal, Verdict* out) const {
   const v1::RemediationProposal& p = proposal.proposal();
   const v1::Target& t = proposal.target();
   const std::string& ns = t.namespace_();
   const std::string action = ActionTypeName(p.action().type());
   const std::string target = TargetString(t);
-  Verdict v;
-  v.compared["action"] = action;
-  v.compared["target"] = target;
-  auto decide = [&](v1::Verdict verdict, std::string rule, std::string reason) {
-    v.verdict = verdict;
+  Verdict& v = *out;
+  auto reject = [&](std::string rule, std::string reason) {
+    v.verdict = v1::VERDICT_REJECTED;
     v.rule = std::move(rule);
     v.reason = std::move(reason);
-    return v;
+    return true;
   };
-  auto reject = [&](std::string rule, std::string reason) {
-    return decide(v1::VERDICT_REJECTED, std::move(rule), std::move(reason));
-  };
-  auto wait = [&](std::string rule, std::string reason) {
-    return decide(v1::VERDICT_AWAITING_APPROVAL, std::move(rule), std::move(reason));
-  };
-
-  if (p.action().type() == v1::ACTION_TYPE_UNSPECIFIED) {
-    return reject("invalid-proposal", "the proposal names no action type");
-  }
-
   // Protected targets: nothing overrides these.
   if (!ns.empty() && cfg_.protected_namespaces.count(ns)) {
     v.compared["namespace"] = ns;
@@ -234,6 +221,40 @@ Gate::Verdict Gate::Evaluate(const v1::Event& proposal, TimePoint now) {
   if (level == Level::kNever) {
     return reject("approval-level", action + " is set to never in namespace " + NsOrCluster(ns));
   }
+
+  return false;
+}
+
+Gate::Verdict Gate::Evaluate(const v1::Event& proposal, TimePoint now) {
+  const v1::RemediationProposal& p = proposal.proposal();
+  const v1::Target& t = proposal.target();
+  const std::string& ns = t.namespace_();
+  const std::string action = ActionTypeName(p.action().type());
+  const std::string target = TargetString(t);
+  Verdict v;
+  v.compared["action"] = action;
+  v.compared["target"] = target;
+  auto decide = [&](v1::Verdict verdict, std::string rule, std::string reason) {
+    v.verdict = verdict;
+    v.rule = std::move(rule);
+    v.reason = std::move(reason);
+    return v;
+  };
+  auto reject = [&](std::string rule, std::string reason) {
+    return decide(v1::VERDICT_REJECTED, std::move(rule), std::move(reason));
+  };
+  auto wait = [&](std::string rule, std::string reason) {
+    return decide(v1::VERDICT_AWAITING_APPROVAL, std::move(rule), std::move(reason));
+  };
+
+  if (p.action().type() == v1::ACTION_TYPE_UNSPECIFIED) {
+    return reject("invalid-proposal", "the proposal names no action type");
+  }
+
+  if (HardRefusal(proposal, &v)) {
+    return v;
+  }
+  Level level = LevelFor(proposal);
 
   // Kill switch and modes.
   if (paused_) {
@@ -472,6 +493,12 @@ absl::StatusOr<std::vector<v1::Event>> Gate::Resolve(const std::string& proposal
   v.compared = {waiting.decision().compared().begin(), waiting.decision().compared().end()};
   v.compared["waited_for"] = waiting.decision().rule();
   if (approve) {
+    v1::Event as_proposed = ProposalCause(waiting);
+    *as_proposed.mutable_proposal() = p;
+    Verdict hard;
+    if (HardRefusal(as_proposed, &hard)) {
+      return absl::FailedPreconditionError("cannot approve: " + hard.rule + ": " + hard.reason);
+    }
     if (paused_) {
       return absl::FailedPreconditionError(
           "kubemend is paused: approvals are withheld until Resume (deny is still possible)");

@@ -100,6 +100,9 @@ class Gate {
   using Times = std::deque<TimePoint>;
 
   Verdict Evaluate(const v1::Event& proposal, TimePoint now);
+  // Protected targets and never-allowed actions: true (and *out filled) when
+  // the proposal may never run, whoever asks.
+  bool HardRefusal(const v1::Event& proposal, Verdict* out) const;
   v1::Mode EffectiveMode(const v1::RemediationProposal& p) const;
   Level LevelFor(const v1::Event& proposal) const;
   BreakerState BreakerAt(TimePoint t) const;

@@ -498,6 +498,24 @@ TEST_F(GateTest, PauseWithholdsEveryApprovalAndHumanApprovalsToo) {
   EXPECT_EQ(D(g, Pod(clock, "shop", "api-2")).verdict(), v1::VERDICT_APPROVED);
 }
 
+TEST_F(GateTest, HumanCannotApproveWhatTheCurrentConfigProtects) {
+  v1::Event p = Proposal(clock, "shop", "Deployment", "api", v1::ACTION_TYPE_ROLLBACK_IMAGE);
+  Gate before(Loose(), kWho, clock);
+  v1::Event waiting = before.Decide(p);
+  ASSERT_EQ(waiting.decision().verdict(), v1::VERDICT_AWAITING_APPROVAL);
+  // Restart with "shop" protected: the queue is rebuilt from the log, but
+  // the hard rules are checked again at approval time.
+  GateConfig c = Loose();
+  c.protected_namespaces.insert("shop");
+  Gate after(c, kWho, clock);
+  after.Observe(waiting);
+  ASSERT_EQ(after.ListPending().size(), 1u);
+  auto r = after.Resolve(p.event_id(), true, "alice", "");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("protected-namespace"), std::string::npos) << r.status();
+  EXPECT_TRUE(after.Resolve(p.event_id(), false, "alice", "").ok());
+}
+
 TEST_F(GateTest, RedeliveredProposalGetsTheSameDecisionAndIsNotCountedTwice) {
   GateConfig c = Loose();
   c.per_target = {1, minutes(10)};
