@@ -351,5 +351,22 @@ TEST_F(SafetyGateIntegrationTest, PauseThroughGrpcIsPublishedAndWithholdsApprova
   EXPECT_TRUE(events.WaitFor(DecisionOn(r.event_id(), v1::VERDICT_APPROVED)));
 }
 
+TEST_F(SafetyGateIntegrationTest, UnansweredProposalExpiresWithADecision) {
+  Watcher events(cfg_, {Topic::kDecisions});
+  GateProcess gate(cfg_, {{"KUBEMEND_APPROVAL_TIMEOUT", "2s"}});
+  ASSERT_NO_FATAL_FAILURE(gate.Start());
+  v1::Event p = Proposal("", "Node", "node-2", v1::ACTION_TYPE_DRAIN_NODE);
+  Publish(p);
+  ASSERT_TRUE(events.WaitFor(DecisionOn(p.event_id(), v1::VERDICT_AWAITING_APPROVAL)));
+  auto expired = events.WaitFor(DecisionOn(p.event_id(), v1::VERDICT_EXPIRED));
+  ASSERT_TRUE(expired) << "the pending proposal never expired";
+  EXPECT_EQ(expired->decision().rule(), "approval-timeout");
+  EXPECT_EQ(expired->event_id(), DerivedUuid(p.event_id(), "expiry"));
+  v1::ListPendingResponse pending;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(gate.admin().ListPending(&ctx, {}, &pending).ok());
+  EXPECT_EQ(pending.pending_size(), 0);
+}
+
 }  // namespace
 }  // namespace kubemend
