@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <map>
 #include <random>
 
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
   uint64_t outcomes = 0;
   uint64_t expired = 0;
   auto start = std::chrono::steady_clock::now();
+  std::clock_t cpu_start = std::clock();
   for (size_t i = 0; i < n; ++i) {
     clock.Advance(Millis(50));  // 20 proposals per simulated second
     v1::Event d = g.Decide(proposals[i]);
@@ -91,11 +93,12 @@ int main(int argc, char** argv) {
     }
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double cpu = static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
   std::printf(
       "safety_gate_bench: %zu decisions (+%llu outcomes, %llu timeouts) in %.3f s = %.0f decisions/s "
-      "(seed %llu)\n",
+      "wall, %.0f decisions per CPU-second (one thread; seed %llu)\n",
       n, static_cast<unsigned long long>(outcomes), static_cast<unsigned long long>(expired), secs,
-      static_cast<double>(n) / secs, static_cast<unsigned long long>(seed));
+      static_cast<double>(n) / secs, static_cast<double>(n) / cpu, static_cast<unsigned long long>(seed));
   for (const auto& [rule, count] : rules) {
     std::printf("  %-24s %llu\n", rule.c_str(), static_cast<unsigned long long>(count));
   }
