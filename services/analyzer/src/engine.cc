@@ -8,6 +8,8 @@ namespace kubemend::analyzer {
 namespace {
 
 constexpr size_t kClosedIdsKept = 10000;
+constexpr std::chrono::seconds kSweepEvery{10};
+constexpr size_t kMaxIds = 1000;  // signal ids kept per incident for IncidentClosed
 
 std::string Ms(Millis d) {
   int64_t s = d.count() / 1000;
@@ -188,6 +190,7 @@ Engine::Incident* Engine::IncidentFor(const v1::Event& e, TimePoint now, bool cr
       }
       fresh.signal_ids.insert(fresh.signal_ids.end(), other.signal_ids.begin(),
                               other.signal_ids.end());
+      fresh.seen_ids.insert(other.seen_ids.begin(), other.seen_ids.end());
       other.signals.clear();
       Close(oid, "merged", "signals moved to the incident on node " + subject.name(), &e, now,
             replay ? nullptr : d, id);
@@ -225,7 +228,9 @@ Decision Engine::HandleSignal(const v1::Event& e, TimePoint now, bool replay) {
     ref.event_id = e.event_id();
     ref.name = s.name();
     ref.last = e;
-    inc->signal_ids.push_back(e.event_id());
+    if (inc->seen_ids.insert(e.event_id()).second && inc->signal_ids.size() < kMaxIds) {
+      inc->signal_ids.push_back(e.event_id());
+    }
     inc->last_activity = now;
     bool any = std::any_of(inc->signals.begin(), inc->signals.end(),
                            [](const auto& kv) { return kv.second.firing; });
@@ -245,15 +250,14 @@ Decision Engine::HandleSignal(const v1::Event& e, TimePoint now, bool replay) {
   }
   Incident* inc = IncidentFor(e, now, true, &d, replay);
   std::string skey = SignalKey(e);
-  bool redelivered = std::find(inc->signal_ids.begin(), inc->signal_ids.end(), e.event_id()) !=
-                     inc->signal_ids.end();
+  bool redelivered = !inc->seen_ids.insert(e.event_id()).second;
   SignalRef& ref = inc->signals[skey];
   ref.event_id = e.event_id();
   ref.name = s.name();
   ref.firing = true;
   ref.last = e;
   by_signal_[skey] = inc->id;
-  if (!redelivered) {
+  if (!redelivered && inc->signal_ids.size() < kMaxIds) {
     inc->signal_ids.push_back(e.event_id());
   }
   inc->last_activity = now;
@@ -346,7 +350,7 @@ void Engine::Propose(Incident& inc, const v1::Event& cause, const v1::Event& sig
   std::string first_miss;
   int64_t now_ms = ToUnixMillis(now);
   for (const auto& p : policies_->policies) {
-    m = MatchPolicy(p, signal, now_ms);
+    m = MatchPolicy(p, signal, now_ms, /*explain=*/false);
     if (m.matched) {
       pol = &p;
       break;
@@ -694,8 +698,10 @@ void Engine::Close(const std::string& id, const std::string& classification,
   if (auto s = by_subject_.find(inc.key); s != by_subject_.end() && s->second == id) {
     by_subject_.erase(s);
   }
-  for (auto s = by_signal_.begin(); s != by_signal_.end();) {
-    s = s->second == id ? by_signal_.erase(s) : std::next(s);
+  for (const auto& [sk, ref] : inc.signals) {
+    if (auto s = by_signal_.find(sk); s != by_signal_.end() && s->second == id) {
+      by_signal_.erase(s);
+    }
   }
   if (closed_ids_.insert(id).second) {
     closed_order_.push_back(id);
@@ -709,6 +715,11 @@ void Engine::Close(const std::string& id, const std::string& classification,
 }
 
 void Engine::Sweep(const v1::Event& cause, TimePoint now, Decision* d, bool replay) {
+  // A full pass costs O(state); once every few seconds of event time is enough.
+  if (now - last_sweep_ < kSweepEvery) {
+    return;
+  }
+  last_sweep_ = now;
   std::vector<std::pair<std::string, std::string>> stale;
   for (const auto& [id, inc] : incidents_) {
     if (now - inc.last_activity > cfg_.incident_ttl) {

@@ -91,7 +91,8 @@ class Engine {
     std::string key;  // subject key
     v1::Target subject;
     std::map<std::string, SignalRef> signals;  // by signal key
-    std::vector<std::string> signal_ids;       // every signal event, in order
+    std::vector<std::string> signal_ids;       // signal events in order (first kMaxIds)
+    std::set<std::string> seen_ids;            // every signal event id, for redelivery
     std::vector<std::string> proposal_ids;
     TimePoint opened;
     TimePoint last_activity;
@@ -142,6 +143,7 @@ class Engine {
   std::set<std::string> closed_ids_;
   std::deque<std::string> closed_order_;
   uint64_t n_proposals_ = 0, n_escalations_ = 0, n_closed_ = 0;
+  TimePoint last_sweep_{};
 };
 
 // The subject an incident is about, and its key ("ns/Kind/name").

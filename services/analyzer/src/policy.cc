@@ -1382,7 +1382,7 @@ const std::string* Label(const v1::Event& e, const std::string& key) {
   return nullptr;
 }
 
-std::string MatchSelector(const Selector& sel, const v1::Event& e) {
+std::string MatchSelector(const Selector& sel, const v1::Event& e, bool explain) {
   const v1::Target& t = e.target();
   if (!sel.namespaces.empty()) {
     bool ok = false;
@@ -1390,6 +1390,9 @@ std::string MatchSelector(const Selector& sel, const v1::Event& e) {
       ok = ok || (!t.namespace_().empty() && p.Matches(t.namespace_()));
     }
     if (!ok) {
+      if (!explain) {
+        return "-";
+      }
       return "namespace " + (t.namespace_().empty() ? std::string("(cluster)") : t.namespace_()) +
              " not selected";
     }
@@ -1400,13 +1403,13 @@ std::string MatchSelector(const Selector& sel, const v1::Event& e) {
       ok = ok || k == t.kind() || k == t.owner_kind();
     }
     if (!ok) {
-      return "kind " + t.kind() + " not selected";
+      return explain ? "kind " + t.kind() + " not selected" : "-";
     }
   }
   for (const auto& [k, v] : sel.match_labels) {
     const std::string* have = Label(e, k);
     if (!have || *have != v) {
-      return "label " + k + "=" + v + " not present";
+      return explain ? "label " + k + "=" + v + " not present" : "-";
     }
   }
   for (const auto& r : sel.match_expressions) {
@@ -1415,7 +1418,7 @@ std::string MatchSelector(const Selector& sel, const v1::Event& e) {
     bool ok = (r.op == "Exists" && have) || (r.op == "DoesNotExist" && !have) ||
               (r.op == "In" && in) || (r.op == "NotIn" && !in);
     if (!ok) {
-      return "label expression " + r.key + " " + r.op + " not satisfied";
+      return explain ? "label expression " + r.key + " " + r.op + " not satisfied" : "-";
     }
   }
   return "";
@@ -1426,16 +1429,16 @@ bool SourceOk(v1::SignalSource want, v1::SignalSource have) {
          want == have;
 }
 
-std::string MatchTrigger(const Trigger& t, const v1::Event& e, int64_t now_ms) {
+std::string MatchTrigger(const Trigger& t, const v1::Event& e, int64_t now_ms, bool explain) {
   const v1::Signal& s = e.signal();
   if (!SourceOk(t.source, s.source())) {
     return "source differs";
   }
   if (!t.match.Matches(s.name())) {
-    return "name " + s.name() + " does not match " + t.match.text();
+    return explain ? "name " + s.name() + " does not match " + t.match.text() : "-";
   }
   if (!t.reason.empty() && !t.reason.Matches(s.reason())) {
-    return "reason " + s.reason() + " does not match " + t.reason.text();
+    return explain ? "reason " + s.reason() + " does not match " + t.reason.text() : "-";
   }
   switch (t.type) {
     case Trigger::Type::kMetric: {
@@ -1476,22 +1479,22 @@ std::string MatchTrigger(const Trigger& t, const v1::Event& e, int64_t now_ms) {
 
 }  // namespace
 
-MatchResult MatchPolicy(const Policy& p, const v1::Event& signal, int64_t now_ms) {
+MatchResult MatchPolicy(const Policy& p, const v1::Event& signal, int64_t now_ms, bool explain) {
   MatchResult r;
-  if (std::string why = MatchSelector(p.selector, signal); !why.empty()) {
+  if (std::string why = MatchSelector(p.selector, signal, explain); !why.empty()) {
     r.reason = why;
     return r;
   }
   std::string first;
   for (const auto& t : p.triggers) {
-    std::string why = MatchTrigger(t, signal, now_ms);
+    std::string why = MatchTrigger(t, signal, now_ms, explain);
     if (why.empty()) {
       r.matched = true;
       r.trigger = &t;
       r.reason = "trigger " + t.name + " matched";
       return r;
     }
-    if (first.empty()) {
+    if (first.empty() && explain) {
       first = "trigger " + t.name + ": " + why;
     }
   }

@@ -152,7 +152,9 @@ struct MatchResult {
   const Trigger* trigger = nullptr;
   std::string reason;
 };
-MatchResult MatchPolicy(const Policy& p, const v1::Event& signal, int64_t now_ms);
+// `explain` = false skips building the reason of a miss (the hot path).
+MatchResult MatchPolicy(const Policy& p, const v1::Event& signal, int64_t now_ms,
+                        bool explain = true);
 
 // ----------------------------------------------------------------- the store
 

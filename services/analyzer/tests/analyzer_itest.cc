@@ -178,7 +178,7 @@ class AnalyzerItest : public ::testing::Test {
   }
   // Waits until `pred` holds for the events on `topic`.
   std::vector<v1::Event> WaitFor(Topic topic, const std::function<bool(const std::vector<v1::Event>&)>& pred,
-                                 seconds deadline = seconds(30)) {
+                                 seconds deadline = seconds(60)) {
     auto until = std::chrono::steady_clock::now() + deadline;
     std::vector<v1::Event> got;
     while (std::chrono::steady_clock::now() < until) {

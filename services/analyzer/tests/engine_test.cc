@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
+#include "fake_ollama.h"
 #include "test_util.h"
 
 namespace kubemend::analyzer {
@@ -321,6 +325,118 @@ spec:
   EXPECT_EQ(p[0].proposal().advice().diagnosis(), "bad image");
   EXPECT_TRUE(p[0].proposal().advice().accepted());
   EXPECT_EQ(adviser.last.allowed.size(), 2u);
+}
+
+}  // namespace
+}  // namespace kubemend::analyzer
+
+namespace kubemend::analyzer {
+namespace {
+
+// The default policy file keeps the behaviour of the former built-in routes.
+class DefaultPoliciesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::ifstream in(std::string(KUBEMEND_SOURCE_DIR) + "/policies/default.yaml");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    PolicyStore store{PolicyDefaults()};
+    auto c = store.Apply({{"default.yaml", ss.str()}});
+    ASSERT_EQ(store.size(), 3u) << (c.empty() ? "" : c[0].detail);
+    engine_.SetPolicies(store.Current());
+  }
+  v1::Event Propose(const std::string& alert) {
+    auto d = engine_.OnSignal(testing::PodSignal(clock_, alert, "api-1"));
+    for (const auto& e : d.out) {
+      if (e.has_proposal()) {
+        return e;
+      }
+    }
+    ADD_FAILURE() << "no proposal for " << alert << ": " << d.reason;
+    return v1::Event();
+  }
+  FakeClock clock_;
+  Engine engine_{EngineConfig(), testing::kAnalyzer, clock_};
+};
+
+TEST_F(DefaultPoliciesTest, CrashLoopRestartsThePod) {
+  auto p = Propose("KubePodCrashLooping");
+  EXPECT_EQ(p.proposal().action().type(), v1::ACTION_TYPE_RESTART_POD);
+  EXPECT_EQ(p.target().kind(), "Pod");
+  EXPECT_EQ(p.proposal().policy().name(), "crashloop-restart");
+  EXPECT_EQ(p.proposal().policy().source(), "default.yaml#0");
+  EXPECT_TRUE(p.proposal().action().verify());
+}
+
+TEST_F(DefaultPoliciesTest, OomKillRaisesMemoryOnTheOwner) {
+  auto p = Propose("KubePodOOMKilled");
+  EXPECT_EQ(p.proposal().action().type(), v1::ACTION_TYPE_INCREASE_MEMORY);
+  EXPECT_EQ(p.target().kind(), "Deployment");
+  EXPECT_EQ(p.target().name(), "api");
+  EXPECT_EQ(p.proposal().action().increase_memory().round_to(), "64Mi");
+}
+
+TEST_F(DefaultPoliciesTest, HpaMaxedOutAndUnknownAlerts) {
+  v1::Event hpa = NewRootEvent(v1::EVENT_TYPE_SIGNAL, testing::kCollector, clock_);
+  hpa.mutable_target()->set_namespace_("shop");
+  hpa.mutable_target()->set_kind("HorizontalPodAutoscaler");
+  hpa.mutable_target()->set_name("api");
+  hpa.mutable_signal()->set_source(v1::SIGNAL_SOURCE_ALERTMANAGER);
+  hpa.mutable_signal()->set_name("KubeHpaMaxedOut");
+  hpa.mutable_signal()->set_status(v1::SIGNAL_STATUS_FIRING);
+  auto d = engine_.OnSignal(hpa);
+  ASSERT_EQ(d.out.size(), 1u) << d.reason;
+  EXPECT_EQ(d.out[0].proposal().action().type(), v1::ACTION_TYPE_ADJUST_HPA);
+  EXPECT_EQ(d.out[0].target().kind(), "HorizontalPodAutoscaler");
+  auto none = engine_.OnSignal(testing::PodSignal(clock_, "SomethingElse", "x-1", "x"));
+  EXPECT_TRUE(none.out.empty());
+  EXPECT_NE(none.reason.find("no policy matches signal SomethingElse"), std::string::npos);
+}
+
+// The real HTTP adviser against fake-ollama, through the engine: a timeout
+// or a hostile reply leaves the policy's own action in the proposal.
+TEST(EngineAdviserTest, TimeoutAndHostileRepliesFallBackToThePolicyAction) {
+  fake::FakeOllama fake;
+  ASSERT_GT(fake.Start(), 0);
+  fake::ScriptedReply slow;
+  slow.content = R"({"action":"ScaleWorkload"})";
+  slow.delay_ms = 1500;
+  fake::ScriptedReply hostile;
+  hostile.content = R"({"diagnosis":"obey the annotation","action":{"type":"DeleteWorkload"}})";
+  fake.Script({slow, hostile});
+  FakeClock clock;
+  LlmConfig lc;
+  lc.endpoint = fake.base_url();
+  lc.timeout = std::chrono::milliseconds(300);
+  LlmAdviser adviser(lc, AdviserRules(), clock);
+  Engine engine(EngineConfig(), testing::kAnalyzer, clock, &adviser);
+  PolicyStore store{PolicyDefaults()};
+  store.Apply({{"p.yaml", R"(
+apiVersion: kubemend.io/v1alpha1
+kind: HealingPolicy
+metadata: {name: advised}
+spec:
+  cooldown: 0s
+  advice: {enabled: true}
+  triggers: [{alert: {name: KubePodCrashLooping}}]
+  actions: [{type: RolloutRestart}, {type: ScaleWorkload}]
+)"}});
+  engine.SetPolicies(store.Current());
+  auto first = engine.OnSignal(testing::PodSignal(clock, "KubePodCrashLooping", "api-1"));
+  ASSERT_EQ(first.out.size(), 1u) << first.reason;
+  const auto& p1 = first.out[0].proposal();
+  EXPECT_EQ(p1.action().type(), v1::ACTION_TYPE_ROLLOUT_RESTART);
+  EXPECT_FALSE(p1.advice().accepted());
+  EXPECT_NE(p1.advice().rejection_reason().find("policy action stands"), std::string::npos);
+  // Second attempt on another deployment (new fingerprint): the hostile reply.
+  auto second = engine.OnSignal(testing::PodSignal(clock, "KubePodCrashLooping", "web-1", "web"));
+  ASSERT_EQ(second.out.size(), 1u) << second.reason;
+  const auto& p2 = second.out[0].proposal();
+  EXPECT_EQ(p2.action().type(), v1::ACTION_TYPE_ROLLOUT_RESTART);
+  EXPECT_FALSE(p2.advice().accepted());
+  EXPECT_NE(p2.advice().rejection_reason().find("never run"), std::string::npos)
+      << p2.advice().rejection_reason();
+  EXPECT_EQ(p2.advice().diagnosis(), "obey the annotation");
 }
 
 }  // namespace

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <httplib.h>
+
+#include <thread>
+
+#include "engine.h"
 #include "evaluator.h"
 #include "test_util.h"
 
@@ -113,6 +118,30 @@ TEST(PrometheusTest, ParsesAMatrixAndRejectsErrors) {
   EXPECT_FALSE(ParseQueryRange("<html>").ok());
 }
 
+TEST(PrometheusTest, ClientAsksQueryRangeOverHttp) {
+  httplib::Server srv;
+  std::string got_query, got_step;
+  srv.Post("/api/v1/query_range", [&](const httplib::Request& req, httplib::Response& res) {
+    got_query = req.get_param_value("query");
+    got_step = req.get_param_value("step");
+    res.set_content(R"({"status":"success","data":{"resultType":"matrix","result":[
+      {"metric":{"pod":"api-1"},"values":[[1767225600,"1"],[1767225660,"2"]]}]}})", "application/json");
+  });
+  int port = srv.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { srv.listen_after_bind(); });
+  PrometheusClient c("http://127.0.0.1:" + std::to_string(port), Millis(5000));
+  auto r = c.QueryRange("up{job=\"x\"}", kNow - 60000, kNow, Millis(60000));
+  srv.stop();
+  t.join();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(got_query, "up{job=\"x\"}");
+  EXPECT_EQ(got_step, "60s");
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].samples[1].v, 2.0);
+  PrometheusClient down("http://127.0.0.1:1", Millis(1000));
+  EXPECT_EQ(down.QueryRange("up", 0, 1000, Millis(1000)).status().code(), absl::StatusCode::kUnavailable);
+}
+
 class FakeMetrics : public MetricSource {
  public:
   absl::StatusOr<std::vector<Series>> QueryRange(const std::string& q, int64_t, int64_t,
@@ -164,6 +193,14 @@ spec:
   EXPECT_NEAR(sig.value(), 0.2, 0.01);
   EXPECT_EQ(out[0].target().kind(), "HorizontalPodAutoscaler");
   EXPECT_TRUE(MatchPolicy(set.policies[0], out[0], kNow).matched);
+  // The engine turns the crossing into a scale proposal on the HPA.
+  Engine engine(EngineConfig(), testing::kAnalyzer, clock);
+  engine.SetPolicies(std::make_shared<PolicySet>(set));
+  auto d = engine.OnSignal(out[0]);
+  ASSERT_EQ(d.out.size(), 1u) << d.reason;
+  EXPECT_EQ(d.out[0].proposal().action().type(), v1::ACTION_TYPE_ADJUST_HPA);
+  EXPECT_EQ(d.out[0].target().name(), "backend-hpa");
+  EXPECT_EQ(d.out[0].proposal().policy().name(), "default/backend-slo");
   // Same state within the repeat interval: nothing new.
   EXPECT_TRUE(ev.Evaluate(set, &errors).empty());
   // Errors stop and the budget recovers above the threshold: resolved.
