@@ -265,9 +265,17 @@ int main(int argc, char** argv) {
 
   std::mutex err_mu;
   std::vector<std::string> policy_errors;
+  std::map<std::string, std::string> known_versions;  // from the log, for the first load
+  bool first_load = true;
   auto reload = [&]() {
     std::vector<std::string> errors;
     auto changes = reloader.Poll(&errors);
+    if (first_load) {
+      first_load = false;
+      changes = AgainstKnown(changes, *reloader.Current(), known_versions);
+      engine.SetPolicies(reloader.Current());
+      policies_gauge.Set(static_cast<double>(reloader.Current()->policies.size()));
+    }
     if (changes.empty() && errors.empty()) {
       return;
     }
@@ -304,10 +312,6 @@ int main(int argc, char** argv) {
       }
     }
   };
-  reload();
-  log->info("msg=\"policies loaded\" count={} sources={}", reloader.Current()->policies.size(),
-            Q(files.Describe()));
-
   uint64_t replayed = 0;
   if (ac.replay) {
     ReplayStats rs;
@@ -323,11 +327,16 @@ int main(int argc, char** argv) {
     for (const auto& e : *events) {
       engine.Replay(e);
     }
+    known_versions = KnownPolicyVersions(*events, rt.identity().service);
     replayed = events->size();
     auto s = engine.Stats();
     log->info("msg=\"state replayed\" events={} skipped={} open_incidents={} cooldowns={}",
               rs.read, rs.skipped, s.open_incidents, s.cooldowns);
   }
+
+  reload();
+  log->info("msg=\"policies loaded\" count={} sources={}", reloader.Current()->policies.size(),
+            Q(files.Describe()));
 
   AdminService admin(
       &engine, [&] { return reloader.Current(); },

@@ -1,5 +1,6 @@
 #include "policy_source.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -104,6 +105,53 @@ std::vector<PolicyChangeRecord> PolicyReloader::Poll(std::vector<std::string>* e
     all.insert(all.end(), units.begin(), units.end());
   }
   return store_.Apply(all);
+}
+
+std::map<std::string, std::string> KnownPolicyVersions(const std::vector<v1::Event>& log,
+                                                       const std::string& service) {
+  std::map<std::string, std::string> known;
+  for (const auto& e : log) {
+    if (!e.has_control() || !e.control().has_policy_change() || e.producer().service() != service) {
+      continue;
+    }
+    const auto& pc = e.control().policy_change();
+    if (pc.change() == "added" || pc.change() == "updated") {
+      known[pc.policy().name()] = pc.policy().version();
+    } else if (pc.change() == "removed") {
+      known.erase(pc.policy().name());
+    }
+  }
+  return known;
+}
+
+std::vector<PolicyChangeRecord> AgainstKnown(const std::vector<PolicyChangeRecord>& changes,
+                                             const PolicySet& current,
+                                             const std::map<std::string, std::string>& known) {
+  std::vector<PolicyChangeRecord> out;
+  for (const auto& c : changes) {
+    if (c.change != "added") {
+      out.push_back(c);
+      continue;
+    }
+    auto it = known.find(c.ref.name());
+    if (it == known.end()) {
+      out.push_back(c);
+    } else if (it->second != c.ref.version()) {
+      out.push_back({c.ref, "updated", "version " + it->second + " -> " + c.ref.version() +
+                                           " (changed while the analyzer was down)"});
+    }
+  }
+  for (const auto& [name, version] : known) {
+    bool present = std::any_of(current.policies.begin(), current.policies.end(),
+                               [&](const Policy& p) { return p.ref.name() == name; });
+    if (!present) {
+      v1::PolicyRef ref;
+      ref.set_name(name);
+      ref.set_version(version);
+      out.push_back({ref, "removed", "gone while the analyzer was down"});
+    }
+  }
+  return out;
 }
 
 }  // namespace kubemend::analyzer

@@ -78,4 +78,17 @@ class PolicyReloader {
   PolicyStore store_;
 };
 
+// The policy versions a previous run announced, from the Control
+// PolicyChange events in the log (added/updated set, removed clears).
+std::map<std::string, std::string> KnownPolicyVersions(const std::vector<v1::Event>& log,
+                                                       const std::string& service);
+
+// For the first load after a restart: drops "added" records for policies the
+// log already shows at the same version, turns those at another version into
+// "updated", and reports known policies that are gone as "removed", so the
+// audit trail shows real changes only.
+std::vector<PolicyChangeRecord> AgainstKnown(const std::vector<PolicyChangeRecord>& changes,
+                                             const PolicySet& current,
+                                             const std::map<std::string, std::string>& known);
+
 }  // namespace kubemend::analyzer

@@ -336,6 +336,14 @@ spec:
   analyzer_->Stop();
   StartAnalyzer();
   auto state = analyzer_->State();
+  // The restart re-read the same policy file: no second "added" in the audit trail.
+  size_t added = 0;
+  for (const auto& c : Read(Topic::kControl)) {
+    added += c.has_control() && c.control().has_policy_change() &&
+             c.control().policy_change().policy().name() == "itest-cool" &&
+             c.control().policy_change().change() == "added";
+  }
+  EXPECT_EQ(added, 1u);
   EXPECT_GT(state.replayed_events(), 0u);
   bool cooling = false;
   for (const auto& c : state.cooldowns()) {

@@ -97,3 +97,44 @@ TEST(MapSourceTest, ACustomResourceWatcherFeedsJson) {
 
 }  // namespace
 }  // namespace kubemend::analyzer
+
+namespace kubemend::analyzer {
+namespace {
+
+v1::Event Change(const std::string& name, const std::string& version, const std::string& change) {
+  v1::Event e;
+  e.mutable_producer()->set_service("analyzer");
+  auto* pc = e.mutable_control()->mutable_policy_change();
+  pc->mutable_policy()->set_name(name);
+  pc->mutable_policy()->set_version(version);
+  pc->set_change(change);
+  return e;
+}
+
+TEST(RestartAnnouncementTest, OnlyRealChangesAreAnnouncedAfterARestart) {
+  auto known = KnownPolicyVersions({Change("a", "v1", "added"), Change("b", "v1", "added"),
+                                    Change("c", "v1", "added"), Change("c", "v2", "updated"),
+                                    Change("d", "v1", "added"), Change("d", "v1", "removed")},
+                                   "analyzer");
+  EXPECT_EQ(known, (std::map<std::string, std::string>{{"a", "v1"}, {"b", "v1"}, {"c", "v2"}}));
+  PolicySet now;
+  std::vector<PolicyChangeRecord> loaded;
+  for (const auto& [name, version] : std::vector<std::pair<std::string, std::string>>{
+           {"a", "v1"}, {"c", "v3"}, {"e", "v1"}}) {
+    Policy p;
+    p.ref.set_name(name);
+    p.ref.set_version(version);
+    now.policies.push_back(p);
+    loaded.push_back({p.ref, "added", ""});
+  }
+  auto out = AgainstKnown(loaded, now, known);
+  std::vector<std::string> got;
+  for (const auto& c : out) {
+    got.push_back(c.change + " " + c.ref.name());
+  }
+  // a unchanged: silent; c changed while down; e new; b gone.
+  EXPECT_EQ(got, (std::vector<std::string>{"updated c", "added e", "removed b"}));
+}
+
+}  // namespace
+}  // namespace kubemend::analyzer
