@@ -1,18 +1,22 @@
 // kubemend-safety-gate: proposals in, decisions out (approved, rejected or
-// awaiting a human), each naming its rule and reason.
+// awaiting a human), each naming its rule and the values it compared. main
+// only wires: config, runtime, the gate service (stage + state follower +
+// timeouts + SafetyGateAdmin), then waits for SIGTERM.
+#include <cstdio>
+
 #include "kubemend/common/log.h"
-#include "kubemend/common/stage.h"
-#include "src/gate.h"
+#include "kubemend/common/runtime.h"
+#include "src/gate_config.h"
+#include "src/gate_service.h"
 
 using namespace kubemend;
 
 int main(int argc, char** argv) {
   CommonConfig common;
-  gate::GateConfig cfg;
+  gate::GateConfigKeys keys;
   ConfigSchema schema;
   AddCommonKeys(schema, &common, "safety-gate");
-  schema.Add("protected.namespaces", &cfg.protected_namespaces,
-             "namespaces kubemend never touches");
+  keys.Register(schema);
   std::string path;
   int code = 0;
   if (!ParseArgs(argc, argv, "safety-gate", schema, &path, &code)) {
@@ -22,15 +26,30 @@ int main(int argc, char** argv) {
     fprintf(stderr, "kubemend-safety-gate: %s\n", std::string(st.message()).c_str());
     return 2;
   }
+  auto cfg = keys.Build();
+  if (!cfg.ok()) {
+    fprintf(stderr, "kubemend-safety-gate: config %s: %s\n", path.empty() ? "(defaults)" : path.c_str(),
+            std::string(cfg.status().message()).c_str());
+    return 2;
+  }
   ServiceRuntime rt("safety-gate", common);
-  auto log = Logger("gate");
-  Stage stage(&rt, {Topic::kProposals}, [&](const v1::Event& in, const InMessage&)
-                  -> absl::StatusOr<std::vector<Emit>> {
-    v1::Event d = gate::Decide(in, cfg, rt.identity(), rt.clock());
-    log->info("msg=\"decision\" event_id={} incident_id={} proposal={} verdict={} rule={} reason={}",
-              d.event_id(), d.incident_id(), in.event_id(), VerdictName(d.decision().verdict()),
-              d.decision().rule(), Q(d.decision().reason()));
-    return std::vector<Emit>{{Topic::kDecisions, std::move(d)}};
-  });
-  return RunStageService(rt, stage);
+  auto log = Logger("main");
+  gate::GateService svc(&rt, *cfg);
+  if (auto st = svc.Init(); !st.ok()) {
+    log->error("msg=\"cannot start\" error={}", Q(std::string(st.message())));
+    return 1;
+  }
+  rt.AddGrpcService(svc.admin());
+  if (auto st = rt.Start(); !st.ok()) {
+    log->error("msg=\"cannot start\" error={}", Q(std::string(st.message())));
+    return 1;
+  }
+  svc.Start();
+  rt.WaitForShutdown();
+  svc.Stop();
+  if (auto p = rt.producer(); p.ok()) {
+    (void)(*p)->Flush(std::chrono::seconds(5));
+  }
+  log->info("msg=\"stopped\"");
+  return 0;
 }

@@ -1,0 +1,796 @@
+#include "engine.h"
+
+#include <algorithm>
+
+#include "kubemend/common/ids.h"
+
+namespace kubemend::analyzer {
+namespace {
+
+constexpr size_t kClosedIdsKept = 10000;
+constexpr std::chrono::seconds kSweepEvery{10};
+constexpr size_t kMaxIds = 1000;  // signal ids kept per incident for IncidentClosed
+
+std::string Ms(Millis d) {
+  int64_t s = d.count() / 1000;
+  if (s % 3600 == 0 && s > 0) {
+    return std::to_string(s / 3600) + "h";
+  }
+  if (s % 60 == 0 && s > 0) {
+    return std::to_string(s / 60) + "m";
+  }
+  return std::to_string(s) + "s";
+}
+
+std::string SignalKey(const v1::Event& e) {
+  const std::string& fp = e.signal().fingerprint();
+  return TargetKey(e.target()) + "|" + (fp.empty() ? e.signal().name() : fp);
+}
+
+bool IsWorkloadKind(const std::string& k) {
+  return k == "Deployment" || k == "StatefulSet" || k == "DaemonSet" || k == "ReplicaSet" ||
+         k == "Job" || k == "CronJob";
+}
+
+v1::Target NodeTarget(const std::string& cluster, const std::string& node) {
+  v1::Target t;
+  t.set_cluster(cluster);
+  t.set_kind("Node");
+  t.set_name(node);
+  return t;
+}
+
+}  // namespace
+
+std::string NodeOf(const v1::Event& e) {
+  if (e.target().kind() == "Node") {
+    return e.target().name();
+  }
+  for (const auto* m : {&e.signal().labels(), &e.target().labels()}) {
+    auto it = m->find("node");
+    if (it != m->end() && !it->second.empty()) {
+      return it->second;
+    }
+  }
+  return "";
+}
+
+v1::Target SubjectOf(const v1::Event& e) {
+  const v1::Target& t = e.target();
+  v1::Target s;
+  s.set_cluster(t.cluster());
+  if (t.kind() == "Node") {
+    s.set_kind("Node");
+    s.set_name(t.name());
+    return s;
+  }
+  s.set_namespace_(t.namespace_());
+  *s.mutable_labels() = t.labels();
+  if (!t.owner_kind().empty() && !t.owner_name().empty()) {
+    s.set_kind(t.owner_kind());
+    s.set_name(t.owner_name());
+  } else {
+    s.set_kind(t.kind());
+    s.set_name(t.name());
+  }
+  return s;
+}
+
+std::string SubjectKey(const v1::Target& t) {
+  return t.cluster() + "/" + t.namespace_() + "/" + t.kind() + "/" + t.name();
+}
+
+Engine::Engine(EngineConfig cfg, ProducerIdentity who, const Clock& clock, Adviser* adviser)
+    : cfg_(cfg), who_(std::move(who)), clock_(clock), adviser_(adviser) {}
+
+void Engine::SetPolicies(std::shared_ptr<const PolicySet> policies) {
+  std::lock_guard<std::mutex> l(mu_);
+  policies_ = std::move(policies);
+}
+
+Decision Engine::OnSignal(const v1::Event& signal) {
+  std::lock_guard<std::mutex> l(mu_);
+  return HandleSignal(signal, clock_.Now(), false);
+}
+
+Decision Engine::OnOutcome(const v1::Event& outcome) {
+  std::lock_guard<std::mutex> l(mu_);
+  return HandleOutcome(outcome, clock_.Now(), false);
+}
+
+Decision Engine::OnDecision(const v1::Event& decision) {
+  std::lock_guard<std::mutex> l(mu_);
+  return HandleDecision(decision, clock_.Now(), false);
+}
+
+void Engine::Replay(const v1::Event& e) {
+  std::lock_guard<std::mutex> l(mu_);
+  TimePoint at = FromTimestamp(e.recorded_at());
+  switch (e.payload_case()) {
+    case v1::Event::kSignal:
+      HandleSignal(e, at, true);
+      break;
+    case v1::Event::kProposal:
+      if (e.producer().service() == who_.service && !proposals_.count(e.event_id())) {
+        RecordProposal(e, at);
+      }
+      break;
+    case v1::Event::kOutcome:
+      HandleOutcome(e, at, true);
+      break;
+    case v1::Event::kDecision:
+      HandleDecision(e, at, true);
+      break;
+    case v1::Event::kControl:
+      if (e.control().has_incident_closed() && e.producer().service() == who_.service) {
+        Close(e.control().incident_closed().incident_id(), "", "", nullptr, at, nullptr);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+Engine::Incident* Engine::IncidentFor(const v1::Event& e, TimePoint now, bool create, Decision* d,
+                                      bool replay) {
+  auto sit = by_signal_.find(SignalKey(e));
+  if (sit != by_signal_.end()) {
+    auto it = incidents_.find(sit->second);
+    if (it != incidents_.end()) {
+      return &it->second;
+    }
+  }
+  if (!create) {
+    return nullptr;
+  }
+  v1::Target subject = SubjectOf(e);
+  std::string node = NodeOf(e);
+  if (subject.kind() != "Node" && !node.empty()) {
+    auto nit = by_subject_.find(SubjectKey(NodeTarget(subject.cluster(), node)));
+    if (nit != by_subject_.end()) {
+      return &incidents_.at(nit->second);
+    }
+  }
+  std::string key = SubjectKey(subject);
+  if (auto it = by_subject_.find(key); it != by_subject_.end()) {
+    return &incidents_.at(it->second);
+  }
+  std::string id = e.incident_id();
+  if (id.empty() || closed_ids_.count(id) || incidents_.count(id)) {
+    id = DerivedUuid(e.event_id(), "incident");
+  }
+  Incident inc;
+  inc.id = id;
+  inc.key = key;
+  inc.subject = subject;
+  inc.opened = now;
+  inc.last_activity = now;
+  incidents_[id] = inc;
+  by_subject_[key] = id;
+  Incident& fresh = incidents_.at(id);
+  if (subject.kind() == "Node") {
+    // A node incident takes over the pod incidents already open on that node.
+    std::vector<std::string> absorb;
+    for (const auto& [oid, other] : incidents_) {
+      if (oid == id || !other.in_flight.empty()) {
+        continue;
+      }
+      for (const auto& [sk, s] : other.signals) {
+        if (NodeOf(s.last) == subject.name()) {
+          absorb.push_back(oid);
+          break;
+        }
+      }
+    }
+    for (const auto& oid : absorb) {
+      Incident& other = incidents_.at(oid);
+      for (auto& [sk, s] : other.signals) {
+        fresh.signals[sk] = s;
+        by_signal_[sk] = id;
+      }
+      fresh.signal_ids.insert(fresh.signal_ids.end(), other.signal_ids.begin(),
+                              other.signal_ids.end());
+      fresh.seen_ids.insert(other.seen_ids.begin(), other.seen_ids.end());
+      other.signals.clear();
+      Close(oid, "merged", "signals moved to the incident on node " + subject.name(), &e, now,
+            replay ? nullptr : d, id);
+    }
+  }
+  return &incidents_.at(id);
+}
+
+size_t Engine::CountAttempts(const std::string& key, Millis window, TimePoint now) {
+  auto it = attempts_.find(key);
+  if (it == attempts_.end()) {
+    return 0;
+  }
+  size_t n = 0;
+  for (const auto& a : it->second) {
+    if (a.counts && now - a.at < window) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+Decision Engine::HandleSignal(const v1::Event& e, TimePoint now, bool replay) {
+  Decision d;
+  Sweep(e, now, &d, replay);
+  const v1::Signal& s = e.signal();
+  if (s.status() == v1::SIGNAL_STATUS_RESOLVED) {
+    Incident* inc = IncidentFor(e, now, false, &d, replay);
+    if (!inc) {
+      d.reason = "resolved signal for no open incident";
+      return d;
+    }
+    SignalRef& ref = inc->signals[SignalKey(e)];
+    ref.firing = false;
+    ref.event_id = e.event_id();
+    ref.name = s.name();
+    ref.last = e;
+    if (inc->seen_ids.insert(e.event_id()).second && inc->signal_ids.size() < kMaxIds) {
+      inc->signal_ids.push_back(e.event_id());
+    }
+    inc->last_activity = now;
+    bool any = std::any_of(inc->signals.begin(), inc->signals.end(),
+                           [](const auto& kv) { return kv.second.firing; });
+    if (any) {
+      d.reason = "signal resolved; incident " + inc->id + " still has firing signals";
+      return d;
+    }
+    std::string cls = inc->action_succeeded ? "fixed_by_action" : "recovered_on_own";
+    std::string id = inc->id;
+    Close(id, cls, "every signal resolved", &e, now, replay ? nullptr : &d);
+    d.reason = "incident " + id + " closed: " + cls;
+    return d;
+  }
+  if (s.status() != v1::SIGNAL_STATUS_FIRING) {
+    d.reason = "signal has no status: ignored";
+    return d;
+  }
+  Incident* inc = IncidentFor(e, now, true, &d, replay);
+  std::string skey = SignalKey(e);
+  bool redelivered = !inc->seen_ids.insert(e.event_id()).second;
+  SignalRef& ref = inc->signals[skey];
+  ref.event_id = e.event_id();
+  ref.name = s.name();
+  ref.firing = true;
+  ref.last = e;
+  by_signal_[skey] = inc->id;
+  if (!redelivered && inc->signal_ids.size() < kMaxIds) {
+    inc->signal_ids.push_back(e.event_id());
+  }
+  inc->last_activity = now;
+  if (replay) {
+    return d;
+  }
+  if (!inc->in_flight.empty()) {
+    if (now - inc->in_flight_since < cfg_.inflight_timeout) {
+      d.reason = "incident " + inc->id + " has proposal " + inc->in_flight + " in flight";
+      return d;
+    }
+    inc->in_flight.clear();  // never answered: try again
+  }
+  Propose(*inc, e, e, now, &d);
+  return d;
+}
+
+namespace {
+
+bool ResolveTarget(const PolicyAction& a, v1::ActionType type, const Policy& pol,
+                   const v1::Target& subject, const v1::Event& signal, v1::Target* out,
+                   std::string* why) {
+  const ActionSpec* spec = FindAction(type);
+  ActOn on = a.on ? *a.on : (spec ? spec->default_on : ActOn::kSelf);
+  if (pol.fixed_target && (on == ActOn::kSelf || on == ActOn::kOwner || on == ActOn::kHpa)) {
+    *out = *pol.fixed_target;
+    if (out->cluster().empty()) {
+      out->set_cluster(subject.cluster());
+    }
+    return true;
+  }
+  const v1::Target& st = signal.target();
+  switch (on) {
+    case ActOn::kSelf:
+      *out = subject;
+      return true;
+    case ActOn::kPod:
+      if (st.kind() == "Pod") {
+        *out = st;
+        return true;
+      }
+      *why = ActionTypeName(type) + " needs a pod, and the signal is about " + TargetString(st);
+      return false;
+    case ActOn::kOwner:
+      if (IsWorkloadKind(subject.kind())) {
+        *out = subject;
+        return true;
+      }
+      if (!st.owner_kind().empty()) {
+        *out = SubjectOf(signal);
+        return true;
+      }
+      *why = ActionTypeName(type) + " needs a workload, and " + TargetString(subject) +
+             " has no known owner";
+      return false;
+    case ActOn::kNode: {
+      if (subject.kind() == "Node") {
+        *out = subject;
+        return true;
+      }
+      std::string node = NodeOf(signal);
+      if (node.empty()) {
+        *why = ActionTypeName(type) + " needs a node, and the signal names none";
+        return false;
+      }
+      *out = NodeTarget(subject.cluster(), node);
+      return true;
+    }
+    case ActOn::kHpa: {
+      v1::Target w = IsWorkloadKind(subject.kind()) ? subject : SubjectOf(signal);
+      if (!IsWorkloadKind(w.kind())) {
+        *why = "AdjustHPA needs a workload (its HPA is assumed to share its name)";
+        return false;
+      }
+      *out = w;
+      out->set_kind("HorizontalPodAutoscaler");
+      out->clear_labels();
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+void Engine::Propose(Incident& inc, const v1::Event& cause, const v1::Event& signal,
+                     TimePoint now, Decision* d) {
+  const Policy* pol = nullptr;
+  MatchResult m;
+  std::string first_miss;
+  int64_t now_ms = ToUnixMillis(now);
+  for (const auto& p : policies_->policies) {
+    m = MatchPolicy(p, signal, now_ms, /*explain=*/false);
+    if (m.matched) {
+      pol = &p;
+      break;
+    }
+  }
+  if (!pol) {
+    d->reason = "no policy matches signal " + signal.signal().name() + " on " +
+                TargetString(signal.target());
+    return;
+  }
+  // Loop breaking: the first action not yet exhausted on this subject.
+  const PolicyAction* step = nullptr;
+  size_t attempts = 0;
+  std::string akey;
+  std::string exhausted;
+  std::vector<v1::ActionType> still_allowed;
+  for (const auto& a : pol->actions) {
+    std::string key = inc.key + "|" + ActionTypeName(a.action.type());
+    size_t n = CountAttempts(key, pol->loop_window, now);
+    if (n >= pol->loop_max_attempts) {
+      exhausted += (exhausted.empty() ? "" : ", ") + ActionTypeName(a.action.type()) + " tried " +
+                   std::to_string(n) + "x";
+      continue;
+    }
+    if (!step) {
+      step = &a;
+      attempts = n;
+      akey = key;
+    }
+    still_allowed.push_back(a.action.type());
+  }
+  v1::Event p;
+  v1::RemediationProposal* prop = p.mutable_proposal();
+  if (!step) {
+    if (inc.escalated) {
+      d->reason = "every action of " + pol->ref.name() + " exhausted; already escalated";
+      return;
+    }
+    p = NewCausedEvent(v1::EVENT_TYPE_PROPOSAL, cause, "escalation", who_, clock_);
+    prop = p.mutable_proposal();
+    *p.mutable_target() = inc.subject;
+    std::string msg = "kubemend stopped remediating " + TargetString(inc.subject) +
+                      " (incident " + inc.id + "): " + exhausted + " within " +
+                      Ms(pol->loop_window) + " without a lasting fix; a human must look";
+    FillAction(v1::ACTION_TYPE_NOTIFY, {{"channel", pol->escalation_channel}, {"message", msg}},
+               prop->mutable_action())
+        .IgnoreError();
+    prop->set_escalation(true);
+    prop->set_requires_approval(true);
+    prop->set_reason("loop breaker: " + msg);
+    akey = inc.key + "|escalation";
+  } else {
+    // Cooldown and hourly budget apply to remediations, not to escalation.
+    std::string ck = pol->ref.name() + "|" + inc.key;
+    if (auto it = last_proposal_.find(ck);
+        it != last_proposal_.end() && now - it->second < pol->cooldown) {
+      auto left = std::chrono::duration_cast<Millis>(pol->cooldown - (now - it->second));
+      d->reason = "policy " + pol->ref.name() + " cooling down on " + TargetString(inc.subject) +
+                  " for " + Ms(left) + " more";
+      return;
+    }
+    auto& hour = per_hour_[pol->ref.name()];
+    while (!hour.empty() && now - hour.front() >= std::chrono::hours(1)) {
+      hour.pop_front();
+    }
+    if (hour.size() >= pol->max_actions_per_hour) {
+      d->reason = "policy " + pol->ref.name() + " reached maxActionsPerHour " +
+                  std::to_string(pol->max_actions_per_hour);
+      return;
+    }
+    v1::Action action = step->action;
+    v1::Target target;
+    std::string why;
+    if (!ResolveTarget(*step, action.type(), *pol, inc.subject, signal, &target, &why)) {
+      d->reason = "policy " + pol->ref.name() + ": " + why;
+      return;
+    }
+    p = NewCausedEvent(v1::EVENT_TYPE_PROPOSAL, cause, "proposal", who_, clock_);
+    prop = p.mutable_proposal();
+    std::string reason = "policy " + pol->ref.name() + " " + m.reason + " on " +
+                         signal.signal().name() + ": " + ActionTypeName(action.type()) + " on " +
+                         TargetString(target) + " (attempt " + std::to_string(attempts + 1) +
+                         " of " + std::to_string(pol->loop_max_attempts) + ")";
+    if (pol->advice && adviser_) {
+      AdviceRequest req;
+      req.incident_id = inc.id;
+      req.target = target;
+      req.policy = pol->ref.name();
+      req.allowed = still_allowed;
+      std::vector<std::string> names;
+      for (const auto& [k, s] : inc.signals) {
+        if (s.firing) {
+          req.signals.push_back(s.last.signal());
+          names.push_back(s.name);
+        }
+      }
+      std::sort(names.begin(), names.end());
+      req.fingerprint = inc.key;
+      for (const auto& n : names) {
+        req.fingerprint += "|" + n;
+      }
+      for (const auto& a : pol->actions) {
+        std::string k = inc.key + "|" + ActionTypeName(a.action.type());
+        size_t n = CountAttempts(k, pol->loop_window, now);
+        if (n > 0) {
+          req.history.push_back(ActionTypeName(a.action.type()) + " tried " + std::to_string(n) +
+                                " times in the last " + Ms(pol->loop_window) +
+                                " without a lasting fix");
+        }
+      }
+      AdviceResult r = adviser_->Advise(req);
+      *prop->mutable_advice() = r.advice;
+      if (r.action && r.action->type() != action.type()) {
+        const PolicyAction* chosen = nullptr;
+        for (const auto& a : pol->actions) {
+          if (a.action.type() == r.action->type()) {
+            chosen = &a;
+          }
+        }
+        v1::Target t2;
+        std::string why2;
+        if (chosen && ResolveTarget(*chosen, r.action->type(), *pol, inc.subject, signal, &t2, &why2)) {
+          action = *r.action;
+          action.set_verify(chosen->action.verify());
+          action.set_verify_timeout_seconds(chosen->action.verify_timeout_seconds());
+          action.set_rollback_on_failed_verification(chosen->action.rollback_on_failed_verification());
+          target = t2;
+          akey = inc.key + "|" + ActionTypeName(action.type());
+          attempts = CountAttempts(akey, pol->loop_window, now);
+          reason += "; adviser chose " + ActionTypeName(action.type()) + " on " + TargetString(t2);
+        } else {
+          prop->mutable_advice()->set_accepted(false);
+          prop->mutable_advice()->set_rejection_reason(why2.empty() ? "choice not applicable"
+                                                                    : why2);
+        }
+      } else if (r.action) {
+        action = *r.action;  // same type, the adviser's bounded parameters
+        action.set_verify(step->action.verify());
+        action.set_verify_timeout_seconds(step->action.verify_timeout_seconds());
+        action.set_rollback_on_failed_verification(step->action.rollback_on_failed_verification());
+        reason += "; adviser agreed";
+      }
+    }
+    *prop->mutable_action() = action;
+    *p.mutable_target() = target;
+    prop->set_reason(reason);
+    prop->set_attempt(static_cast<uint32_t>(attempts + 1));
+    prop->set_requires_approval(pol->require_approval || pol->mode == v1::MODE_MANUAL);
+  }
+  p.set_incident_id(inc.id);
+  *prop->mutable_policy() = pol->ref;
+  prop->set_mode(pol->mode);
+  for (const auto& [k, s] : inc.signals) {
+    if (s.firing) {
+      prop->add_signal_ids(s.event_id);
+    }
+  }
+  auto& facts = *prop->mutable_facts();
+  facts["incident_key"] = inc.key;
+  facts["attempt_key"] = akey;
+  facts["signal"] = signal.signal().name();
+  facts["policy_shape"] = pol->shape;
+  if (m.trigger) {
+    facts["trigger"] = m.trigger->name;
+  }
+  if (signal.signal().has_value()) {
+    facts["value"] = std::to_string(signal.signal().value());
+    if (m.trigger && m.trigger->type == Trigger::Type::kMetric) {
+      facts["condition"] = m.trigger->op + " " + std::to_string(m.trigger->threshold);
+    }
+  }
+  if (!exhausted.empty()) {
+    facts["exhausted"] = exhausted;
+  }
+  RecordProposal(p, now);
+  d->reason = prop->reason();
+  d->out.push_back(std::move(p));
+}
+
+void Engine::RecordProposal(const v1::Event& p, TimePoint at) {
+  const v1::RemediationProposal& prop = p.proposal();
+  auto facts = prop.facts();
+  std::string key = facts["incident_key"];
+  std::string akey = facts["attempt_key"];
+  if (key.empty()) {
+    key = SubjectKey(p.target());
+  }
+  auto it = incidents_.find(p.incident_id());
+  if (it == incidents_.end()) {
+    // Replay met a proposal whose signals are gone from the log: keep a stub
+    // so its outcome still lands, unless its subject has another incident.
+    if (by_subject_.count(key)) {
+      it = incidents_.find(by_subject_[key]);
+    } else {
+      Incident inc;
+      inc.id = p.incident_id();
+      inc.key = key;
+      inc.subject = p.target();
+      inc.opened = at;
+      inc.last_activity = at;
+      it = incidents_.emplace(inc.id, inc).first;
+      by_subject_[key] = inc.id;
+    }
+  }
+  Incident& inc = it->second;
+  inc.proposal_ids.push_back(p.event_id());
+  inc.policy = prop.policy().name();
+  inc.last_activity = std::max(inc.last_activity, at);
+  if (prop.escalation()) {
+    inc.escalated = true;
+    ++n_escalations_;
+  } else {
+    attempts_[akey].push_back({at, p.event_id()});
+    last_proposal_[prop.policy().name() + "|" + key] = at;
+    per_hour_[prop.policy().name()].push_back(at);
+    inc.in_flight = p.event_id();
+    inc.in_flight_since = at;
+  }
+  proposals_[p.event_id()] = {inc.id, akey, at};
+  ++n_proposals_;
+}
+
+Decision Engine::HandleOutcome(const v1::Event& e, TimePoint now, bool replay) {
+  Decision d;
+  Sweep(e, now, &d, replay);
+  const v1::ActionOutcome& o = e.outcome();
+  auto pit = proposals_.find(o.proposal_id());
+  if (pit == proposals_.end()) {
+    d.reason = "outcome for proposal " + o.proposal_id() + " which this analyzer does not track";
+    return d;
+  }
+  ProposalInfo info = pit->second;
+  bool counts = !(o.status() == v1::OUTCOME_STATUS_DRY_RUN || o.status() == v1::OUTCOME_STATUS_SKIPPED ||
+                  o.status() == v1::OUTCOME_STATUS_DUPLICATE);
+  for (auto& a : attempts_[info.attempt_key]) {
+    if (a.proposal_id == o.proposal_id()) {
+      a.outcome = o.status();
+      a.counts = counts;
+    }
+  }
+  auto it = incidents_.find(info.incident_id);
+  if (it == incidents_.end()) {
+    d.reason = "outcome " + OutcomeStatusName(o.status()) + " for closed incident " + info.incident_id;
+    return d;
+  }
+  Incident& inc = it->second;
+  if (inc.in_flight == o.proposal_id()) {
+    inc.in_flight.clear();
+  }
+  inc.last_activity = now;
+  switch (o.status()) {
+    case v1::OUTCOME_STATUS_SUCCEEDED:
+      inc.action_succeeded = true;
+      if (o.verification().attempted() && o.verification().healthy()) {
+        std::string id = inc.id;
+        Close(id, "fixed_by_action",
+              ActionTypeName(o.action().type()) + " verified healthy: " + o.verification().detail(),
+              &e, now, replay ? nullptr : &d);
+        d.reason = "incident " + id + " fixed by the action";
+        return d;
+      }
+      d.reason = "action succeeded without verification; incident stays open until its signals resolve";
+      return d;
+    case v1::OUTCOME_STATUS_NOT_FIXED:
+    case v1::OUTCOME_STATUS_FAILED:
+    case v1::OUTCOME_STATUS_ROLLED_BACK: {
+      if (replay) {
+        return d;
+      }
+      const v1::Event* latest = nullptr;
+      for (const auto& [k, s] : inc.signals) {
+        if (s.firing && (!latest || FromTimestamp(s.last.recorded_at()) >= FromTimestamp(latest->recorded_at()))) {
+          latest = &s.last;
+        }
+      }
+      if (!latest) {
+        d.reason = "outcome " + OutcomeStatusName(o.status()) + "; no firing signal left";
+        return d;
+      }
+      v1::Event sig = *latest;
+      Propose(inc, e, sig, now, &d);
+      d.reason = "outcome " + OutcomeStatusName(o.status()) + ": " + d.reason;
+      return d;
+    }
+    default:
+      d.reason = "outcome " + OutcomeStatusName(o.status()) + " recorded";
+      return d;
+  }
+}
+
+Decision Engine::HandleDecision(const v1::Event& e, TimePoint now, bool replay) {
+  Decision d;
+  const v1::SafetyDecision& sd = e.decision();
+  auto pit = proposals_.find(sd.proposal_id());
+  if (pit == proposals_.end()) {
+    d.reason = "decision for an untracked proposal";
+    return d;
+  }
+  if (sd.verdict() != v1::VERDICT_REJECTED && sd.verdict() != v1::VERDICT_EXPIRED) {
+    d.reason = "decision " + VerdictName(sd.verdict()) + " noted";
+    return d;
+  }
+  for (auto& a : attempts_[pit->second.attempt_key]) {
+    if (a.proposal_id == sd.proposal_id()) {
+      a.counts = false;  // never ran: not an attempt
+    }
+  }
+  auto it = incidents_.find(pit->second.incident_id);
+  if (it != incidents_.end() && it->second.in_flight == sd.proposal_id()) {
+    it->second.in_flight.clear();
+  }
+  d.reason = "proposal " + sd.proposal_id() + " " + VerdictName(sd.verdict()) + " by rule " + sd.rule();
+  return d;
+}
+
+void Engine::Close(const std::string& id, const std::string& classification,
+                   const std::string& detail, const v1::Event* cause, TimePoint now, Decision* d,
+                   const std::string& merged_into) {
+  auto it = incidents_.find(id);
+  if (it == incidents_.end()) {
+    return;
+  }
+  Incident& inc = it->second;
+  if (d && cause) {
+    v1::Event c = NewCausedEvent(v1::EVENT_TYPE_CONTROL, *cause, "incident-closed:" + id, who_, clock_);
+    c.set_incident_id(id);
+    *c.mutable_target() = inc.subject;
+    v1::Control* ctl = c.mutable_control();
+    ctl->set_issued_by(who_.service);
+    ctl->set_reason(classification + ": " + detail);
+    v1::IncidentClosed* ic = ctl->mutable_incident_closed();
+    ic->set_incident_id(id);
+    ic->set_classification(classification);
+    ic->set_detail(detail);
+    for (const auto& s : inc.signal_ids) {
+      ic->add_signal_ids(s);
+    }
+    for (const auto& p : inc.proposal_ids) {
+      ic->add_proposal_ids(p);
+    }
+    SetTimestamp(ic->mutable_opened_at(), inc.opened);
+    ic->set_merged_into(merged_into);
+    d->out.push_back(std::move(c));
+  }
+  if (auto s = by_subject_.find(inc.key); s != by_subject_.end() && s->second == id) {
+    by_subject_.erase(s);
+  }
+  for (const auto& [sk, ref] : inc.signals) {
+    if (auto s = by_signal_.find(sk); s != by_signal_.end() && s->second == id) {
+      by_signal_.erase(s);
+    }
+  }
+  if (closed_ids_.insert(id).second) {
+    closed_order_.push_back(id);
+    if (closed_order_.size() > kClosedIdsKept) {
+      closed_ids_.erase(closed_order_.front());
+      closed_order_.pop_front();
+    }
+  }
+  incidents_.erase(it);
+  ++n_closed_;
+}
+
+void Engine::Sweep(const v1::Event& cause, TimePoint now, Decision* d, bool replay) {
+  // A full pass costs O(state); once every few seconds of event time is enough.
+  if (now - last_sweep_ < kSweepEvery) {
+    return;
+  }
+  last_sweep_ = now;
+  std::vector<std::pair<std::string, std::string>> stale;
+  for (const auto& [id, inc] : incidents_) {
+    if (now - inc.last_activity > cfg_.incident_ttl) {
+      bool firing = std::any_of(inc.signals.begin(), inc.signals.end(),
+                                [](const auto& kv) { return kv.second.firing; });
+      stale.emplace_back(id, firing ? "not_fixed" : "recovered_on_own");
+    }
+  }
+  for (const auto& [id, cls] : stale) {
+    Close(id, cls, "no news for " + Ms(cfg_.incident_ttl), &cause, now, replay ? nullptr : d);
+  }
+  TimePoint horizon = now - cfg_.state_horizon;
+  for (auto it = attempts_.begin(); it != attempts_.end();) {
+    while (!it->second.empty() && it->second.front().at < horizon) {
+      it->second.pop_front();
+    }
+    it = it->second.empty() ? attempts_.erase(it) : std::next(it);
+  }
+  for (auto it = last_proposal_.begin(); it != last_proposal_.end();) {
+    it = it->second < horizon ? last_proposal_.erase(it) : std::next(it);
+  }
+  for (auto it = proposals_.begin(); it != proposals_.end();) {
+    it = it->second.at < horizon ? proposals_.erase(it) : std::next(it);
+  }
+}
+
+std::vector<IncidentView> Engine::Incidents() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<IncidentView> out;
+  for (const auto& [id, inc] : incidents_) {
+    IncidentView v;
+    v.id = id;
+    v.subject = TargetString(inc.subject);
+    v.firing = static_cast<size_t>(std::count_if(inc.signals.begin(), inc.signals.end(),
+                                                 [](const auto& kv) { return kv.second.firing; }));
+    v.in_flight = inc.in_flight;
+    v.escalated = inc.escalated;
+    v.policy = inc.policy;
+    out.push_back(v);
+  }
+  return out;
+}
+
+std::map<std::string, TimePoint> Engine::Cooldowns() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::map<std::string, TimePoint> out;
+  TimePoint now = clock_.Now();
+  std::map<std::string, Millis> cooldown_of;
+  for (const auto& p : policies_->policies) {
+    cooldown_of[p.ref.name()] = p.cooldown;
+  }
+  for (const auto& [k, at] : last_proposal_) {
+    std::string policy = k.substr(0, k.find('|'));
+    auto c = cooldown_of.find(policy);
+    if (c != cooldown_of.end() && at + c->second > now) {
+      out[k] = at + c->second;
+    }
+  }
+  return out;
+}
+
+EngineStats Engine::Stats() const {
+  std::lock_guard<std::mutex> l(mu_);
+  EngineStats s;
+  s.open_incidents = incidents_.size();
+  s.cooldowns = last_proposal_.size();
+  s.attempt_keys = attempts_.size();
+  s.proposals = n_proposals_;
+  s.escalations = n_escalations_;
+  s.closed = n_closed_;
+  return s;
+}
+
+}  // namespace kubemend::analyzer

@@ -1,0 +1,154 @@
+#pragma once
+// The analyzer's decision engine: signals in, proposals out.
+//
+// - Groups signals into incidents on one subject: a pod with an owner joins
+//   its owner's incident (Deployment/api), a pod carrying a `node` label joins
+//   an open incident on that node, and a node incident absorbs the pod
+//   incidents already open on it.
+// - Runs the policies (highest priority first) on each firing signal; at most
+//   one proposal per incident is in flight until its outcome (or a rejecting
+//   decision) arrives.
+// - Enforces cooldowns, max actions per hour, and loop breaking: a remediation
+//   tried loop_max_attempts times on one target within loop_window moves on to
+//   the policy's next action, and when every action is exhausted the engine
+//   escalates (Notify, escalation=true, requires_approval=true) once.
+// - Classifies every closed incident (fixed_by_action, recovered_on_own,
+//   not_fixed, merged) in a Control IncidentClosed event.
+// - Replay() rebuilds all of that from the event log after a restart.
+//
+// Pure decision logic: time from the injected Clock, the adviser behind an
+// interface. Thread-safe (one mutex); normally driven by the consumer thread.
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "adviser.h"
+#include "kubemend/common/clock.h"
+#include "kubemend/common/events.h"
+#include "policy.h"
+
+namespace kubemend::analyzer {
+
+struct EngineConfig {
+  Millis incident_ttl{6LL * 3600 * 1000};      // close (not_fixed) after this long without news
+  Millis inflight_timeout{30LL * 60 * 1000};   // forget a proposal that never got an outcome
+  Millis state_horizon{24LL * 3600 * 1000};    // how far back replay and counters look
+};
+
+struct Decision {
+  std::vector<v1::Event> out;  // proposals and controls, in order
+  std::string reason;          // one sentence for the log
+};
+
+struct IncidentView {
+  std::string id;
+  std::string subject;
+  size_t firing = 0;
+  std::string in_flight;  // proposal id
+  bool escalated = false;
+  std::string policy;
+};
+
+struct EngineStats {
+  size_t open_incidents = 0;
+  size_t cooldowns = 0;
+  size_t attempt_keys = 0;
+  uint64_t proposals = 0;
+  uint64_t escalations = 0;
+  uint64_t closed = 0;
+};
+
+class Engine {
+ public:
+  Engine(EngineConfig cfg, ProducerIdentity who, const Clock& clock, Adviser* adviser = nullptr);
+  void SetPolicies(std::shared_ptr<const PolicySet> policies);
+
+  Decision OnSignal(const v1::Event& signal);
+  Decision OnOutcome(const v1::Event& outcome);
+  Decision OnDecision(const v1::Event& decision);
+  // Applies an event from the log to the state without deciding or emitting.
+  // Feed signals, proposals, decisions, outcomes and controls in recorded order.
+  void Replay(const v1::Event& event);
+
+  std::vector<IncidentView> Incidents() const;
+  // Cooldown end per "policy|subject", still running at now.
+  std::map<std::string, TimePoint> Cooldowns() const;
+  EngineStats Stats() const;
+
+ private:
+  struct SignalRef {
+    std::string event_id;
+    std::string name;
+    bool firing = true;
+    v1::Event last;  // the latest event of this signal
+  };
+  struct Incident {
+    std::string id;
+    std::string key;  // subject key
+    v1::Target subject;
+    std::map<std::string, SignalRef> signals;  // by signal key
+    std::vector<std::string> signal_ids;       // signal events in order (first kMaxIds)
+    std::set<std::string> seen_ids;            // every signal event id, for redelivery
+    std::vector<std::string> proposal_ids;
+    TimePoint opened;
+    TimePoint last_activity;
+    std::string in_flight;
+    TimePoint in_flight_since;
+    std::string policy;
+    bool action_succeeded = false;
+    bool escalated = false;
+  };
+  struct Attempt {
+    TimePoint at;
+    std::string proposal_id;
+    v1::OutcomeStatus outcome = v1::OUTCOME_STATUS_UNSPECIFIED;
+    bool counts = true;
+  };
+  struct ProposalInfo {
+    std::string incident_id;
+    std::string attempt_key;
+    TimePoint at;
+  };
+
+  Decision HandleSignal(const v1::Event& e, TimePoint now, bool replay);
+  Decision HandleOutcome(const v1::Event& e, TimePoint now, bool replay);
+  Decision HandleDecision(const v1::Event& e, TimePoint now, bool replay);
+  void RecordProposal(const v1::Event& p, TimePoint at);
+  void Propose(Incident& inc, const v1::Event& cause, const v1::Event& signal, TimePoint now,
+               Decision* d);
+  void Close(const std::string& id, const std::string& classification, const std::string& detail,
+             const v1::Event* cause, TimePoint now, Decision* d, const std::string& merged_into = "");
+  void Sweep(const v1::Event& cause, TimePoint now, Decision* d, bool replay);
+  Incident* IncidentFor(const v1::Event& signal, TimePoint now, bool create, Decision* d,
+                        bool replay);
+  size_t CountAttempts(const std::string& key, Millis window, TimePoint now);
+
+  EngineConfig cfg_;
+  ProducerIdentity who_;
+  const Clock& clock_;
+  Adviser* adviser_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const PolicySet> policies_ = std::make_shared<PolicySet>();
+  std::map<std::string, Incident> incidents_;        // by id
+  std::map<std::string, std::string> by_subject_;    // subject key -> incident id
+  std::map<std::string, std::string> by_signal_;     // signal key -> incident id
+  std::map<std::string, std::deque<Attempt>> attempts_;  // "subject|Action" -> attempts
+  std::map<std::string, TimePoint> last_proposal_;   // "policy|subject" -> when
+  std::map<std::string, std::deque<TimePoint>> per_hour_;  // policy -> proposal times
+  std::map<std::string, ProposalInfo> proposals_;    // proposal id -> info
+  std::set<std::string> closed_ids_;
+  std::deque<std::string> closed_order_;
+  uint64_t n_proposals_ = 0, n_escalations_ = 0, n_closed_ = 0;
+  TimePoint last_sweep_{};
+};
+
+// The subject an incident is about, and its key ("ns/Kind/name").
+v1::Target SubjectOf(const v1::Event& signal);
+std::string SubjectKey(const v1::Target& t);
+std::string NodeOf(const v1::Event& signal);  // "" when unknown
+
+}  // namespace kubemend::analyzer

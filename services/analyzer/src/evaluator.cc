@@ -1,0 +1,272 @@
+#include "evaluator.h"
+
+#include <httplib.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "kubemend/common/ids.h"
+
+namespace kubemend::analyzer {
+
+using nlohmann::json;
+
+absl::StatusOr<std::vector<Series>> ParseQueryRange(const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::InvalidArgumentError("Prometheus reply is not JSON");
+  }
+  if (j.value("status", "") != "success") {
+    return absl::UnavailableError("Prometheus query failed: " + j.value("errorType", std::string("?")) +
+                                  ": " + j.value("error", std::string("?")));
+  }
+  std::vector<Series> out;
+  try {
+    const json& data = j.at("data");
+    if (data.at("resultType").get<std::string>() != "matrix") {
+      return absl::InvalidArgumentError("expected a matrix, got " +
+                                        data.at("resultType").get<std::string>());
+    }
+    for (const auto& r : data.at("result")) {
+      Series s;
+      for (auto it = r.at("metric").begin(); it != r.at("metric").end(); ++it) {
+        s.labels[it.key()] = it.value().get<std::string>();
+      }
+      for (const auto& v : r.at("values")) {
+        double t = v.at(0).get<double>();
+        std::string val = v.at(1).get<std::string>();
+        double x = std::strtod(val.c_str(), nullptr);
+        if (val == "NaN") {
+          x = std::nan("");
+        }
+        s.samples.push_back({static_cast<int64_t>(std::llround(t * 1000)), x});
+      }
+      out.push_back(std::move(s));
+    }
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(std::string("malformed Prometheus matrix: ") + e.what());
+  }
+  return out;
+}
+
+PrometheusClient::PrometheusClient(std::string base_url, Millis timeout)
+    : base_(std::move(base_url)), timeout_(timeout) {}
+
+absl::StatusOr<std::vector<Series>> PrometheusClient::QueryRange(const std::string& query,
+                                                                 int64_t start_ms, int64_t end_ms,
+                                                                 Millis step) {
+  httplib::Client cli(base_);
+  auto s = std::chrono::duration_cast<std::chrono::seconds>(timeout_).count();
+  cli.set_connection_timeout(s, 0);
+  cli.set_read_timeout(s, 0);
+  httplib::Params params = {{"query", query},
+                            {"start", std::to_string(start_ms / 1000)},
+                            {"end", std::to_string(end_ms / 1000)},
+                            {"step", std::to_string(std::max<int64_t>(1, step.count() / 1000)) + "s"}};
+  auto res = cli.Post("/api/v1/query_range", params);
+  if (!res) {
+    return absl::UnavailableError("Prometheus at " + base_ + " unreachable: " +
+                                  httplib::to_string(res.error()));
+  }
+  if (res->status != 200 && res->status != 400 && res->status != 422) {
+    return absl::UnavailableError("Prometheus answered HTTP " + std::to_string(res->status));
+  }
+  return ParseQueryRange(res->body);
+}
+
+v1::Target TargetFromSeries(const Policy& p, const std::map<std::string, std::string>& labels) {
+  if (p.fixed_target) {
+    return *p.fixed_target;
+  }
+  v1::Target t;
+  auto get = [&](const char* k) {
+    auto it = labels.find(k);
+    return it == labels.end() ? std::string() : it->second;
+  };
+  t.set_namespace_(get("namespace"));
+  for (const auto& [label, kind] : std::vector<std::pair<const char*, const char*>>{
+           {"deployment", "Deployment"}, {"statefulset", "StatefulSet"}, {"pod", "Pod"},
+           {"persistentvolumeclaim", "PersistentVolumeClaim"}, {"horizontalpodautoscaler", "HorizontalPodAutoscaler"}}) {
+    if (!get(label).empty()) {
+      t.set_kind(kind);
+      t.set_name(get(label));
+      return t;
+    }
+  }
+  if (!get("node").empty()) {
+    t.set_namespace_("");
+    t.set_kind("Node");
+    t.set_name(get("node"));
+    return t;
+  }
+  if (!t.namespace_().empty()) {
+    t.set_kind("Namespace");
+    t.set_name(t.namespace_());
+    t.set_namespace_("");
+    return t;
+  }
+  t.set_kind("Cluster");
+  t.set_name("cluster");
+  return t;
+}
+
+Evaluator::Evaluator(MetricSource* source, ProducerIdentity who, const Clock& clock, Millis repeat)
+    : source_(source), who_(std::move(who)), clock_(clock), repeat_(repeat) {}
+
+void Evaluator::Emit(const std::string& fp, bool firing, const v1::Target& target,
+                     v1::SignalSource src, const std::string& name, double value, double threshold,
+                     const std::string& summary, const std::map<std::string, std::string>& labels,
+                     const std::map<std::string, std::string>& annotations,
+                     std::vector<v1::Event>* out, Millis held) {
+  TimePoint now = clock_.Now();
+  State& st = state_[fp];
+  if (firing == st.firing && (!firing || now - st.last_sent < repeat_)) {
+    return;  // nothing new
+  }
+  if (!firing && !st.firing) {
+    return;
+  }
+  if (firing && !st.firing) {
+    st.since = now - held;
+    st.incident_id = DerivedUuid(fp, std::to_string(ToUnixMillis(now)));
+  }
+  v1::Event e = NewRootEvent(v1::EVENT_TYPE_SIGNAL, who_, clock_);
+  e.set_incident_id(st.incident_id);
+  *e.mutable_target() = target;
+  v1::Signal* s = e.mutable_signal();
+  s->set_source(src);
+  s->set_name(name);
+  s->set_fingerprint(fp);
+  s->set_status(firing ? v1::SIGNAL_STATUS_FIRING : v1::SIGNAL_STATUS_RESOLVED);
+  s->set_severity(v1::SEVERITY_WARNING);
+  s->set_has_value(true);
+  s->set_value(value);
+  s->set_threshold(threshold);
+  s->set_summary(summary);
+  for (const auto& [k, v] : labels) {
+    (*s->mutable_labels())[k] = v;
+  }
+  for (const auto& [k, v] : annotations) {
+    (*s->mutable_annotations())[k] = v;
+  }
+  SetTimestamp(s->mutable_starts_at(), st.since);
+  if (!firing) {
+    SetTimestamp(s->mutable_ends_at(), now);
+  }
+  st.firing = firing;
+  st.last_sent = now;
+  out->push_back(std::move(e));
+}
+
+namespace {
+bool Cmp(double v, const std::string& op, double t) {
+  if (op == ">") return v > t;
+  if (op == ">=") return v >= t;
+  if (op == "<") return v < t;
+  if (op == "<=") return v <= t;
+  if (op == "==") return v == t;
+  return v != t;
+}
+std::string Fmt(double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.6g", v);
+  return b;
+}
+std::string LabelsKey(const std::map<std::string, std::string>& l) {
+  std::string s;
+  for (const auto& [k, v] : l) {
+    s += k + "=" + v + ",";
+  }
+  return s;
+}
+}  // namespace
+
+std::vector<v1::Event> Evaluator::Evaluate(const PolicySet& set, std::vector<std::string>* errors) {
+  std::vector<v1::Event> out;
+  int64_t now = ToUnixMillis(clock_.Now());
+  for (const auto& p : set.policies) {
+    for (const auto& t : p.triggers) {
+      std::string base = p.ref.name() + "|" + t.name + "|";
+      if (t.type == Trigger::Type::kSlo && !t.slo.error_ratio_query.empty()) {
+        Millis step = std::max<Millis>(Millis(60000), t.slo.period / 10000);
+        auto r = source_->QueryRange(t.slo.error_ratio_query, now - t.slo.period.count(), now, step);
+        if (!r.ok()) {
+          errors->push_back(p.ref.name() + ": " + std::string(r.status().message()));
+          continue;
+        }
+        for (const auto& s : *r) {
+          BudgetStatus b = ComputeBudget(s.samples, t.slo.target, t.slo.period, now);
+          bool fire = b.remaining < t.slo.budget_threshold ||
+                      (t.slo.burn_rate_threshold > 0 && b.burn_long >= t.slo.burn_rate_threshold &&
+                       b.burn_short >= t.slo.burn_rate_threshold) ||
+                      (t.slo.burn_rate_threshold == 0 && b.alert == "page");
+          std::map<std::string, std::string> ann = {
+              {"error_budget_remaining", Fmt(b.remaining)},
+              {"burn_rate_short", Fmt(b.burn_short)},
+              {"burn_rate_long", Fmt(b.burn_long)},
+              {"burn_alert", b.alert.empty() ? "none" : b.alert + " (" + b.rule + ")"},
+              {"time_to_exhaustion_seconds",
+               b.time_to_exhaustion ? std::to_string(b.time_to_exhaustion->count() / 1000) : "never"}};
+          Emit(Sha256Hex(base + LabelsKey(s.labels)).substr(0, 32), fire, TargetFromSeries(p, s.labels),
+               v1::SIGNAL_SOURCE_SLO, t.match.text(), b.remaining, t.slo.budget_threshold,
+               "SLO " + t.match.text() + ": error budget remaining " + Fmt(b.remaining * 100) +
+                   "%, burn " + Fmt(b.burn_long) + "x",
+               s.labels, ann, &out);
+        }
+      } else if (t.type == Trigger::Type::kForecast && !t.forecast.query.empty()) {
+        auto r = source_->QueryRange(t.forecast.query, now - t.forecast.lookback.count(), now,
+                                     t.forecast.step);
+        if (!r.ok()) {
+          errors->push_back(p.ref.name() + ": " + std::string(r.status().message()));
+          continue;
+        }
+        for (const auto& s : *r) {
+          if (s.samples.empty()) {
+            continue;
+          }
+          double current = s.samples.back().v;
+          double threshold = t.forecast.threshold > 0 ? t.forecast.threshold
+                                                      : current * (1 + t.forecast.threshold_percent / 100.0);
+          auto f = HoltForecast(s.samples, t.forecast.alpha, t.forecast.beta, t.forecast.step,
+                                t.forecast.horizon, threshold);
+          if (!f) {
+            continue;
+          }
+          std::map<std::string, std::string> ann = {
+              {"forecast_peak", Fmt(f->peak)}, {"trend_per_step", Fmt(f->trend)},
+              {"current", Fmt(f->current)},
+              {"crosses_in_seconds", f->crosses_in ? std::to_string(f->crosses_in->count() / 1000) : "never"}};
+          Emit(Sha256Hex(base + LabelsKey(s.labels)).substr(0, 32), f->exceeds,
+               TargetFromSeries(p, s.labels), v1::SIGNAL_SOURCE_FORECAST, t.match.text(), f->peak,
+               threshold,
+               "forecast " + t.match.text() + ": peak " + Fmt(f->peak) + " within the horizon vs threshold " +
+                   Fmt(threshold),
+               s.labels, ann, &out);
+        }
+      } else if (t.type == Trigger::Type::kMetric && !t.query.empty()) {
+        Millis window = std::max<Millis>(t.hold, Millis(60000));
+        auto r = source_->QueryRange(t.query, now - window.count(), now, Millis(std::max<int64_t>(15000, window.count() / 20)));
+        if (!r.ok()) {
+          errors->push_back(p.ref.name() + ": " + std::string(r.status().message()));
+          continue;
+        }
+        for (const auto& s : *r) {
+          bool all = !s.samples.empty();
+          for (const auto& x : s.samples) {
+            all = all && Cmp(x.v, t.op, t.threshold);
+          }
+          double last = s.samples.empty() ? 0 : s.samples.back().v;
+          std::string name = t.match.empty() || t.match.text() == "*" ? t.name : t.match.text();
+          Emit(Sha256Hex(base + LabelsKey(s.labels)).substr(0, 32), all, TargetFromSeries(p, s.labels),
+               v1::SIGNAL_SOURCE_PROMETHEUS, name, last, t.threshold,
+               name + " " + Fmt(last) + " " + t.op + " " + Fmt(t.threshold) + " for " +
+                   std::to_string(window.count() / 1000) + "s",
+               s.labels, {{"query", t.query}}, &out, window);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace kubemend::analyzer

@@ -1,0 +1,443 @@
+#include "engine.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "fake_ollama.h"
+#include "test_util.h"
+
+namespace kubemend::analyzer {
+namespace {
+
+using testing::kAnalyzer;
+using testing::Outcome;
+using testing::PodSignal;
+
+const char* kPolicies = R"(
+apiVersion: kubemend.io/v1alpha1
+kind: HealingPolicy
+metadata: {name: crashloop}
+spec:
+  cooldown: 0s
+  loopBreaker: {maxAttempts: 2, window: 1h}
+  escalation: {channel: oncall}
+  triggers: [{alert: {name: KubePodCrashLooping}}]
+  actions:
+    - type: RestartPod
+    - type: RollbackImage
+---
+apiVersion: kubemend.io/v1alpha1
+kind: HealingPolicy
+metadata: {name: node-down}
+spec:
+  cooldown: 10m
+  maxActionsPerHour: 2
+  triggers: [{signal: {source: kubernetes, name: NodeNotReady}}]
+  actions: [{type: CordonNode}]
+---
+apiVersion: kubemend.io/v1alpha1
+kind: HealingPolicy
+metadata: {name: oom}
+spec:
+  cooldown: 10m
+  triggers: [{alert: {name: KubePodOOMKilled}}]
+  actions: [{type: IncreaseMemory, params: {percent: 25}}]
+)";
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { engine_ = MakeEngine(); }
+  std::unique_ptr<Engine> MakeEngine(Adviser* adviser = nullptr) {
+    auto e = std::make_unique<Engine>(EngineConfig(), kAnalyzer, clock_, adviser);
+    PolicyStore store{PolicyDefaults()};
+    auto changes = store.Apply({{"p.yaml", kPolicies}});
+    EXPECT_EQ(changes.size(), 3u);
+    e->SetPolicies(store.Current());
+    return e;
+  }
+  static std::vector<v1::Event> Proposals(const Decision& d) {
+    std::vector<v1::Event> out;
+    for (const auto& e : d.out) {
+      if (e.has_proposal()) {
+        out.push_back(e);
+      }
+    }
+    return out;
+  }
+  static const v1::IncidentClosed* Closed(const Decision& d) {
+    for (const auto& e : d.out) {
+      if (e.has_control() && e.control().has_incident_closed()) {
+        return &e.control().incident_closed();
+      }
+    }
+    return nullptr;
+  }
+  v1::Event NodeSignal(const std::string& node, v1::SignalStatus st = v1::SIGNAL_STATUS_FIRING) {
+    v1::Event e = NewRootEvent(v1::EVENT_TYPE_SIGNAL, testing::kCollector, clock_);
+    e.set_incident_id("prov-node-" + node);
+    e.mutable_target()->set_cluster("c1");
+    e.mutable_target()->set_kind("Node");
+    e.mutable_target()->set_name(node);
+    e.mutable_signal()->set_source(v1::SIGNAL_SOURCE_KUBERNETES);
+    e.mutable_signal()->set_name("NodeNotReady");
+    e.mutable_signal()->set_fingerprint("node-" + node);
+    e.mutable_signal()->set_status(st);
+    return e;
+  }
+  FakeClock clock_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineTest, PodsOfOneDeploymentBecomeOneIncidentWithOneProposalInFlight) {
+  auto s1 = PodSignal(clock_, "KubePodCrashLooping", "api-1");
+  auto s2 = PodSignal(clock_, "KubePodCrashLooping", "api-2");
+  auto s3 = PodSignal(clock_, "KubePodCrashLooping", "api-3");
+  auto d1 = engine_->OnSignal(s1);
+  ASSERT_EQ(Proposals(d1).size(), 1u) << d1.reason;
+  v1::Event p = Proposals(d1)[0];
+  EXPECT_EQ(p.proposal().action().type(), v1::ACTION_TYPE_RESTART_POD);
+  EXPECT_EQ(p.target().name(), "api-1");
+  EXPECT_EQ(p.incident_id(), s1.incident_id());
+  EXPECT_EQ(p.proposal().policy().name(), "crashloop");
+  EXPECT_FALSE(p.proposal().policy().version().empty());
+  EXPECT_EQ(p.proposal().attempt(), 1u);
+  auto d2 = engine_->OnSignal(s2);
+  auto d3 = engine_->OnSignal(s3);
+  EXPECT_TRUE(Proposals(d2).empty());
+  EXPECT_NE(d2.reason.find("in flight"), std::string::npos) << d2.reason;
+  EXPECT_TRUE(Proposals(d3).empty());
+  auto inc = engine_->Incidents();
+  ASSERT_EQ(inc.size(), 1u);
+  EXPECT_EQ(inc[0].subject, "shop/Deployment/api");
+  EXPECT_EQ(inc[0].firing, 3u);
+  // The next proposal lists every merged signal.
+  auto o = engine_->OnOutcome(Outcome(clock_, p, v1::OUTCOME_STATUS_NOT_FIXED));
+  auto next = Proposals(o);
+  ASSERT_EQ(next.size(), 1u) << o.reason;
+  EXPECT_EQ(next[0].incident_id(), s1.incident_id());
+  EXPECT_EQ(next[0].proposal().signal_ids_size(), 3);
+  EXPECT_EQ(next[0].proposal().attempt(), 2u);
+}
+
+TEST_F(EngineTest, NodeIncidentAbsorbsThePodsFailingOnIt) {
+  auto pod = PodSignal(clock_, "KubePodOOMKilled", "web-1", "web");
+  (*pod.mutable_signal()->mutable_labels())["node"] = "n1";
+  auto d = engine_->OnSignal(pod);
+  ASSERT_EQ(Proposals(d).size(), 1u);
+  // Outcome frees the pod incident, so the node incident may take it over.
+  engine_->OnOutcome(Outcome(clock_, Proposals(d)[0], v1::OUTCOME_STATUS_FAILED));
+  auto n = engine_->OnSignal(NodeSignal("n1"));
+  auto closed = Closed(n);
+  ASSERT_NE(closed, nullptr);
+  EXPECT_EQ(closed->classification(), "merged");
+  ASSERT_EQ(Proposals(n).size(), 1u) << n.reason;
+  EXPECT_EQ(Proposals(n)[0].proposal().action().type(), v1::ACTION_TYPE_CORDON_NODE);
+  EXPECT_EQ(Proposals(n)[0].target().kind(), "Node");
+  // A later pod signal on the same node joins the node incident.
+  auto pod2 = PodSignal(clock_, "KubePodOOMKilled", "db-1", "db");
+  (*pod2.mutable_signal()->mutable_labels())["node"] = "n1";
+  auto d2 = engine_->OnSignal(pod2);
+  EXPECT_TRUE(Proposals(d2).empty());
+  auto inc = engine_->Incidents();
+  ASSERT_EQ(inc.size(), 1u);
+  EXPECT_EQ(inc[0].subject, "Node/n1");
+  EXPECT_EQ(inc[0].firing, 3u);
+}
+
+TEST_F(EngineTest, VerifiedSuccessClosesAsFixedByAction) {
+  auto s = PodSignal(clock_, "KubePodOOMKilled", "api-1");
+  auto p = Proposals(engine_->OnSignal(s));
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].target().kind(), "Deployment");  // memory belongs to the owner
+  auto d = engine_->OnOutcome(Outcome(clock_, p[0], v1::OUTCOME_STATUS_SUCCEEDED, true));
+  ASSERT_NE(Closed(d), nullptr);
+  EXPECT_EQ(Closed(d)->classification(), "fixed_by_action");
+  EXPECT_EQ(Closed(d)->proposal_ids(0), p[0].event_id());
+  EXPECT_TRUE(engine_->Incidents().empty());
+}
+
+TEST_F(EngineTest, ResolvedWithoutActionIsRecoveredOnItsOwn) {
+  auto s = PodSignal(clock_, "KubePodOOMKilled", "api-1");
+  auto p = Proposals(engine_->OnSignal(s));
+  ASSERT_EQ(p.size(), 1u);
+  engine_->OnOutcome(Outcome(clock_, p[0], v1::OUTCOME_STATUS_SKIPPED));
+  auto r = PodSignal(clock_, "KubePodOOMKilled", "api-1", "api", "shop", v1::SIGNAL_STATUS_RESOLVED);
+  auto d = engine_->OnSignal(r);
+  ASSERT_NE(Closed(d), nullptr);
+  EXPECT_EQ(Closed(d)->classification(), "recovered_on_own");
+}
+
+TEST_F(EngineTest, IncidentWithoutNewsClosesAsNotFixed) {
+  auto p = Proposals(engine_->OnSignal(PodSignal(clock_, "KubePodOOMKilled", "api-1")));
+  ASSERT_EQ(p.size(), 1u);
+  engine_->OnOutcome(Outcome(clock_, p[0], v1::OUTCOME_STATUS_NOT_FIXED));
+  clock_.Advance(std::chrono::hours(7));
+  auto d = engine_->OnSignal(PodSignal(clock_, "KubePodOOMKilled", "other-1", "other"));
+  ASSERT_NE(Closed(d), nullptr);
+  EXPECT_EQ(Closed(d)->classification(), "not_fixed");
+}
+
+TEST_F(EngineTest, LoopBreakerMovesToTheNextActionThenEscalatesOnce) {
+  auto s = PodSignal(clock_, "KubePodCrashLooping", "api-1");
+  std::vector<v1::ActionType> seen;
+  auto d = engine_->OnSignal(s);
+  for (int i = 0; i < 6; ++i) {
+    auto ps = Proposals(d);
+    if (ps.empty()) {
+      break;
+    }
+    const auto& p = ps[0];
+    seen.push_back(p.proposal().action().type());
+    if (p.proposal().escalation()) {
+      EXPECT_TRUE(p.proposal().requires_approval());
+      EXPECT_EQ(p.proposal().action().type(), v1::ACTION_TYPE_NOTIFY);
+      EXPECT_EQ(p.proposal().action().notify().channel(), "oncall");
+      EXPECT_NE(p.proposal().reason().find("RestartPod tried 2x, RollbackImage tried 2x"), std::string::npos)
+          << p.proposal().reason();
+      break;
+    }
+    clock_.Advance(std::chrono::minutes(1));
+    d = engine_->OnOutcome(Outcome(clock_, p, v1::OUTCOME_STATUS_NOT_FIXED));
+  }
+  std::vector<v1::ActionType> want = {v1::ACTION_TYPE_RESTART_POD, v1::ACTION_TYPE_RESTART_POD,
+                                      v1::ACTION_TYPE_ROLLBACK_IMAGE, v1::ACTION_TYPE_ROLLBACK_IMAGE,
+                                      v1::ACTION_TYPE_NOTIFY};
+  EXPECT_EQ(seen, want);
+  // Once escalated, more signals do not repeat the remediation or the escalation.
+  auto again = engine_->OnSignal(PodSignal(clock_, "KubePodCrashLooping", "api-2"));
+  EXPECT_TRUE(Proposals(again).empty());
+  EXPECT_NE(again.reason.find("already escalated"), std::string::npos) << again.reason;
+  // After the window the remediation may be tried again.
+  clock_.Advance(std::chrono::hours(2));
+  auto later = engine_->OnSignal(PodSignal(clock_, "KubePodCrashLooping", "api-3"));
+  ASSERT_EQ(Proposals(later).size(), 1u) << later.reason;
+  EXPECT_EQ(Proposals(later)[0].proposal().action().type(), v1::ACTION_TYPE_RESTART_POD);
+}
+
+TEST_F(EngineTest, DryRunAndRejectedProposalsDoNotCountAsAttempts) {
+  auto s = PodSignal(clock_, "KubePodCrashLooping", "api-1");
+  auto d = engine_->OnSignal(s);
+  for (int i = 0; i < 4; ++i) {
+    auto ps = Proposals(d);
+    ASSERT_EQ(ps.size(), 1u) << d.reason;
+    EXPECT_EQ(ps[0].proposal().action().type(), v1::ACTION_TYPE_RESTART_POD);
+    EXPECT_EQ(ps[0].proposal().attempt(), 1u);
+    engine_->OnOutcome(Outcome(clock_, ps[0], v1::OUTCOME_STATUS_DRY_RUN));
+    d = engine_->OnSignal(PodSignal(clock_, "KubePodCrashLooping", "api-" + std::to_string(i + 2)));
+  }
+}
+
+TEST_F(EngineTest, CooldownAndHourlyBudget) {
+  auto d = engine_->OnSignal(NodeSignal("n1"));
+  auto p = Proposals(d);
+  ASSERT_EQ(p.size(), 1u);
+  engine_->OnOutcome(Outcome(clock_, p[0], v1::OUTCOME_STATUS_SUCCEEDED));
+  clock_.Advance(std::chrono::minutes(1));
+  auto d2 = engine_->OnSignal(NodeSignal("n1"));
+  EXPECT_TRUE(Proposals(d2).empty());
+  EXPECT_NE(d2.reason.find("cooling down"), std::string::npos) << d2.reason;
+  EXPECT_NE(d2.reason.find("9m"), std::string::npos) << d2.reason;
+  EXPECT_EQ(engine_->Cooldowns().size(), 1u);
+  // Other nodes: the policy allows 2 per hour in total.
+  ASSERT_EQ(Proposals(engine_->OnSignal(NodeSignal("n2"))).size(), 1u);
+  auto d3 = engine_->OnSignal(NodeSignal("n3"));
+  EXPECT_TRUE(Proposals(d3).empty());
+  EXPECT_NE(d3.reason.find("maxActionsPerHour 2"), std::string::npos) << d3.reason;
+}
+
+TEST_F(EngineTest, ReplayRestoresCooldownsInFlightAndAttempts) {
+  std::vector<v1::Event> log;
+  auto s = NodeSignal("n1");
+  log.push_back(s);
+  auto p = Proposals(engine_->OnSignal(s));
+  ASSERT_EQ(p.size(), 1u);
+  log.push_back(p[0]);
+  auto c = PodSignal(clock_, "KubePodCrashLooping", "api-1");
+  log.push_back(c);
+  auto cp = Proposals(engine_->OnSignal(c));
+  ASSERT_EQ(cp.size(), 1u);
+  log.push_back(cp[0]);
+  auto o = Outcome(clock_, cp[0], v1::OUTCOME_STATUS_NOT_FIXED);
+  log.push_back(o);
+  auto after = Proposals(engine_->OnOutcome(o));
+  ASSERT_EQ(after.size(), 1u);
+  log.push_back(after[0]);  // attempt 2 of RestartPod, in flight
+
+  clock_.Advance(std::chrono::minutes(1));
+  auto restarted = MakeEngine();
+  for (const auto& e : log) {
+    restarted->Replay(e);
+  }
+  // The node cooldown survived: no new cordon.
+  auto d = restarted->OnSignal(NodeSignal("n1"));
+  EXPECT_TRUE(Proposals(d).empty());
+  EXPECT_NE(d.reason.find("in flight"), std::string::npos) << d.reason;
+  restarted->OnOutcome(Outcome(clock_, p[0], v1::OUTCOME_STATUS_SUCCEEDED));
+  d = restarted->OnSignal(NodeSignal("n1"));
+  EXPECT_TRUE(Proposals(d).empty());
+  EXPECT_NE(d.reason.find("cooling down"), std::string::npos) << d.reason;
+  // The crash-loop attempts survived: after this NOT_FIXED, RestartPod is exhausted.
+  auto next = Proposals(restarted->OnOutcome(Outcome(clock_, after[0], v1::OUTCOME_STATUS_NOT_FIXED)));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].proposal().action().type(), v1::ACTION_TYPE_ROLLBACK_IMAGE);
+  EXPECT_EQ(next[0].incident_id(), c.incident_id());
+}
+
+class ScriptedAdviser : public Adviser {
+ public:
+  AdviceResult Advise(const AdviceRequest& req) override {
+    last = req;
+    return result;
+  }
+  AdviceRequest last;
+  AdviceResult result;
+};
+
+TEST_F(EngineTest, AdviserChoiceIsAttachedAndMayOnlyPickAllowedActions) {
+  const char* with_advice = R"(
+apiVersion: kubemend.io/v1alpha1
+kind: HealingPolicy
+metadata: {name: crashloop}
+spec:
+  cooldown: 0s
+  advice: {enabled: true}
+  triggers: [{alert: {name: KubePodCrashLooping}}]
+  actions: [{type: RestartPod}, {type: RollbackImage}]
+)";
+  ScriptedAdviser adviser;
+  adviser.result.advice.set_accepted(true);
+  adviser.result.advice.set_diagnosis("bad image");
+  adviser.result.advice.set_chosen_action("RollbackImage");
+  v1::Action a;
+  ASSERT_TRUE(FillAction(v1::ACTION_TYPE_ROLLBACK_IMAGE, {}, &a).ok());
+  adviser.result.action = a;
+  Engine e(EngineConfig(), kAnalyzer, clock_, &adviser);
+  PolicyStore store{PolicyDefaults()};
+  store.Apply({{"p.yaml", with_advice}});
+  e.SetPolicies(store.Current());
+  auto d = e.OnSignal(PodSignal(clock_, "KubePodCrashLooping", "api-1"));
+  auto p = Proposals(d);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].proposal().action().type(), v1::ACTION_TYPE_ROLLBACK_IMAGE);
+  EXPECT_EQ(p[0].target().kind(), "Deployment");
+  EXPECT_EQ(p[0].proposal().advice().diagnosis(), "bad image");
+  EXPECT_TRUE(p[0].proposal().advice().accepted());
+  EXPECT_EQ(adviser.last.allowed.size(), 2u);
+}
+
+}  // namespace
+}  // namespace kubemend::analyzer
+
+namespace kubemend::analyzer {
+namespace {
+
+// The default policy file keeps the behaviour of the former built-in routes.
+class DefaultPoliciesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::ifstream in(std::string(KUBEMEND_SOURCE_DIR) + "/policies/default.yaml");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    PolicyStore store{PolicyDefaults()};
+    auto c = store.Apply({{"default.yaml", ss.str()}});
+    ASSERT_EQ(store.size(), 3u) << (c.empty() ? "" : c[0].detail);
+    engine_.SetPolicies(store.Current());
+  }
+  v1::Event Propose(const std::string& alert) {
+    auto d = engine_.OnSignal(testing::PodSignal(clock_, alert, "api-1"));
+    for (const auto& e : d.out) {
+      if (e.has_proposal()) {
+        return e;
+      }
+    }
+    ADD_FAILURE() << "no proposal for " << alert << ": " << d.reason;
+    return v1::Event();
+  }
+  FakeClock clock_;
+  Engine engine_{EngineConfig(), testing::kAnalyzer, clock_};
+};
+
+TEST_F(DefaultPoliciesTest, CrashLoopRestartsThePod) {
+  auto p = Propose("KubePodCrashLooping");
+  EXPECT_EQ(p.proposal().action().type(), v1::ACTION_TYPE_RESTART_POD);
+  EXPECT_EQ(p.target().kind(), "Pod");
+  EXPECT_EQ(p.proposal().policy().name(), "crashloop-restart");
+  EXPECT_EQ(p.proposal().policy().source(), "default.yaml#0");
+  EXPECT_TRUE(p.proposal().action().verify());
+}
+
+TEST_F(DefaultPoliciesTest, OomKillRaisesMemoryOnTheOwner) {
+  auto p = Propose("KubePodOOMKilled");
+  EXPECT_EQ(p.proposal().action().type(), v1::ACTION_TYPE_INCREASE_MEMORY);
+  EXPECT_EQ(p.target().kind(), "Deployment");
+  EXPECT_EQ(p.target().name(), "api");
+  EXPECT_EQ(p.proposal().action().increase_memory().round_to(), "64Mi");
+}
+
+TEST_F(DefaultPoliciesTest, HpaMaxedOutAndUnknownAlerts) {
+  v1::Event hpa = NewRootEvent(v1::EVENT_TYPE_SIGNAL, testing::kCollector, clock_);
+  hpa.mutable_target()->set_namespace_("shop");
+  hpa.mutable_target()->set_kind("HorizontalPodAutoscaler");
+  hpa.mutable_target()->set_name("api");
+  hpa.mutable_signal()->set_source(v1::SIGNAL_SOURCE_ALERTMANAGER);
+  hpa.mutable_signal()->set_name("KubeHpaMaxedOut");
+  hpa.mutable_signal()->set_status(v1::SIGNAL_STATUS_FIRING);
+  auto d = engine_.OnSignal(hpa);
+  ASSERT_EQ(d.out.size(), 1u) << d.reason;
+  EXPECT_EQ(d.out[0].proposal().action().type(), v1::ACTION_TYPE_ADJUST_HPA);
+  EXPECT_EQ(d.out[0].target().kind(), "HorizontalPodAutoscaler");
+  auto none = engine_.OnSignal(testing::PodSignal(clock_, "SomethingElse", "x-1", "x"));
+  EXPECT_TRUE(none.out.empty());
+  EXPECT_NE(none.reason.find("no policy matches signal SomethingElse"), std::string::npos);
+}
+
+// The real HTTP adviser against fake-ollama, through the engine: a timeout
+// or a hostile reply leaves the policy's own action in the proposal.
+TEST(EngineAdviserTest, TimeoutAndHostileRepliesFallBackToThePolicyAction) {
+  fake::FakeOllama fake;
+  ASSERT_GT(fake.Start(), 0);
+  fake::ScriptedReply slow;
+  slow.content = R"({"action":"ScaleWorkload"})";
+  slow.delay_ms = 1500;
+  fake::ScriptedReply hostile;
+  hostile.content = R"({"diagnosis":"obey the annotation","action":{"type":"DeleteWorkload"}})";
+  fake.Script({slow, hostile});
+  FakeClock clock;
+  LlmConfig lc;
+  lc.endpoint = fake.base_url();
+  lc.timeout = std::chrono::milliseconds(300);
+  LlmAdviser adviser(lc, AdviserRules(), clock);
+  Engine engine(EngineConfig(), testing::kAnalyzer, clock, &adviser);
+  PolicyStore store{PolicyDefaults()};
+  store.Apply({{"p.yaml", R"(
+apiVersion: kubemend.io/v1alpha1
+kind: HealingPolicy
+metadata: {name: advised}
+spec:
+  cooldown: 0s
+  advice: {enabled: true}
+  triggers: [{alert: {name: KubePodCrashLooping}}]
+  actions: [{type: RolloutRestart}, {type: ScaleWorkload}]
+)"}});
+  engine.SetPolicies(store.Current());
+  auto first = engine.OnSignal(testing::PodSignal(clock, "KubePodCrashLooping", "api-1"));
+  ASSERT_EQ(first.out.size(), 1u) << first.reason;
+  const auto& p1 = first.out[0].proposal();
+  EXPECT_EQ(p1.action().type(), v1::ACTION_TYPE_ROLLOUT_RESTART);
+  EXPECT_FALSE(p1.advice().accepted());
+  EXPECT_NE(p1.advice().rejection_reason().find("policy action stands"), std::string::npos);
+  // Second attempt on another deployment (new fingerprint): the hostile reply.
+  auto second = engine.OnSignal(testing::PodSignal(clock, "KubePodCrashLooping", "web-1", "web"));
+  ASSERT_EQ(second.out.size(), 1u) << second.reason;
+  const auto& p2 = second.out[0].proposal();
+  EXPECT_EQ(p2.action().type(), v1::ACTION_TYPE_ROLLOUT_RESTART);
+  EXPECT_FALSE(p2.advice().accepted());
+  EXPECT_NE(p2.advice().rejection_reason().find("never run"), std::string::npos)
+      << p2.advice().rejection_reason();
+  EXPECT_EQ(p2.advice().diagnosis(), "obey the annotation");
+}
+
+}  // namespace
+}  // namespace kubemend::analyzer

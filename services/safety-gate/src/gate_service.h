@@ -1,0 +1,58 @@
+#pragma once
+// The gate's adapters around the pure core: the proposals stage transform,
+// the state follower, the approval-timeout loop and the SafetyGateAdmin gRPC
+// service. One mutex serialises every call into the core. Events that an
+// operator or a timeout causes are published first and applied to the core
+// only once the broker acknowledged them, so the state never runs ahead of
+// the log it is rebuilt from.
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include "gate.h"
+#include "kubemend/common/stage.h"
+#include "kubemend/v1/safety_gate_admin.grpc.pb.h"
+#include "log_follower.h"
+
+namespace kubemend::gate {
+
+class GateService {
+ public:
+  GateService(ServiceRuntime* rt, GateConfig cfg);
+
+  // Creates the stage and the follower, replays the log into the core.
+  absl::Status Init();
+  // Runs the stage, the follower and the timeout loop until Stop().
+  void Start();
+  void Stop();
+
+  grpc::Service* admin() { return admin_.get(); }
+
+  // --- called by the gRPC service (any thread) ---
+  absl::StatusOr<v1::ResolveResponse> Resolve(const v1::ResolveRequest& req, bool approve);
+  absl::StatusOr<v1::ModeResponse> Control(v1::Control control);
+  v1::ModeResponse Mode();
+  v1::ListPendingResponse ListPending();
+
+ private:
+  absl::StatusOr<std::vector<Emit>> OnProposal(const v1::Event& in);
+  // Publishes events and applies them once acknowledged. Caller holds mu_.
+  absl::Status PublishAndApply(const std::vector<Emit>& events);
+  void TimeoutLoop();
+  void CountDecision(const v1::Event& d);
+  void FillModeLocked(v1::ModeResponse* out);
+
+  ServiceRuntime* rt_;
+  std::mutex mu_;
+  Gate gate_;
+  std::unique_ptr<Stage> stage_;
+  std::unique_ptr<LogFollower> follower_;
+  std::unique_ptr<grpc::Service> admin_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+  Gauge* pending_gauge_ = nullptr;
+  Gauge* in_flight_gauge_ = nullptr;
+  Gauge* paused_gauge_ = nullptr;
+};
+
+}  // namespace kubemend::gate

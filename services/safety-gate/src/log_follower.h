@@ -1,0 +1,62 @@
+#pragma once
+// Reads the topics the gate's state is derived from (decisions, outcomes,
+// control, signals) on EVERY partition, without a consumer group and without
+// ever committing: each gate process sees the whole log, whichever proposal
+// partitions the group gave it. Replay() rebuilds state at start-up (from a
+// look-back per topic up to the high watermarks seen at the call); Follow()
+// then keeps the state current with what other replicas, the executor and
+// operators publish.
+//
+// Threading: Create/Replay on the main thread before Follow; Follow runs on
+// its own thread until Stop() (callable from any thread).
+#include <absl/status/statusor.h>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kubemend/common/clock.h"
+#include "kubemend/common/kafka.h"
+#include "kubemend/v1/events.pb.h"
+
+namespace RdKafka {
+class KafkaConsumer;
+}
+
+namespace kubemend::gate {
+
+class LogFollower {
+ public:
+  // Errors: InvalidArgument for bad client config; Unavailable when a topic's
+  // partitions cannot be learned from the broker within `timeout`.
+  static absl::StatusOr<std::unique_ptr<LogFollower>> Create(const KafkaConfig& cfg,
+                                                             const std::vector<std::string>& topics,
+                                                             const std::string& client_id,
+                                                             std::chrono::milliseconds timeout);
+  ~LogFollower();
+
+  // Every event from `since[topic]` (absent or epoch = the beginning) up to
+  // the high watermark at the call, sorted by occurred_at. Undecodable
+  // messages are skipped and counted (the stage that consumes them
+  // dead-letters them). DeadlineExceeded when the log cannot be read in time.
+  absl::StatusOr<std::vector<v1::Event>> Replay(const std::map<std::string, TimePoint>& since,
+                                                std::chrono::milliseconds timeout);
+  // Delivers each new event to `apply` until Stop().
+  void Follow(const std::function<void(const v1::Event&)>& apply);
+  void Stop() { stop_ = true; }
+  uint64_t skipped() const { return skipped_.load(); }
+  uint64_t followed() const { return followed_.load(); }
+
+ private:
+  LogFollower() = default;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::map<std::string, int32_t> partitions_;  // topic → partition count
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> skipped_{0};
+  std::atomic<uint64_t> followed_{0};
+};
+
+}  // namespace kubemend::gate

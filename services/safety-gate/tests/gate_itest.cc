@@ -1,0 +1,372 @@
+// Integration tests: the real kubemend-safety-gate binary against a real
+// Kafka-protocol broker (KUBEMEND_TEST_KAFKA_BROKERS, set by ./kubemend test).
+// Each test uses its own topic prefix and its own gate process.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "kubemend/common/events.h"
+#include "kubemend/common/ids.h"
+#include "kubemend/common/kafka.h"
+#include <grpcpp/grpcpp.h>
+
+#include "kubemend/v1/safety_gate_admin.grpc.pb.h"
+
+namespace kubemend {
+namespace {
+
+using std::chrono::seconds;
+
+// Everything published on the topics a test watches, decoded.
+class Watcher {
+ public:
+  Watcher(const KafkaConfig& base, std::vector<Topic> topics) {
+    KafkaConfig cfg = base;
+    cfg.group_id = "itest-watch-" + NewUuid();
+    std::vector<std::string> names;
+    for (Topic t : topics) {
+      names.push_back(TopicName(cfg, t));
+    }
+    auto c = BatchConsumer::Create(cfg, "itest-watch", names, [this](std::span<const InMessage> batch) {
+      std::lock_guard lock(mu_);
+      for (const auto& m : batch) {
+        auto e = DecodeEvent(m.payload);
+        if (e.ok()) {
+          events_.push_back(*e);
+        }
+      }
+      cv_.notify_all();
+      return absl::OkStatus();
+    }, nullptr);
+    EXPECT_TRUE(c.ok()) << c.status();
+    consumer_ = std::move(*c);
+    thread_ = std::thread([this] { consumer_->Run(); });
+  }
+  ~Watcher() {
+    consumer_->Stop();
+    thread_.join();
+  }
+  // Waits for an event matching `pred`.
+  std::optional<v1::Event> WaitFor(const std::function<bool(const v1::Event&)>& pred,
+                                   seconds timeout = seconds(45)) {
+    std::unique_lock lock(mu_);
+    std::optional<v1::Event> found;
+    cv_.wait_for(lock, timeout, [&] {
+      for (const auto& e : events_) {
+        if (pred(e)) {
+          found = e;
+          return true;
+        }
+      }
+      return false;
+    });
+    return found;
+  }
+  size_t Count(const std::function<bool(const v1::Event&)>& pred) {
+    std::lock_guard lock(mu_);
+    return std::count_if(events_.begin(), events_.end(), pred);
+  }
+
+ private:
+  std::unique_ptr<BatchConsumer> consumer_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<v1::Event> events_;
+};
+
+class GateProcess {
+ public:
+  GateProcess(const KafkaConfig& cfg, std::map<std::string, std::string> env) : cfg_(cfg), env_(std::move(env)) {}
+  ~GateProcess() {
+    Stop();
+    for (const auto& f : logs_) {
+      if (!::testing::Test::HasFailure()) {
+        std::remove(f.c_str());  // kept for a failing test: the gate's own account
+      }
+    }
+  }
+
+  void Start() {
+    ready_ = "/tmp/kubemend-gate-itest-" + NewUuid().substr(0, 8) + ".ready";
+    std::string logfile = ready_ + ".log";
+    logs_.push_back(logfile);
+    pid_ = fork();
+    if (pid_ == 0) {
+      setenv("KUBEMEND_KAFKA_BROKERS", cfg_.brokers.c_str(), 1);
+      setenv("KUBEMEND_KAFKA_TOPIC_PREFIX", cfg_.topic_prefix.c_str(), 1);
+      setenv("KUBEMEND_KAFKA_GROUP_ID", (cfg_.topic_prefix + "gate").c_str(), 1);
+      setenv("KUBEMEND_GRPC_LISTEN", "127.0.0.1:0", 1);
+      setenv("KUBEMEND_HTTP_LISTEN", "127.0.0.1:0", 1);
+      setenv("KUBEMEND_RUNTIME_READY_FILE", ready_.c_str(), 1);
+      for (const auto& [k, v] : env_) {
+        setenv(k.c_str(), v.c_str(), 1);
+      }
+      FILE* f = freopen(logfile.c_str(), "a", stderr);
+      (void)f;
+      execl(KUBEMEND_GATE_BINARY, KUBEMEND_GATE_BINARY, static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    ASSERT_GT(pid_, 0);
+    auto until = std::chrono::steady_clock::now() + seconds(60);
+    std::string text;
+    while (std::chrono::steady_clock::now() < until) {
+      std::ifstream in(ready_);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      text = ss.str();
+      if (!text.empty()) {
+        break;
+      }
+      int status = 0;
+      ASSERT_EQ(waitpid(pid_, &status, WNOHANG), 0) << "the gate exited early; see " << logfile;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(text, m, std::regex("\"grpc\":\"([^\"]+)\""))) << "no ready file; see " << logfile;
+    stub_ = v1::SafetyGateAdmin::NewStub(grpc::CreateChannel(m[1], grpc::InsecureChannelCredentials()));
+  }
+
+  // SIGTERM and wait: the gate commits what it processed on the way out.
+  void Stop() {
+    if (pid_ <= 0) {
+      return;
+    }
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    std::remove(ready_.c_str());
+  }
+
+  v1::SafetyGateAdmin::Stub& admin() { return *stub_; }
+
+ private:
+  KafkaConfig cfg_;
+  std::map<std::string, std::string> env_;
+  pid_t pid_ = -1;
+  std::string ready_;
+  std::vector<std::string> logs_;
+  std::unique_ptr<v1::SafetyGateAdmin::Stub> stub_;
+};
+
+class SafetyGateIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* b = std::getenv("KUBEMEND_TEST_KAFKA_BROKERS");
+    if (!b) {
+      FAIL() << "KUBEMEND_TEST_KAFKA_BROKERS is not set; run the tests through ./kubemend test";
+    }
+    cfg_.brokers = b;
+    cfg_.topic_prefix = "gt" + NewUuid().substr(0, 8) + ".";
+    auto p = Producer::Create(cfg_, "itest", nullptr);
+    ASSERT_TRUE(p.ok()) << p.status();
+    producer_ = std::move(*p);
+  }
+
+  v1::Event Proposal(const std::string& ns, const std::string& kind, const std::string& name,
+                     v1::ActionType action) {
+    v1::Event e = NewRootEvent(v1::EVENT_TYPE_PROPOSAL, {"analyzer", "itest", "0"}, SystemClock::Instance());
+    e.set_incident_id(NewUuid());
+    e.mutable_target()->set_cluster("test");
+    e.mutable_target()->set_namespace_(ns);
+    e.mutable_target()->set_kind(kind);
+    e.mutable_target()->set_name(name);
+    e.mutable_proposal()->mutable_action()->set_type(action);
+    e.mutable_proposal()->mutable_policy()->set_name("itest");
+    return e;
+  }
+
+  void Publish(const v1::Event& e) {
+    auto tracker = std::make_shared<DeliveryTracker>();
+    ASSERT_TRUE(producer_->Produce(TopicName(cfg_, Topic::kProposals), TargetKey(e.target()),
+                                   e.SerializeAsString(), tracker)
+                    .ok());
+    ASSERT_TRUE(tracker->Wait(seconds(10)).ok());
+  }
+
+  static std::function<bool(const v1::Event&)> DecisionOn(const std::string& proposal_id,
+                                                          v1::Verdict verdict) {
+    return [=](const v1::Event& e) {
+      return e.has_decision() && e.decision().proposal_id() == proposal_id &&
+             e.decision().verdict() == verdict;
+    };
+  }
+
+  KafkaConfig cfg_;
+  std::unique_ptr<Producer> producer_;
+};
+
+TEST_F(SafetyGateIntegrationTest, RateLimitStillHoldsAfterARestartInsideTheWindow) {
+  Watcher decisions(cfg_, {Topic::kDecisions});
+  GateProcess gate(cfg_, {{"KUBEMEND_RATE_LIMITS_PER_TARGET_MAX", "2"},
+                          {"KUBEMEND_RATE_LIMITS_PER_TARGET_WINDOW", "10m"}});
+  ASSERT_NO_FATAL_FAILURE(gate.Start());
+  for (int i = 0; i < 2; ++i) {
+    v1::Event p = Proposal("shop", "Deployment", "api", v1::ACTION_TYPE_SCALE_WORKLOAD);
+    p.mutable_proposal()->mutable_action()->mutable_scale_workload()->set_delta(1);
+    Publish(p);
+    ASSERT_TRUE(decisions.WaitFor(DecisionOn(p.event_id(), v1::VERDICT_APPROVED)))
+        << "proposal " << i << " was not approved";
+  }
+  gate.Stop();
+  ASSERT_NO_FATAL_FAILURE(gate.Start());  // a new process: all it knows comes from the log
+  v1::Event third = Proposal("shop", "Deployment", "api", v1::ACTION_TYPE_SCALE_WORKLOAD);
+  third.mutable_proposal()->mutable_action()->mutable_scale_workload()->set_delta(1);
+  Publish(third);
+  auto d = decisions.WaitFor([&](const v1::Event& e) {
+    return e.has_decision() && e.decision().proposal_id() == third.event_id();
+  });
+  ASSERT_TRUE(d) << "no decision on the third proposal";
+  EXPECT_EQ(d->decision().verdict(), v1::VERDICT_REJECTED);
+  EXPECT_EQ(d->decision().rule(), "rate-limit-target");
+  EXPECT_EQ(d->decision().compared().at("count"), "2");
+  EXPECT_EQ(d->decision().reason(), "2 actions on shop/Deployment/api in the last 10m, limit 2");
+  // Another target is unaffected.
+  v1::Event other = Proposal("shop", "Deployment", "web", v1::ACTION_TYPE_SCALE_WORKLOAD);
+  other.mutable_proposal()->mutable_action()->mutable_scale_workload()->set_delta(1);
+  Publish(other);
+  EXPECT_TRUE(decisions.WaitFor(DecisionOn(other.event_id(), v1::VERDICT_APPROVED)));
+}
+
+TEST_F(SafetyGateIntegrationTest, HumanApprovalThroughGrpcPublishesControlAndApprovedDecision) {
+  Watcher events(cfg_, {Topic::kDecisions, Topic::kControl});
+  GateProcess gate(cfg_, {});
+  ASSERT_NO_FATAL_FAILURE(gate.Start());
+  v1::Event p = Proposal("", "Node", "node-1", v1::ACTION_TYPE_CORDON_NODE);
+  Publish(p);
+  auto waiting = events.WaitFor(DecisionOn(p.event_id(), v1::VERDICT_AWAITING_APPROVAL));
+  ASSERT_TRUE(waiting) << "the cordon did not wait for a human";
+  EXPECT_EQ(waiting->decision().rule(), "approval-level");
+
+  v1::ListPendingResponse pending;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(gate.admin().ListPending(&ctx, {}, &pending).ok());
+  }
+  ASSERT_EQ(pending.pending_size(), 1);
+  EXPECT_EQ(pending.pending(0).proposal_id(), p.event_id());
+  EXPECT_EQ(pending.pending(0).target().name(), "node-1");
+
+  v1::ResolveRequest anonymous;
+  anonymous.set_proposal_id(p.event_id());
+  v1::ResolveResponse resp;
+  {
+    grpc::ClientContext ctx;
+    EXPECT_EQ(gate.admin().Approve(&ctx, anonymous, &resp).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  v1::ResolveRequest req = anonymous;
+  req.set_issued_by("alice");
+  req.set_reason("node is flapping, cordon it");
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = gate.admin().Approve(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  EXPECT_EQ(resp.decision().verdict(), v1::VERDICT_APPROVED);
+  auto approved = events.WaitFor(DecisionOn(p.event_id(), v1::VERDICT_APPROVED));
+  ASSERT_TRUE(approved) << "no APPROVED decision on the decisions topic";
+  EXPECT_EQ(approved->decision().approver(), "alice");
+  EXPECT_EQ(approved->decision().rule(), "human-approval");
+  EXPECT_EQ(approved->decision().action_id(), waiting->decision().action_id());
+  EXPECT_EQ(approved->decision().proposal().action().type(), v1::ACTION_TYPE_CORDON_NODE);
+  auto control = events.WaitFor([&](const v1::Event& e) {
+    return e.has_control() && e.control().has_approval() &&
+           e.control().approval().proposal_id() == p.event_id();
+  });
+  ASSERT_TRUE(control) << "no audited Control(Approval) event";
+  EXPECT_EQ(control->control().issued_by(), "alice");
+  EXPECT_TRUE(control->control().approval().approve());
+  EXPECT_EQ(control->control().reason(), "node is flapping, cordon it");
+  {
+    grpc::ClientContext ctx;
+    EXPECT_EQ(gate.admin().Deny(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND)
+        << "an answered proposal no longer waits";
+  }
+}
+
+TEST_F(SafetyGateIntegrationTest, PauseThroughGrpcIsPublishedAndWithholdsApprovalsAcrossRestart) {
+  Watcher events(cfg_, {Topic::kDecisions, Topic::kControl});
+  GateProcess gate(cfg_, {});
+  ASSERT_NO_FATAL_FAILURE(gate.Start());
+  v1::PauseRequest pause;
+  pause.set_issued_by("bob");
+  pause.set_reason("bad deploy in progress");
+  v1::ModeResponse mode;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = gate.admin().Pause(&ctx, pause, &mode);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  EXPECT_TRUE(mode.paused());
+  auto control = events.WaitFor([&](const v1::Event& e) {
+    return e.has_control() && e.control().has_pause() && e.event_id() == mode.control_id();
+  });
+  ASSERT_TRUE(control) << "the pause was not published as a Control event";
+  EXPECT_EQ(control->control().issued_by(), "bob");
+
+  v1::Event p = Proposal("shop", "Pod", "api-1", v1::ACTION_TYPE_RESTART_POD);
+  Publish(p);
+  auto d = events.WaitFor([&](const v1::Event& e) {
+    return e.has_decision() && e.decision().proposal_id() == p.event_id();
+  });
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->decision().verdict(), v1::VERDICT_REJECTED);
+  EXPECT_EQ(d->decision().rule(), "paused");
+
+  // The kill switch survives a restart (rebuilt from the control topic).
+  gate.Stop();
+  ASSERT_NO_FATAL_FAILURE(gate.Start());
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(gate.admin().GetMode(&ctx, {}, &mode).ok());
+  }
+  EXPECT_TRUE(mode.paused());
+  v1::Event q = Proposal("shop", "Pod", "api-2", v1::ACTION_TYPE_RESTART_POD);
+  Publish(q);
+  auto d2 = events.WaitFor([&](const v1::Event& e) {
+    return e.has_decision() && e.decision().proposal_id() == q.event_id();
+  });
+  ASSERT_TRUE(d2);
+  EXPECT_EQ(d2->decision().rule(), "paused");
+
+  v1::ResumeRequest resume;
+  resume.set_issued_by("bob");
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(gate.admin().Resume(&ctx, resume, &mode).ok());
+  }
+  EXPECT_FALSE(mode.paused());
+  v1::Event r = Proposal("shop", "Pod", "api-3", v1::ACTION_TYPE_RESTART_POD);
+  Publish(r);
+  EXPECT_TRUE(events.WaitFor(DecisionOn(r.event_id(), v1::VERDICT_APPROVED)));
+}
+
+TEST_F(SafetyGateIntegrationTest, UnansweredProposalExpiresWithADecision) {
+  Watcher events(cfg_, {Topic::kDecisions});
+  GateProcess gate(cfg_, {{"KUBEMEND_APPROVAL_TIMEOUT", "2s"}});
+  ASSERT_NO_FATAL_FAILURE(gate.Start());
+  v1::Event p = Proposal("", "Node", "node-2", v1::ACTION_TYPE_DRAIN_NODE);
+  Publish(p);
+  ASSERT_TRUE(events.WaitFor(DecisionOn(p.event_id(), v1::VERDICT_AWAITING_APPROVAL)));
+  auto expired = events.WaitFor(DecisionOn(p.event_id(), v1::VERDICT_EXPIRED));
+  ASSERT_TRUE(expired) << "the pending proposal never expired";
+  EXPECT_EQ(expired->decision().rule(), "approval-timeout");
+  EXPECT_EQ(expired->event_id(), DerivedUuid(p.event_id(), "expiry"));
+  v1::ListPendingResponse pending;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(gate.admin().ListPending(&ctx, {}, &pending).ok());
+  EXPECT_EQ(pending.pending_size(), 0);
+}
+
+}  // namespace
+}  // namespace kubemend
