@@ -2,6 +2,12 @@
 # Webhook ingest benchmark for kubemend-collector, next to its ceiling.
 #
 #   bench/webhook_bench.sh [--duration 10s] [--connections 16] [--threads 2] [--alerts-per-request 1]
+#                          [--collector-only]
+#
+# --collector-only stops the stack's other services (analyzer, safety-gate,
+# executor, audit) before measuring, so that the two cores are shared by the
+# collector, the broker and wrk only; by default the whole pipeline runs and
+# every signal is also analysed and written to the audit trail.
 #
 # Brings up a stack (./kubemend up --no-build --run-dir /tmp/kubemend-bench-*,
 # own PostgreSQL and broker), then measures with wrk:
@@ -15,13 +21,14 @@
 # nginx rate. Needs: wrk, nginx (nginx-light), a build (./kubemend build).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DURATION=10s CONNS=16 THREADS=2 PER_REQ=1
+DURATION=10s CONNS=16 THREADS=2 PER_REQ=1 COLLECTOR_ONLY=0
 while (($#)); do
   case $1 in
     --duration) DURATION=$2; shift ;;
     --connections) CONNS=$2; shift ;;
     --threads) THREADS=$2; shift ;;
     --alerts-per-request) PER_REQ=$2; shift ;;
+    --collector-only) COLLECTOR_ONLY=1 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -30,6 +37,7 @@ command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
 command -v nginx >/dev/null || { echo "nginx is not installed (apt-get install nginx-light)" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/kubemend-bench-XXXXXX)
+chmod 755 "$WORK"  # PostgreSQL runs as user postgres and must reach its data dir
 RUN_DIR=$WORK/stack
 NGINX_PID=""
 cleanup() {
@@ -45,6 +53,12 @@ echo "== bringing a stack up in $RUN_DIR" >&2
 # shellcheck disable=SC1091
 source "$RUN_DIR/stack.env"
 URL="http://$KUBEMEND_COLLECTOR_HTTP/api/v1/alerts"
+if ((COLLECTOR_ONLY)); then
+  for s in analyzer safety-gate executor audit; do
+    [ -f "$RUN_DIR/pids/$s" ] && kill "$(cat "$RUN_DIR/pids/$s")" 2>/dev/null || true
+  done
+  sleep 1
+fi
 
 # wrk script: mode "unique" gives every request fresh fingerprints
 # (thread id + counter), "storm" sends one identical body.
@@ -52,12 +66,12 @@ cat >"$WORK/post.lua" <<'LUA'
 local mode = os.getenv("BENCH_MODE")
 local per = tonumber(os.getenv("BENCH_PER_REQ") or "1")
 local counter = 0
-local tid = 0
-local threads = {}
+local nthreads = 0
+-- setup runs in the main Lua state; thread:set puts a global "tid" into
+-- each thread's own state (it must not be shadowed by a local there).
 function setup(thread)
-  tid = tid + 1
-  thread:set("tid", tid)
-  table.insert(threads, thread)
+  nthreads = nthreads + 1
+  thread:set("tid", nthreads)
 end
 local function alert(fp)
   return '{"status":"firing","labels":{"alertname":"KubePodCrashLooping","namespace":"bench",'
@@ -80,7 +94,7 @@ function request()
   counter = counter + 1
   local b = storm_body
   if mode == "unique" then
-    b = body(string.format("%s-%d-%d", os.getenv("BENCH_RUN"), tid, counter))
+    b = body(string.format("%s-%d-%d", os.getenv("BENCH_RUN"), tid or 0, counter))
   end
   return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, b)
 end

@@ -8,6 +8,8 @@ void AddCollectorKeys(ConfigSchema& s, CollectorConfig* c) {
   s.Add("webhook.enabled", &c->webhook.enabled, "accept Alertmanager webhooks");
   s.Add("webhook.path", &c->webhook.path, "path Alertmanager posts to");
   s.Add("webhook.max_body_bytes", &c->webhook.max_body_bytes, "largest accepted body", 1024, 64 << 20);
+  s.Add("webhook.http_threads", &c->webhook.http_threads,
+        "HTTP worker threads (each serves one keep-alive connection at a time)", 4, 4096);
   s.AddEnum("webhook.auth.type", &c->webhook.auth.type, {"none", "bearer", "basic"},
             "Authorization Alertmanager must send (http_config.authorization / basic_auth)");
   s.Add("webhook.auth.token_env", &c->webhook.auth.token_env, "environment variable holding the bearer token");

@@ -12,6 +12,14 @@ WebhookHandler::WebhookHandler(Publisher* publisher, WebhookConfig cfg, WebhookA
 
 void WebhookHandler::Register(httplib::Server& server) {
   server.set_payload_max_length(static_cast<size_t>(cfg_.max_body_bytes));
+  // Without TCP_NODELAY the reply's header and body writes meet the
+  // client's delayed ACK: ~40 ms per request. Each keep-alive connection
+  // holds a worker, and a worker waits for the broker's acknowledgement, so
+  // the pool is sized for concurrent senders rather than for cores.
+  server.set_tcp_nodelay(true);
+  server.set_keep_alive_max_count(100000);
+  const size_t threads = static_cast<size_t>(cfg_.http_threads);
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server.Post(cfg_.path, [this](const httplib::Request& req, httplib::Response& res) {
     auto [code, body] = Handle(req.get_header_value("Authorization"), req.body);
     res.status = code;

@@ -19,6 +19,7 @@ struct WebhookConfig {
   bool enabled = true;
   std::string path = "/api/v1/alerts";
   int64_t max_body_bytes = 1 << 20;
+  int64_t http_threads = 64;  // HTTP workers (one per open keep-alive connection)
   std::string cluster = "default";
   WebhookAuthConfig auth;
 };
