@@ -1,25 +1,48 @@
 // kubemend-audit: every event on every kubemend topic, appended once to the
 // PostgreSQL trail; offsets are committed only after the database commit.
+//
+//   kubemend-audit [--config FILE]           run the service
+//   kubemend-audit migrate [--config FILE]   apply pending migrations and exit
+#include <pqxx/pqxx>
+
+#include <cstring>
 #include <thread>
 
 #include "kubemend/common/log.h"
 #include "kubemend/common/runtime.h"
+#include "src/admin_service.h"
 #include "src/rows.h"
 #include "src/store.h"
 
 using namespace kubemend;
 
 int main(int argc, char** argv) {
+  bool migrate_only = false;
+  if (argc > 1 && std::strcmp(argv[1], "migrate") == 0) {
+    migrate_only = true;
+    argv[1] = argv[0];
+    ++argv;
+    --argc;
+  }
   CommonConfig common;
   std::string dsn = "postgresql://kubemend@localhost:5432/kubemend";
   std::string migrations_dir = "/usr/share/kubemend/migrations";
   int64_t batch_size = 2000;
+  int64_t partitions_ahead = 2;
+  std::string writer_role = "kubemend_writer";
+  std::string reader_role = "kubemend_reader";
   ConfigSchema schema;
   AddCommonKeys(schema, &common, "audit");
   schema.Add("postgres.dsn", &dsn, "libpq connection string or URI of the trail database");
   schema.Add("audit.migrations_dir", &migrations_dir, "folder of numbered SQL migrations");
   schema.Add("audit.batch_size", &batch_size, "largest batch written in one transaction", 1,
              100000);
+  schema.Add("audit.partitions_ahead", &partitions_ahead,
+             "monthly partitions kept ready beyond the current month", 1, 24);
+  schema.Add("audit.writer_role", &writer_role,
+             "role the writer switches to (INSERT+SELECT only); empty = the login role");
+  schema.Add("audit.reader_role", &reader_role,
+             "role the admin API reads as (SELECT only); empty = the login role");
   std::string path;
   int code = 0;
   if (!ParseArgs(argc, argv, "audit", schema, &path, &code)) {
@@ -29,9 +52,31 @@ int main(int argc, char** argv) {
     fprintf(stderr, "kubemend-audit: %s\n", std::string(st.message()).c_str());
     return 2;
   }
+  if (migrate_only) {
+    InitLogging("audit", common.log_level, common.log_format);
+    try {
+      pqxx::connection conn(dsn);
+      absl::Status st = audit::Migrate(conn, migrations_dir);
+      conn.disconnect();
+      if (!st.ok()) {
+        fprintf(stderr, "kubemend-audit migrate: %s\n", std::string(st.message()).c_str());
+        return 1;
+      }
+    } catch (const std::exception& e) {
+      fprintf(stderr, "kubemend-audit migrate: postgres: %s\n", e.what());
+      return 1;
+    }
+    printf("kubemend-audit migrate: schema up to date\n");
+    return 0;
+  }
   ServiceRuntime rt("audit", common);
   auto log = Logger("audit");
-  audit::PgAuditStore store(dsn);
+  audit::StoreOptions store_opts;
+  store_opts.writer_role = writer_role;
+  store_opts.months_ahead = static_cast<int>(partitions_ahead);
+  audit::PgAuditStore store(dsn, store_opts);
+  audit::AuditAdminService admin(dsn, reader_role);
+  rt.AddGrpcService(&admin);
   std::atomic<bool> db_ready{false};
   rt.AddHealthCheck("postgres", [&]() -> std::string {
     if (!db_ready) {
@@ -103,6 +148,7 @@ int main(int argc, char** argv) {
     (*consumer)->Run();
   });
   rt.WaitForShutdown();
+  admin.Stop();
   (*consumer)->Stop();
   worker.join();
   return db_ready ? 0 : 1;

@@ -19,6 +19,13 @@ struct AuditRow {
   int64_t kafka_offset = 0;
   std::string payload;       // the original Protobuf bytes
   std::string payload_json;  // the same event as JSON, for SQL
+  int64_t occurred_us = 0;   // occurred_at/recorded_at in microseconds since the epoch
+  int64_t recorded_us = 0;
+  // Filled when the row is chained (chain.h): position, ingestion time, hashes.
+  int64_t seq = 0;
+  int64_t ingested_us = 0;
+  std::string prev_hash;
+  std::string row_hash;
 };
 
 struct DeadLetterRow {
@@ -38,12 +45,13 @@ struct Rows {
 };
 
 // Sorts a batch into event rows and dead-letter rows. A message on an event
-// topic that does not decode becomes a dead-letter row (consumer "audit"),
-// so the trail loses nothing.
+// topic that does not decode, or whose event_id is not a UUID, becomes a
+// dead-letter row (consumer "audit"), so the trail loses nothing.
 Rows RowsFromBatch(std::span<const InMessage> batch, const std::string& deadletter_topic,
                    const std::string& now_rfc3339);
 
 AuditRow RowFromEvent(const v1::Event& e, const InMessage& raw);
 std::string Rfc3339(const google::protobuf::Timestamp& ts);
+int64_t Micros(const google::protobuf::Timestamp& ts);
 
 }  // namespace kubemend::audit

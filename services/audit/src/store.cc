@@ -3,6 +3,8 @@
 #include <pqxx/pqxx>
 
 #include <algorithm>
+#include <ctime>
+#include <set>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -10,6 +12,7 @@
 
 #include "kubemend/common/ids.h"
 #include "kubemend/common/log.h"
+#include "chain.h"
 
 namespace kubemend::audit {
 namespace {
@@ -17,10 +20,12 @@ namespace {
 std::string Bytea(const std::string& raw) { return "\\x" + HexEncode(raw); }
 
 constexpr char kEventColumns[] =
-    "event_id, event_type, occurred_at, recorded_at, producer_service, producer_instance, "
+    "seq, event_id, event_type, occurred_at, recorded_at, ingested_at, producer_service, "
+    "producer_instance, "
     "incident_id, causation_id, trace_id, target_cluster, target_namespace, target_kind, "
     "target_name, target_container, signal_name, action_type, verdict, rule, outcome_status, "
-    "policy_name, kafka_topic, kafka_partition, kafka_offset, payload, payload_json";
+    "policy_name, kafka_topic, kafka_partition, kafka_offset, payload, payload_json, prev_hash, "
+    "row_hash";
 
 std::vector<std::string> Columns(const std::string& list) {
   std::vector<std::string> out;
@@ -112,18 +117,30 @@ absl::Status PgAuditStore::Connect() {
   try {
     conn_ = std::make_unique<pqxx::connection>(dsn_);
     pqxx::work w(*conn_);
-    w.exec(std::string("CREATE TEMP TABLE IF NOT EXISTS staging_events AS SELECT ") +
-           kEventColumns + " FROM audit_events WITH NO DATA");
+    if (!options_.writer_role.empty()) {
+      // From here on this session may only INSERT and SELECT the trail.
+      w.exec("SET ROLE " + w.quote_name(options_.writer_role));
+    }
     w.exec(
         "CREATE TEMP TABLE IF NOT EXISTS staging_dead_letters AS SELECT source_topic, "
         "source_partition, source_offset, consumer, reason, message_key, payload, "
         "dead_lettered_at FROM dead_letters WITH NO DATA");
     w.commit();
+    conn_->prepare("audit_head",
+                   "SELECT seq, row_hash, (extract(epoch FROM ingested_at) * 1000000)::bigint "
+                   "FROM audit_events ORDER BY seq DESC LIMIT 1");
+    conn_->prepare("audit_anchor",
+                   "SELECT seq, row_hash FROM audit_chain_anchors ORDER BY seq DESC LIMIT 1");
+    conn_->prepare("audit_new_ids",
+                   "INSERT INTO audit_event_ids (event_id) SELECT unnest($1::uuid[]) "
+                   "ON CONFLICT DO NOTHING RETURNING event_id::text");
+    conn_->prepare("audit_ensure", "SELECT audit_ensure_partitions($1::timestamptz, $2)");
     return absl::OkStatus();
   } catch (const std::exception& e) {
     conn_.reset();
     return absl::UnavailableError(std::string("postgres: ") + e.what() +
-                                  " Hint: check postgres.dsn (KUBEMEND_POSTGRES_DSN).");
+                                  " Hint: check postgres.dsn (KUBEMEND_POSTGRES_DSN) and that "
+                                  "the login role may SET ROLE " + options_.writer_role + ".");
   }
 }
 
@@ -149,6 +166,29 @@ absl::Status PgAuditStore::Open(const std::string& migrations_dir) {
   }
 }
 
+namespace {
+
+int64_t MonthIndex(int64_t us) {
+  std::time_t t = static_cast<std::time_t>(us / 1000000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return (tm.tm_year + 1900) * 12 + tm.tm_mon;
+}
+
+std::string UuidArray(const std::vector<AuditRow>& rows) {
+  std::string out = "{";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (i) {
+      out += ',';
+    }
+    out += rows[i].event_id;
+  }
+  out += '}';
+  return out;
+}
+
+}  // namespace
+
 absl::Status PgAuditStore::Append(const Rows& rows) {
   std::lock_guard lock(mu_);
   if (auto st = Connect(); !st.ok()) {
@@ -157,23 +197,56 @@ absl::Status PgAuditStore::Append(const Rows& rows) {
   }
   try {
     pqxx::work w(*conn_);
+    int64_t ensured_month = partitions_ready_month_;
     if (!rows.events.empty()) {
-      w.exec("TRUNCATE staging_events");
-      pqxx::stream_to s(w, "staging_events", Columns(kEventColumns));
-      for (const auto& r : rows.events) {
-        s << std::make_tuple(r.event_id, r.event_type, r.occurred_at, r.recorded_at,
-                             r.producer_service, r.producer_instance, r.incident_id,
-                             r.causation_id, r.trace_id, r.target_cluster, r.target_namespace,
-                             r.target_kind, r.target_name, r.target_container, r.signal_name,
-                             r.action_type, r.verdict, r.rule, r.outcome_status, r.policy_name,
-                             r.kafka_topic, r.kafka_partition, r.kafka_offset, Bytea(r.payload),
-                             r.payload_json);
+      // One writer per chain at a time; everything below happens under it.
+      w.exec("SELECT pg_advisory_xact_lock(727275)");
+      ChainHead head;
+      if (auto r = w.exec_prepared("audit_head"); !r.empty()) {
+        head.seq = r[0][0].as<int64_t>();
+        head.hash = pqxx::binarystring(r[0][1]).str();
+        head.ingested_us = r[0][2].as<int64_t>();
+      } else if (auto a = w.exec_prepared("audit_anchor"); !a.empty()) {
+        head.seq = a[0][0].as<int64_t>();
+        head.hash = pqxx::binarystring(a[0][1]).str();
       }
-      s.complete();
-      w.exec(std::string("INSERT INTO audit_events (") + kEventColumns + ") SELECT " +
-             kEventColumns +
-             " FROM staging_events ORDER BY kafka_topic, kafka_partition, kafka_offset "
-             "ON CONFLICT (event_id) DO NOTHING");
+      // Dedup before chaining: only ids new to the trail get a seq.
+      std::set<std::string> fresh;
+      for (const auto& row : w.exec_prepared("audit_new_ids", UuidArray(rows.events))) {
+        fresh.insert(row[0].as<std::string>());
+      }
+      std::vector<AuditRow> chained;
+      chained.reserve(fresh.size());
+      std::vector<AuditRow*> to_chain;
+      for (const auto& r : rows.events) {
+        if (fresh.erase(r.event_id) == 1) {
+          chained.push_back(r);
+        }
+      }
+      for (auto& r : chained) {
+        to_chain.push_back(&r);
+      }
+      if (!chained.empty()) {
+        int64_t now_us = ToUnixMillis(clock_.Now()) * 1000;
+        ChainHead end = ChainRows(to_chain, head, now_us);
+        if (MonthIndex(end.ingested_us) != partitions_ready_month_) {
+          w.exec_prepared("audit_ensure", TimestampFromMicros(end.ingested_us),
+                          options_.months_ahead);
+          ensured_month = MonthIndex(end.ingested_us);
+        }
+        pqxx::stream_to s(w, "audit_events", Columns(kEventColumns));
+        for (const auto& r : chained) {
+          s << std::make_tuple(r.seq, r.event_id, r.event_type, r.occurred_at, r.recorded_at,
+                               TimestampFromMicros(r.ingested_us), r.producer_service,
+                               r.producer_instance, r.incident_id, r.causation_id, r.trace_id,
+                               r.target_cluster, r.target_namespace, r.target_kind,
+                               r.target_name, r.target_container, r.signal_name, r.action_type,
+                               r.verdict, r.rule, r.outcome_status, r.policy_name, r.kafka_topic,
+                               r.kafka_partition, r.kafka_offset, Bytea(r.payload),
+                               r.payload_json, Bytea(r.prev_hash), Bytea(r.row_hash));
+        }
+        s.complete();
+      }
     }
     if (!rows.dead_letters.empty()) {
       w.exec("TRUNCATE staging_dead_letters");
@@ -192,6 +265,7 @@ absl::Status PgAuditStore::Append(const Rows& rows) {
           "ON CONFLICT DO NOTHING");
     }
     w.commit();
+    partitions_ready_month_ = ensured_month;
     last_error_.clear();
     return absl::OkStatus();
   } catch (const pqxx::broken_connection& e) {

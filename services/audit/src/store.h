@@ -5,14 +5,17 @@
 // Append is atomic per call: all rows of a batch are committed in one
 // transaction or none are. It is idempotent: rows whose event_id (or, for
 // dead letters, Kafka coordinates) are already stored are skipped, so a
-// redelivered batch changes nothing. Errors: Unavailable when PostgreSQL
-// cannot be reached (retry later), Internal for anything else.
+// redelivered batch changes nothing. New rows are hash-chained (chain.h)
+// under a transaction-scoped advisory lock, so several writers on one
+// database still produce one gapless chain. Errors: Unavailable when
+// PostgreSQL cannot be reached or the write failed (retry later).
 #include <absl/status/status.h>
 
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "kubemend/common/clock.h"
 #include "rows.h"
 
 #include <pqxx/connection>
@@ -29,9 +32,19 @@ class AuditStore {
 // checksum; refuses to start when an applied migration's file changed.
 absl::Status Migrate(pqxx::connection& conn, const std::string& dir);
 
+struct StoreOptions {
+  // The role the writing connection switches to (SET ROLE) after migrating:
+  // INSERT and SELECT only. Empty: write as the login role.
+  std::string writer_role = "kubemend_writer";
+  // Monthly partitions kept ready beyond the current month.
+  int months_ahead = 2;
+};
+
 class PgAuditStore final : public AuditStore {
  public:
-  explicit PgAuditStore(std::string dsn) : dsn_(std::move(dsn)) {}
+  explicit PgAuditStore(std::string dsn, StoreOptions options = {},
+                        const Clock& clock = SystemClock::Instance())
+      : dsn_(std::move(dsn)), options_(std::move(options)), clock_(clock) {}
   ~PgAuditStore() override;
   // Connects (if needed) and applies migrations.
   absl::Status Open(const std::string& migrations_dir);
@@ -42,6 +55,9 @@ class PgAuditStore final : public AuditStore {
  private:
   absl::Status Connect();
   std::string dsn_;
+  StoreOptions options_;
+  const Clock& clock_;
+  int64_t partitions_ready_month_ = -1;  // year*12+month last ensured
   std::unique_ptr<pqxx::connection> conn_;
   std::mutex mu_;
   std::string last_error_;

@@ -58,5 +58,22 @@ TEST(AuditRowsTest, UndecodableMessagesBecomeDeadLettersNotLosses) {
   EXPECT_EQ(rows.dead_letters[1].reason, "bad");
 }
 
+TEST(AuditRowsTest, BigBatchesKeepTheirOrder) {
+  FakeClock clock;
+  std::vector<InMessage> batch;
+  for (int i = 0; i < 3000; ++i) {
+    v1::Event s = NewRootEvent(v1::EVENT_TYPE_SIGNAL, {"collector", "c", "0"}, clock);
+    s.mutable_signal()->set_name("X");
+    batch.push_back({"kubemend.signals", 0, i, "", i == 1500 ? "junk" : s.SerializeAsString(), 0});
+  }
+  Rows rows = RowsFromBatch(batch, "kubemend.deadletter", "2026-01-01 00:00:00+00");
+  ASSERT_EQ(rows.events.size(), 2999u);
+  ASSERT_EQ(rows.dead_letters.size(), 1u);
+  EXPECT_EQ(rows.dead_letters[0].source_offset, 1500);
+  for (size_t i = 1; i < rows.events.size(); ++i) {
+    ASSERT_LT(rows.events[i - 1].kafka_offset, rows.events[i].kafka_offset);
+  }
+}
+
 }  // namespace
 }  // namespace kubemend::audit

@@ -20,6 +20,9 @@ namespace {
 // status so that the loss is visible without making an orchestrator restart
 // a process that a restart cannot fix.
 constexpr char kDataIntegrityHealth[] = "kubemend.v1.DataIntegrity";
+// Always SERVING while the process answers: for liveness probes, which must
+// not restart a pod because Kafka or PostgreSQL is away.
+constexpr char kLivenessHealth[] = "kubemend.v1.Liveness";
 
 class AdminServiceImpl final : public v1::Admin::Service {
  public:
@@ -68,6 +71,7 @@ void AddCommonKeys(ConfigSchema& s, CommonConfig* c, const std::string& service)
   s.AddEnum("log.format", &c->log_format, {"logfmt"}, "log format");
   s.Add("runtime.ready_file", &c->ready_file,
         "file written with the bound addresses once the service is up");
+  AddAdminAuthKeys(s, &c->admin);
 }
 
 bool ParseArgs(int argc, char** argv, const std::string& service, const ConfigSchema& schema,
@@ -142,6 +146,7 @@ ProducerIdentity ServiceRuntime::identity() const {
 }
 
 absl::StatusOr<Producer*> ServiceRuntime::producer() {
+  std::lock_guard lock(producer_mu_);
   if (!producer_) {
     auto p = Producer::Create(cfg_.kafka, "kubemend-" + service_ + "-" + cfg_.instance, &metrics_);
     if (!p.ok()) {
@@ -179,10 +184,35 @@ absl::Status ServiceRuntime::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   admin_service_ = std::make_unique<AdminServiceImpl>(this);
+  // Admin methods are guarded (auth.h); health and reflection stay open.
+  auto auth = TokenAuthenticator::Create(cfg_.admin);
+  if (!auth.ok()) {
+    return auth.status();
+  }
+  auto creds = AdminServerCredentials(cfg_.admin);
+  if (!creds.ok()) {
+    return creds.status();
+  }
+  if (!(*auth)->enabled()) {
+    log->warn(
+        "msg=\"admin API auth is OFF: no tokens configured; anyone who reaches the gRPC port "
+        "may approve, pause and change modes\" hint=\"set admin.tokens_file "
+        "(KUBEMEND_ADMIN_TOKENS_FILE)\"");
+  }
+  DenialSink sink = [this](const AuthDenial& d) { AuditDenial(d); };
+  std::vector<grpc::Service*> guarded = {admin_service_.get()};
+  guarded.insert(guarded.end(), grpc_services_.begin(), grpc_services_.end());
+  for (auto* s : guarded) {
+    auto unguarded = GuardService(s, *auth, sink);
+    if (!unguarded.empty() && (*auth)->enabled()) {
+      return absl::FailedPreconditionError("gRPC method " + unguarded.front() +
+                                           " is async/callback and cannot be guarded by admin "
+                                           "auth; serve it synchronously");
+    }
+  }
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(cfg_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
-  builder.RegisterService(admin_service_.get());
-  for (auto* s : grpc_services_) {
+  builder.AddListeningPort(cfg_.grpc_listen, *creds, &grpc_port_);
+  for (auto* s : guarded) {
     builder.RegisterService(s);
   }
   grpc_server_ = builder.BuildAndStart();
@@ -192,6 +222,7 @@ absl::Status ServiceRuntime::Start() {
   }
   grpc_server_->GetHealthCheckService()->SetServingStatus(false);
   grpc_server_->GetHealthCheckService()->SetServingStatus(kDataIntegrityHealth, true);
+  grpc_server_->GetHealthCheckService()->SetServingStatus(kLivenessHealth, true);
 
   // HTTP: /metrics, /healthz and whatever the service adds.
   http_server_ = std::make_unique<httplib::Server>();
@@ -253,7 +284,12 @@ void ServiceRuntime::HealthLoop() {
       not_serving_reason_ = reason;
     }
     if (ok != last || first) {
+      // SetServingStatus(bool) sets every registered name; restore the ones
+      // that do not follow readiness.
       grpc_server_->GetHealthCheckService()->SetServingStatus(ok);
+      grpc_server_->GetHealthCheckService()->SetServingStatus(kLivenessHealth, true);
+      grpc_server_->GetHealthCheckService()->SetServingStatus(kDataIntegrityHealth,
+                                                              data_loss_seen == 0);
       if (ok) {
         log->info("msg=\"serving\"");
       } else {
@@ -328,6 +364,30 @@ void ServiceRuntime::FillStatus(v1::GetStatusResponse* out) {
   if (status_hook_) {
     status_hook_(out);
   }
+}
+
+void ServiceRuntime::AuditDenial(const AuthDenial& d) {
+  std::string code = d.code == grpc::StatusCode::UNAUTHENTICATED ? "unauthenticated"
+                                                                 : "permission_denied";
+  metrics_.GetCounter("kubemend_admin_auth_denied_total", "Admin API calls refused",
+                      {{"code", code}})
+      .Inc();
+  Logger("auth")->warn("msg=\"admin call refused\" code={} method={} subject={} peer={} reason={}",
+                       code, d.method, Q(d.subject), Q(d.peer), Q(d.message));
+  if (!cfg_.admin.publish_denials) {
+    return;
+  }
+  // A command-less Control event: the trail records who tried what.
+  auto p = producer();
+  if (!p.ok()) {
+    return;
+  }
+  v1::Event e = NewRootEvent(v1::EVENT_TYPE_CONTROL, identity(), clock());
+  e.mutable_control()->set_issued_by(d.subject.empty() ? "anonymous" : d.subject);
+  e.mutable_control()->set_reason("admin-auth " + code + ": " + d.method + " from " + d.peer +
+                                  ": " + d.message);
+  (void)(*p)->Produce(TopicName(cfg_.kafka, Topic::kControl), TargetKey(e.target()),
+                      e.SerializeAsString(), std::make_shared<DeliveryTracker>());
 }
 
 void ServiceRuntime::RequestShutdown() { kill(getpid(), SIGTERM); }

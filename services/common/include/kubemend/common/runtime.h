@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "kubemend/common/auth.h"
 #include "kubemend/common/clock.h"
 #include "kubemend/common/config.h"
 #include "kubemend/common/events.h"
@@ -40,9 +41,11 @@ struct CommonConfig {
   std::string log_level = "info";
   std::string log_format = "logfmt";
   std::string ready_file;  // written with the bound addresses once serving starts
+  AdminAuthConfig admin;   // who may call the admin APIs (auth.h)
 };
 
-// Registers kafka.*, grpc.listen, http.listen, log.*, runtime.ready_file.
+// Registers kafka.*, grpc.listen, http.listen, log.*, runtime.ready_file,
+// admin.* (auth.h).
 void AddCommonKeys(ConfigSchema& schema, CommonConfig* cfg, const std::string& service);
 
 // Parses --config PATH, --help-config, --version. Returns false when main
@@ -92,6 +95,7 @@ class ServiceRuntime {
  private:
   void HealthLoop();
   void WriteReadyFile();
+  void AuditDenial(const AuthDenial& d);
 
   std::string service_;
   CommonConfig cfg_;
@@ -112,6 +116,7 @@ class ServiceRuntime {
   std::atomic<bool> serving_{false};
   std::string not_serving_reason_;
   std::mutex reason_mu_;
+  std::mutex producer_mu_;  // producer() is called from gRPC threads too (denials)
   std::atomic<uint64_t> errors_{0};
   int grpc_port_ = 0;
   int http_port_ = 0;

@@ -1,0 +1,230 @@
+// Audit ingest benchmark: rows per second from Kafka into the PostgreSQL
+// trail (dedup, hash chain, COPY, commit, offset commit: the service's own
+// path), next to plain COPY of the same rows into the same table.
+//
+//   audit_bench --pg-dsn 'host=... user=postgres dbname=postgres'
+//               --brokers HOST:PORT [--events 100000] [--batch 2000] [--topic-prefix P]
+//
+// The dev broker keeps ~5 MiB per partition: give the outcomes topic enough
+// partitions for --events (audit_bench.sh starts a broker with 16).
+//
+// Each phase gets its own fresh database (the trail is append-only). The
+// ingest phase pre-fills a topic, then times from the first batch handed to
+// the store until the last row is committed.
+#include <pqxx/pqxx>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "chain.h"
+#include "kubemend/common/events.h"
+#include "kubemend/common/ids.h"
+#include "kubemend/common/kafka.h"
+#include "kubemend/common/log.h"
+#include "store.h"
+
+using namespace kubemend;
+using Steady = std::chrono::steady_clock;
+
+namespace {
+
+std::string EnvOr(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::string Flag(int argc, char** argv, const std::string& name, const std::string& dflt) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (argv[i] == "--" + name) {
+      return argv[i + 1];
+    }
+  }
+  return dflt;
+}
+
+v1::Event Sample(int i, const FakeClock& clock) {
+  v1::Event e = NewRootEvent(v1::EVENT_TYPE_OUTCOME, {"executor", "executor-1", "0.1.0"}, clock);
+  e.set_incident_id(NewUuid());
+  e.set_causation_id(NewUuid());
+  e.mutable_target()->set_namespace_("ns" + std::to_string(i % 50));
+  e.mutable_target()->set_kind("Deployment");
+  e.mutable_target()->set_name("workload-" + std::to_string(i % 5000));
+  e.mutable_outcome()->set_status(v1::OUTCOME_STATUS_SUCCEEDED);
+  e.mutable_outcome()->mutable_action()->set_type(v1::ACTION_TYPE_INCREASE_MEMORY);
+  auto* c = e.mutable_outcome()->add_changes();
+  c->set_path("spec.template.spec.containers[app].resources.limits.memory");
+  c->set_before("256Mi");
+  c->set_after("320Mi");
+  return e;
+}
+
+std::string FreshDb(const std::string& server, const std::string& tag) {
+  std::string db = "bench_" + tag + "_" + NewUuid().substr(0, 8);
+  pqxx::connection admin(server);
+  pqxx::nontransaction(admin).exec("CREATE DATABASE " + db);
+  return server + " dbname=" + db;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string server = Flag(argc, argv, "pg-dsn", EnvOr("KUBEMEND_TEST_PG_DSN"));
+  std::string brokers =
+      Flag(argc, argv, "brokers", EnvOr("KUBEMEND_TEST_KAFKA_BROKERS"));
+  std::string migrations = Flag(argc, argv, "migrations", KUBEMEND_MIGRATIONS_DIR);
+  int n = std::stoi(Flag(argc, argv, "events", "100000"));
+  int batch = std::stoi(Flag(argc, argv, "batch", "2000"));
+  if (server.empty() || brokers.empty()) {
+    std::cerr << "usage: audit_bench --pg-dsn DSN --brokers HOST:PORT [--events N] [--batch N]\n";
+    return 2;
+  }
+  InitLogging("audit-bench", "warn", "logfmt");
+  FakeClock clock;
+  std::vector<std::string> payloads;
+  payloads.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    payloads.push_back(Sample(i, clock).SerializeAsString());
+  }
+
+  // 1. Plain COPY of the very rows the service would write (hashes computed
+  //    beforehand, no dedup, no lock): the ceiling.
+  double copy_rate = 0;
+  {
+    std::string dsn = FreshDb(server, "copy");
+    pqxx::connection conn(dsn);
+    if (auto st = audit::Migrate(conn, migrations); !st.ok()) {
+      std::cerr << st << "\n";
+      return 1;
+    }
+    std::vector<InMessage> msgs;
+    for (int i = 0; i < n; ++i) {
+      msgs.push_back({"bench.outcomes", 0, i, "k", payloads[i], 0});
+    }
+    audit::Rows rows = audit::RowsFromBatch(msgs, "bench.deadletter", "2026-01-01 00:00:00+00");
+    std::vector<audit::AuditRow*> ptrs;
+    for (auto& r : rows.events) {
+      ptrs.push_back(&r);
+    }
+    int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    audit::ChainRows(ptrs, audit::ChainHead{}, now_us);
+    std::vector<std::string> cols = {"seq", "event_id", "event_type", "occurred_at",
+                                     "recorded_at", "ingested_at", "producer_service",
+                                     "producer_instance", "incident_id", "causation_id",
+                                     "trace_id", "target_cluster", "target_namespace",
+                                     "target_kind", "target_name", "target_container",
+                                     "signal_name", "action_type", "verdict", "rule",
+                                     "outcome_status", "policy_name", "kafka_topic",
+                                     "kafka_partition", "kafka_offset", "payload",
+                                     "payload_json", "prev_hash", "row_hash"};
+    auto hex = [](const std::string& b) { return "\\x" + HexEncode(b); };
+    auto t0 = Steady::now();
+    for (int start = 0; start < n; start += batch) {
+      pqxx::work w(conn);
+      pqxx::stream_to s(w, "audit_events", cols);
+      for (int i = start; i < std::min(n, start + batch); ++i) {
+        const auto& r = rows.events[i];
+        s << std::make_tuple(r.seq, r.event_id, r.event_type, r.occurred_at, r.recorded_at,
+                             audit::TimestampFromMicros(r.ingested_us), r.producer_service,
+                             r.producer_instance, r.incident_id, r.causation_id, r.trace_id,
+                             r.target_cluster, r.target_namespace, r.target_kind, r.target_name,
+                             r.target_container, r.signal_name, r.action_type, r.verdict, r.rule,
+                             r.outcome_status, r.policy_name, r.kafka_topic, r.kafka_partition,
+                             r.kafka_offset, hex(r.payload), r.payload_json, hex(r.prev_hash),
+                             hex(r.row_hash));
+      }
+      s.complete();
+      w.commit();
+    }
+    double secs = std::chrono::duration<double>(Steady::now() - t0).count();
+    copy_rate = n / secs;
+    conn.disconnect();
+  }
+
+  // 2. The service's path: Kafka -> BatchConsumer -> PgAuditStore::Append
+  //    (decode, dedup, advisory lock, chain, COPY, commit) -> offset commit.
+  double ingest_rate = 0;
+  {
+    std::string dsn = FreshDb(server, "ingest");
+    KafkaConfig kc;
+    kc.brokers = brokers;
+    kc.topic_prefix = Flag(argc, argv, "topic-prefix", "bench" + NewUuid().substr(0, 8) + ".");
+    kc.group_id = kc.topic_prefix + "audit";
+    kc.properties = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "1000"},
+                     {"fetch.wait.max.ms", "10"}, {"fetch.error.backoff.ms", "10"}};
+    auto producer = Producer::Create(kc, "bench", nullptr);
+    if (!producer.ok()) {
+      std::cerr << producer.status() << "\n";
+      return 1;
+    }
+    auto tracker = std::make_shared<DeliveryTracker>();
+    std::string topic = TopicName(kc, Topic::kOutcomes);
+    for (int i = 0; i < n; ++i) {
+      (void)(*producer)->Produce(topic, "k" + std::to_string(i % 64), payloads[i], tracker);
+    }
+    if (auto st = tracker->Wait(std::chrono::seconds(60)); !st.ok()) {
+      std::cerr << "publish: " << st << "\n";
+      return 1;
+    }
+    audit::PgAuditStore store(dsn);
+    if (auto st = store.Open(migrations); !st.ok()) {
+      std::cerr << st << "\n";
+      return 1;
+    }
+    std::atomic<int64_t> stored{0};
+    double decode_s = 0;
+    double append_s = 0;
+    Steady::time_point first{}, last{};
+    std::string dlq = TopicName(kc, Topic::kDeadLetter);
+    BatchConsumer::Options opts;
+    opts.max_batch = static_cast<size_t>(batch);
+    opts.poll_timeout = std::chrono::milliseconds(10);
+    BatchConsumer* cptr = nullptr;
+    auto consumer = BatchConsumer::Create(
+        kc, "bench-audit", {topic},
+        [&](std::span<const InMessage> msgs) -> absl::Status {
+          if (first == Steady::time_point{}) {
+            first = Steady::now();
+          }
+          auto t_decode = Steady::now();
+          audit::Rows rows = audit::RowsFromBatch(msgs, dlq, "2026-01-01 00:00:00+00");
+          auto t_append = Steady::now();
+          if (auto st = store.Append(rows); !st.ok()) {
+            return st;
+          }
+          last = Steady::now();
+          decode_s += std::chrono::duration<double>(t_append - t_decode).count();
+          append_s += std::chrono::duration<double>(last - t_append).count();
+          if ((stored += static_cast<int64_t>(rows.events.size())) >= n) {
+            cptr->Stop();
+          }
+          return absl::OkStatus();
+        },
+        nullptr, opts);
+    if (!consumer.ok()) {
+      std::cerr << consumer.status() << "\n";
+      return 1;
+    }
+    cptr = consumer->get();
+    (*consumer)->Run();
+    double secs = std::chrono::duration<double>(last - first).count();
+    ingest_rate = stored / secs;
+    pqxx::connection c(dsn);
+    pqxx::work w(c);
+    auto v = w.exec1("SELECT ok, checked FROM audit_verify_chain()");
+    std::printf("ingest stored %lld rows, chain ok=%s checked=%lld; of %.2fs: decode+json %.2fs, "
+                "store %.2fs, kafka+commit %.2fs\n",
+                static_cast<long long>(stored.load()), v[0].as<std::string>().c_str(),
+                static_cast<long long>(v[1].as<int64_t>()), secs, decode_s, append_s,
+                secs - decode_s - append_s);
+  }
+  std::printf("events=%d batch=%d\n", n, batch);
+  std::printf("plain COPY into audit_events:          %9.0f rows/s\n", copy_rate);
+  std::printf("kafka -> audit (dedup+chain+COPY):     %9.0f rows/s  (%.0f%% of COPY)\n",
+              ingest_rate, 100.0 * ingest_rate / copy_rate);
+  return 0;
+}

@@ -1,0 +1,108 @@
+#pragma once
+// Who may call the admin APIs. Every kubemend service serves its gRPC admin
+// methods (kubemend.v1.Admin and its own <Service>Admin) through
+// ServiceRuntime, which guards them with this: a bearer token in the
+// `authorization` metadata ("Bearer <token>") names a subject and a role.
+//
+//   viewer    may call read-only methods (Get*, List*, Query*, Tail*, Verify*,
+//             Validate*, Watch*, unless the role table says otherwise)
+//   operator  may call everything (approve, deny, pause, resume, mode,
+//             reload, rollback)
+//
+// A call without a known token fails UNAUTHENTICATED; a viewer calling an
+// operator method fails PERMISSION_DENIED; the handler never runs. Health
+// (grpc.health.v1) and reflection stay open because probes need them. With
+// no tokens configured auth is off (development) and the runtime logs a
+// warning at start.
+//
+// Tokens come from admin.tokens_file (YAML, see docs/audit.md) and/or
+// admin.tokens ("role:subject:token", comma-separated in
+// KUBEMEND_ADMIN_TOKENS). The file may hold sha256 digests instead of tokens.
+// TLS (and mTLS with a client CA) comes from admin.tls.*.
+//
+// Thread-safety: the role table is global and locked; register methods
+// before Start(). TokenAuthenticator is immutable after Create().
+#include <grpcpp/grpcpp.h>
+
+#include <absl/status/statusor.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kubemend/common/config.h"
+
+namespace kubemend {
+
+enum class AdminRole { kNone = 0, kViewer = 1, kOperator = 2 };
+std::string AdminRoleName(AdminRole r);
+bool ParseAdminRole(const std::string& name, AdminRole* out);
+
+struct AdminAuthConfig {
+  std::string tokens_file;
+  std::vector<std::string> tokens;  // role:subject:token
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;   // set: clients must present a certificate it signed
+  bool publish_denials = true;      // denied calls also go to the control topic (the trail)
+};
+
+// Registers admin.tokens_file, admin.tokens, admin.tls.cert_file,
+// admin.tls.key_file, admin.tls.client_ca_file, admin.publish_denials.
+void AddAdminAuthKeys(ConfigSchema& schema, AdminAuthConfig* cfg);
+
+// The role a method needs. `full_method` is "/pkg.Service/Method"; a
+// registration for "/pkg.Service/*" covers the whole service. Services
+// register their mutating (or unusual) methods here before Start().
+void RegisterMethodRole(const std::string& full_method, AdminRole role);
+AdminRole RequiredRole(const std::string& full_method);
+
+struct Principal {
+  std::string subject;
+  AdminRole role = AdminRole::kNone;
+};
+
+// What a denied call looked like, for the audit trail and logs.
+struct AuthDenial {
+  std::string method;
+  std::string subject;  // "" when unauthenticated
+  std::string peer;
+  grpc::StatusCode code = grpc::StatusCode::UNAUTHENTICATED;
+  std::string message;
+};
+
+class TokenAuthenticator {
+ public:
+  // Fails InvalidArgument naming the key (admin.tokens_file / admin.tokens)
+  // when a file cannot be read or an entry is malformed.
+  static absl::StatusOr<std::shared_ptr<const TokenAuthenticator>> Create(
+      const AdminAuthConfig& cfg);
+  bool enabled() const { return !by_digest_.empty(); }
+  // `authorization` is the metadata value ("Bearer <token>"), "" if absent.
+  // OK (with the principal), UNAUTHENTICATED or PERMISSION_DENIED.
+  grpc::Status Check(const std::string& full_method, const std::string& authorization,
+                     Principal* who) const;
+
+ private:
+  std::map<std::string, Principal> by_digest_;  // sha256 hex of the token
+};
+
+using DenialSink = std::function<void(const AuthDenial&)>;
+
+// Wraps every synchronous method of `service` so that each call is checked
+// before its handler runs; denials go to `on_denied` (may be empty). Call
+// before the service is registered with a ServerBuilder. Async and callback
+// methods are left alone (none of ours use them) and are returned by name
+// so that the caller can refuse to start.
+std::vector<std::string> GuardService(grpc::Service* service,
+                                      std::shared_ptr<const TokenAuthenticator> auth,
+                                      DenialSink on_denied);
+
+// TLS server credentials when admin.tls.cert_file is set, else insecure.
+// Fails InvalidArgument naming the key when a file cannot be read.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> AdminServerCredentials(
+    const AdminAuthConfig& cfg);
+
+}  // namespace kubemend

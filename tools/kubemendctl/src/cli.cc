@@ -1,0 +1,433 @@
+#include "cli.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+namespace kubemend::ctl {
+namespace {
+
+const std::set<std::string> kGlobalFlags = {"output", "token", "token-file", "config",
+                                            "stack-env", "endpoint", "tls-ca", "tls-cert",
+                                            "tls-key", "timeout"};
+const std::set<std::string> kBoolFlags = {"help", "follow"};
+
+std::string Trim(std::string s) {
+  s.erase(0, s.find_first_not_of(" \t\r\n"));
+  s.erase(s.find_last_not_of(" \t\r\n") + 1);
+  return s;
+}
+
+std::string Unquote(std::string s) {
+  s = Trim(s);
+  if (s.size() >= 2 && (s.front() == '\'' || s.front() == '"') && s.back() == s.front()) {
+    return s.substr(1, s.size() - 2);
+  }
+  return s;
+}
+
+bool ReadFile(const std::string& path, std::string* out) {
+  std::ifstream in(path);
+  if (!in) {
+    return false;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+std::string EnvKey(const std::string& service) {
+  std::string s;
+  for (char c : service) {
+    s.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  }
+  return s;
+}
+
+std::string PathString(const std::vector<std::string>& p) {
+  std::string s;
+  for (const auto& x : p) {
+    s += (s.empty() ? "" : " ") + x;
+  }
+  return s;
+}
+
+void Overview(std::ostream& out, const Registry& reg) {
+  out << "usage: kubemendctl [global flags] <command> [flags]\n\n"
+         "The kubemend admin client: status of the services, the audit trail, incidents,\n"
+         "approvals and modes.\n\nCommands:\n";
+  for (const auto& c : reg) {
+    std::string p = PathString(c.path) + (c.usage.empty() ? "" : " " + c.usage);
+    out << "  " << std::left << std::setw(38) << p << " " << c.summary << "\n";
+  }
+  out << "\nGlobal flags:\n"
+         "  -o, --output table|json   output format (KUBEMENDCTL_OUTPUT)\n"
+         "  --token TOKEN             bearer token (KUBEMENDCTL_TOKEN)\n"
+         "  --token-file FILE         file holding the token (KUBEMENDCTL_TOKEN_FILE)\n"
+         "  --endpoint SERVICE=ADDR   a service's gRPC address, repeatable\n"
+         "                            (KUBEMENDCTL_<SERVICE>_ADDR, e.g. KUBEMENDCTL_AUDIT_ADDR)\n"
+         "  --stack-env FILE          read addresses from ./kubemend up's <run-dir>/stack.env\n"
+         "                            (KUBEMEND_STACK_ENV)\n"
+         "  --config FILE             default ~/.config/kubemend/kubemendctl.yaml\n"
+         "                            (KUBEMENDCTL_CONFIG)\n"
+         "  --tls-ca FILE, --tls-cert FILE, --tls-key FILE\n"
+         "                            TLS to the services; cert+key for mTLS (KUBEMENDCTL_TLS_*)\n"
+         "  --timeout MS              per-call deadline, default 10000\n\n"
+         "Exit codes: 0 ok, 1 error, 2 usage, 3 unauthenticated or denied, 4 unavailable.\n"
+         "Every command takes --help.\n";
+}
+
+void CommandHelp(std::ostream& out, const Command& c) {
+  out << "usage: kubemendctl " << PathString(c.path) << (c.usage.empty() ? "" : " " + c.usage)
+      << "\n\n"
+      << c.summary << "\n";
+  if (!c.help.empty()) {
+    out << "\n" << c.help << "\n";
+  }
+  out << "\nGlobal flags (-o json, --token, --endpoint, ...): kubemendctl --help\n";
+}
+
+}  // namespace
+
+const std::vector<std::string>& ServiceNames() {
+  static const std::vector<std::string> names = {"collector", "analyzer", "safety-gate",
+                                                 "executor", "audit"};
+  return names;
+}
+
+std::shared_ptr<grpc::Channel> Context::Channel(const std::string& service) {
+  if (auto it = channels_.find(service); it != channels_.end()) {
+    return it->second;
+  }
+  auto ep = endpoints.find(service);
+  if (ep == endpoints.end() || ep->second.empty()) {
+    return nullptr;
+  }
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (!tls_ca.empty() || !tls_cert.empty()) {
+    grpc::SslCredentialsOptions o;
+    ReadFile(tls_ca, &o.pem_root_certs);
+    if (!tls_cert.empty()) {
+      ReadFile(tls_cert, &o.pem_cert_chain);
+      ReadFile(tls_key, &o.pem_private_key);
+    }
+    creds = grpc::SslCredentials(o);
+  } else {
+    creds = grpc::InsecureChannelCredentials();
+  }
+  auto ch = grpc::CreateChannel(ep->second, creds);
+  channels_[service] = ch;
+  return ch;
+}
+
+std::unique_ptr<grpc::ClientContext> Context::Call(bool streaming) const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (!token.empty()) {
+    ctx->AddMetadata("authorization", "Bearer " + token);
+  }
+  if (!streaming) {
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  }
+  return ctx;
+}
+
+int Context::Fail(const std::string& what, const grpc::Status& st) {
+  err << "kubemendctl: " << what << ": " << st.error_message();
+  switch (st.error_code()) {
+    case grpc::StatusCode::UNAUTHENTICATED:
+      err << " (check --token / KUBEMENDCTL_TOKEN)\n";
+      return kDenied;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      err << "\n";
+      return kDenied;
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      err << " (is the service running? see kubemendctl status)\n";
+      return kUnavailable;
+    default:
+      err << "\n";
+      return kError;
+  }
+}
+
+std::string FormatTime(int64_t seconds) {
+  if (seconds == 0) {
+    return "-";
+  }
+  std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+bool ParseSince(const std::string& text, int64_t now_s, int64_t* out_s) {
+  if (text.empty()) {
+    return false;
+  }
+  char unit = text.back();
+  std::string num = text.substr(0, text.size() - 1);
+  if (!num.empty() && std::all_of(num.begin(), num.end(), ::isdigit)) {
+    int64_t n = std::stoll(num);
+    int64_t mult = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
+    if (mult) {
+      *out_s = now_s - n * mult;
+      return true;
+    }
+  }
+  std::tm tm{};
+  std::istringstream in(text);
+  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%S");
+  if (in.fail()) {
+    std::istringstream d(text);
+    d >> std::get_time(&tm, "%Y-%m-%d");
+    if (d.fail()) {
+      return false;
+    }
+  }
+  *out_s = timegm(&tm);
+  return true;
+}
+
+void PrintTable(std::ostream& out, const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w(header.size());
+  for (size_t i = 0; i < header.size(); ++i) {
+    w[i] = header[i].size();
+  }
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size() && i < w.size(); ++i) {
+      w[i] = std::max(w[i], r[i].size());
+    }
+  }
+  auto line = [&](const std::vector<std::string>& r) {
+    std::string s;
+    for (size_t i = 0; i < w.size(); ++i) {
+      std::string cell = i < r.size() ? r[i] : "";
+      s += cell;
+      if (i + 1 < w.size()) {
+        s += std::string(w[i] - cell.size() + 2, ' ');
+      }
+    }
+    out << Trim(s) << "\n";
+  };
+  line(header);
+  for (const auto& r : rows) {
+    line(r);
+  }
+}
+
+int Run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+        std::ostream& out, std::ostream& err) {
+  Registry reg;
+  RegisterStatusCommands(reg);
+  RegisterAuditCommands(reg);
+  RegisterGateCommands(reg);
+  RegisterAnalyzerCommands(reg);
+  RegisterExecutorCommands(reg);
+
+  Args args;
+  std::vector<std::string> endpoint_flags;
+  for (size_t i = 1; i < argv.size(); ++i) {
+    std::string a = argv[i];
+    if (a == "-o") {
+      a = "--output";
+    } else if (a == "-h") {
+      a = "--help";
+    }
+    if (a.rfind("--", 0) == 0 && a.size() > 2) {
+      std::string name = a.substr(2);
+      std::string value;
+      auto eq = name.find('=');
+      if (eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+      } else if (kBoolFlags.count(name)) {
+        value = "true";
+      } else if (i + 1 < argv.size()) {
+        value = argv[++i];
+      } else {
+        err << "kubemendctl: --" << name << " needs a value\n";
+        return kUsage;
+      }
+      if (name == "endpoint") {
+        endpoint_flags.push_back(value);
+      }
+      args.flags[name] = value;
+    } else {
+      args.positional.push_back(a);
+    }
+  }
+  // The longest command path the positionals start with.
+  const Command* cmd = nullptr;
+  for (const auto& c : reg) {
+    if (c.path.size() <= args.positional.size() &&
+        std::equal(c.path.begin(), c.path.end(), args.positional.begin()) &&
+        (!cmd || c.path.size() > cmd->path.size())) {
+      cmd = &c;
+    }
+  }
+  if (!cmd) {
+    if (args.positional.empty() && args.Has("help")) {
+      Overview(out, reg);
+      return kOk;
+    }
+    Overview(err, reg);
+    if (!args.positional.empty()) {
+      err << "\nkubemendctl: unknown command '" << PathString(args.positional) << "'\n";
+    }
+    return kUsage;
+  }
+  if (args.Has("help")) {
+    CommandHelp(out, *cmd);
+    return kOk;
+  }
+  args.positional.erase(args.positional.begin(),
+                        args.positional.begin() + static_cast<long>(cmd->path.size()));
+  for (const auto& [name, value] : args.flags) {
+    if (!kGlobalFlags.count(name) &&
+        std::find(cmd->flags.begin(), cmd->flags.end(), name) == cmd->flags.end()) {
+      err << "kubemendctl " << PathString(cmd->path) << ": unknown flag --" << name
+          << " (see --help)\n";
+      return kUsage;
+    }
+  }
+
+  Context ctx(out, err);
+  auto env_get = [&](const std::string& k) {
+    auto it = env.find(k);
+    return it == env.end() ? std::string() : it->second;
+  };
+  // Lowest precedence first; later sources overwrite.
+  std::string stack_env = args.Get("stack-env", env_get("KUBEMEND_STACK_ENV"));
+  if (!stack_env.empty()) {
+    std::string text;
+    if (!ReadFile(stack_env, &text)) {
+      err << "kubemendctl: --stack-env " << stack_env << ": cannot read\n";
+      return kUsage;
+    }
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) {
+      for (const auto& s : ServiceNames()) {
+        std::string key = "KUBEMEND_" + EnvKey(s) + "_GRPC=";
+        if (line.rfind(key, 0) == 0) {
+          ctx.endpoints[s] = Unquote(line.substr(key.size()));
+        }
+      }
+    }
+  }
+  std::string config = args.Get("config", env_get("KUBEMENDCTL_CONFIG"));
+  bool config_explicit = !config.empty();
+  if (config.empty() && !env_get("HOME").empty()) {
+    config = env_get("HOME") + "/.config/kubemend/kubemendctl.yaml";
+  }
+  auto expand = [&](std::string path) {
+    if (path.rfind("~/", 0) == 0 && !env_get("HOME").empty()) {
+      path = env_get("HOME") + path.substr(1);
+    }
+    return path;
+  };
+  std::string config_token, config_token_file;
+  if (!config.empty()) {
+    std::string text;
+    if (ReadFile(config, &text)) {
+      try {
+        YAML::Node root = YAML::Load(text);
+        for (const auto& kv : root["endpoints"]) {
+          ctx.endpoints[kv.first.as<std::string>()] = kv.second.as<std::string>();
+        }
+        if (root["token"]) {
+          config_token = root["token"].as<std::string>();
+        }
+        if (root["token_file"]) {
+          config_token_file = expand(root["token_file"].as<std::string>());
+        }
+        if (root["tls"]) {
+          auto tls = root["tls"];
+          ctx.tls_ca = tls["ca_file"] ? expand(tls["ca_file"].as<std::string>()) : "";
+          ctx.tls_cert = tls["cert_file"] ? expand(tls["cert_file"].as<std::string>()) : "";
+          ctx.tls_key = tls["key_file"] ? expand(tls["key_file"].as<std::string>()) : "";
+        }
+      } catch (const std::exception& e) {
+        err << "kubemendctl: config " << config << ": " << e.what() << "\n";
+        return kUsage;
+      }
+    } else if (config_explicit) {
+      err << "kubemendctl: --config " << config << ": cannot read\n";
+      return kUsage;
+    }
+  }
+  for (const auto& s : ServiceNames()) {
+    if (auto v = env_get("KUBEMENDCTL_" + EnvKey(s) + "_ADDR"); !v.empty()) {
+      ctx.endpoints[s] = v;
+    }
+  }
+  for (const auto& e : endpoint_flags) {
+    auto eq = e.find('=');
+    if (eq == std::string::npos ||
+        std::find(ServiceNames().begin(), ServiceNames().end(), e.substr(0, eq)) ==
+            ServiceNames().end()) {
+      err << "kubemendctl: --endpoint wants SERVICE=HOST:PORT with SERVICE one of collector, "
+             "analyzer, safety-gate, executor, audit; got '"
+          << e << "'\n";
+      return kUsage;
+    }
+    ctx.endpoints[e.substr(0, eq)] = e.substr(eq + 1);
+  }
+  // Token: flag, file flag, env, env file, config.
+  std::string token_file = args.Get("token-file", env_get("KUBEMENDCTL_TOKEN_FILE"));
+  if (args.Has("token")) {
+    ctx.token = args.Get("token");
+  } else if (args.Has("token-file") || (!env_get("KUBEMENDCTL_TOKEN_FILE").empty() &&
+                                        env_get("KUBEMENDCTL_TOKEN").empty())) {
+    if (!ReadFile(token_file, &ctx.token)) {
+      err << "kubemendctl: token file " << token_file << ": cannot read\n";
+      return kUsage;
+    }
+  } else if (!env_get("KUBEMENDCTL_TOKEN").empty()) {
+    ctx.token = env_get("KUBEMENDCTL_TOKEN");
+  } else if (!config_token.empty()) {
+    ctx.token = config_token;
+  } else if (!config_token_file.empty() && !ReadFile(config_token_file, &ctx.token)) {
+    err << "kubemendctl: token_file " << config_token_file << " (from " << config
+        << "): cannot read\n";
+    return kUsage;
+  }
+  ctx.token = Trim(ctx.token);
+  ctx.tls_ca = args.Get("tls-ca", env_get("KUBEMENDCTL_TLS_CA").empty() ? ctx.tls_ca
+                                                                         : env_get("KUBEMENDCTL_TLS_CA"));
+  ctx.tls_cert = args.Get("tls-cert", env_get("KUBEMENDCTL_TLS_CERT").empty()
+                                          ? ctx.tls_cert
+                                          : env_get("KUBEMENDCTL_TLS_CERT"));
+  ctx.tls_key = args.Get("tls-key", env_get("KUBEMENDCTL_TLS_KEY").empty()
+                                        ? ctx.tls_key
+                                        : env_get("KUBEMENDCTL_TLS_KEY"));
+  std::string output = args.Get("output", env_get("KUBEMENDCTL_OUTPUT"));
+  if (output == "json") {
+    ctx.json = true;
+  } else if (!output.empty() && output != "table") {
+    err << "kubemendctl: --output wants table or json, got '" << output << "'\n";
+    return kUsage;
+  }
+  if (args.Has("timeout")) {
+    try {
+      ctx.timeout_ms = std::stoi(args.Get("timeout"));
+    } catch (const std::exception&) {
+      err << "kubemendctl: --timeout wants milliseconds\n";
+      return kUsage;
+    }
+  }
+  return cmd->run(ctx, args);
+}
+
+}  // namespace kubemend::ctl

@@ -1,0 +1,93 @@
+#pragma once
+// kubemendctl: the admin client. Run() is main() minus the process: it
+// parses arguments, resolves endpoints and credentials, runs one command
+// and returns the exit code, writing to the given streams (tests call it
+// in-process).
+//
+// Exit codes: 0 ok, 1 error, 2 usage, 3 unauthenticated or denied,
+// 4 unavailable (service down or unreachable).
+//
+// Endpoints and credentials, highest precedence first: flags, KUBEMENDCTL_*
+// environment, the config file (~/.config/kubemend/kubemendctl.yaml or
+// --config), the stack.env of `./kubemend up` (--stack-env or
+// KUBEMEND_STACK_ENV).
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <iosfwd>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kubemend::ctl {
+
+enum Exit { kOk = 0, kError = 1, kUsage = 2, kDenied = 3, kUnavailable = 4 };
+
+// The five services, in pipeline order.
+const std::vector<std::string>& ServiceNames();
+
+struct Args {
+  std::map<std::string, std::string> flags;  // --name value / --name=value (no dashes)
+  std::vector<std::string> positional;
+  bool Has(const std::string& f) const { return flags.count(f) > 0; }
+  std::string Get(const std::string& f, const std::string& dflt = "") const {
+    auto it = flags.find(f);
+    return it == flags.end() ? dflt : it->second;
+  }
+};
+
+// Everything a command needs: where services are, how to authenticate,
+// how to print.
+class Context {
+ public:
+  Context(std::ostream& out, std::ostream& err) : out(out), err(err) {}
+  std::ostream& out;
+  std::ostream& err;
+  bool json = false;
+  std::map<std::string, std::string> endpoints;  // service -> host:port
+  std::string token;
+  std::string tls_ca, tls_cert, tls_key;
+  int timeout_ms = 10000;
+
+  // A channel to `service`, or nullptr (with the reason printed) when no
+  // endpoint is known.
+  std::shared_ptr<grpc::Channel> Channel(const std::string& service);
+  // A client context with the token and deadline set.
+  std::unique_ptr<grpc::ClientContext> Call(bool streaming = false) const;
+  // Prints "kubemendctl: <what>: <message>" and maps the gRPC code to an exit code.
+  int Fail(const std::string& what, const grpc::Status& st);
+
+ private:
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
+};
+
+struct Command {
+  std::vector<std::string> path;        // e.g. {"audit", "verify"}
+  std::string usage;                    // arguments after the path
+  std::string summary;                  // one line for the overview
+  std::string help;                     // the rest of --help
+  std::vector<std::string> flags;       // command-specific flags it accepts
+  std::function<int(Context&, const Args&)> run;
+};
+
+using Registry = std::vector<Command>;
+// Each file adds its commands; gate/analyzer/executor files are replaced
+// when their admin protos land on this branch.
+void RegisterStatusCommands(Registry& r);
+void RegisterAuditCommands(Registry& r);
+void RegisterGateCommands(Registry& r);
+void RegisterAnalyzerCommands(Registry& r);
+void RegisterExecutorCommands(Registry& r);
+
+// `env` stands in for the process environment (tests pass their own).
+int Run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+        std::ostream& out, std::ostream& err);
+
+// Helpers shared by the command files.
+std::string FormatTime(int64_t seconds);                         // RFC 3339, UTC
+bool ParseSince(const std::string& text, int64_t now_s, int64_t* out_s);  // 1h, 7d, or RFC 3339
+void PrintTable(std::ostream& out, const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows);
+
+}  // namespace kubemend::ctl
