@@ -7,10 +7,14 @@
 //     the alert resolves and a resolved signal follows.
 //  2. The collector against a broker that dies: 503, nothing acknowledged;
 //     dedup state survives a collector restart.
-// The /metrics endpoint is served by the test itself: the kube-sim
-// simulator was not on main when this was written (see e2e/collector/README).
+//  3. Watch-based detection in the kube-sim simulator: an OOM-killed
+//     Deployment pod and a crash-looping bare pod reach the trail (with the
+//     Deployment as owner), and the crash loop resolves once fixed.
+// In 1 the /metrics endpoint is served by the test itself (kube-state-metrics
+// names, under the test's control) so that the alert can be resolved on cue.
 #include <httplib.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -327,6 +331,118 @@ TEST(CollectorE2eTest, DeadBrokerMeans503AndDedupSurvivesRestart) {
   broker->Stop(SIGTERM);
   fs::remove_all(dir);
 }
+
+#ifdef KUBE_SIM_BINARY
+// POSTs to kube-sim's /sim/v1 API (plain HTTP, no token needed there).
+int Sim(const std::string& base, const std::string& path, const std::string& body, const std::string& type) {
+  httplib::Client c(base);
+  c.set_read_timeout(10, 0);
+  auto res = c.Post(path.c_str(), body, type.c_str());
+  if (res && res->status >= 300) {
+    ADD_FAILURE() << path << " answered " << res->status << ": " << res->body;
+  }
+  return res && res->status < 300 ? 200 : (res ? res->status : 0);
+}
+
+TEST(CollectorE2eTest, WatchSeesOomKillAndCrashLoopInTheSimulator) {
+  const fs::path dir = fs::temp_directory_path() / ("kubemend-collector-sim-" + NewUuid().substr(0, 8));
+  fs::create_directories(dir);
+  const fs::path ready = dir / "ready.json";
+  pid_t sim = fork();
+  if (sim == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    FILE* f = fopen((dir / "kube-sim.log").c_str(), "w");
+    if (f != nullptr) {
+      dup2(fileno(f), 2);
+    }
+    execl(KUBE_SIM_BINARY, KUBE_SIM_BINARY, "--state-dir", (dir / "state").c_str(), "--ready-file", ready.c_str(),
+          "--tick-ms", "50", "--backoff-base-ms", "400", "--crash-after-ms", "300", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      kill(pid, SIGTERM);
+      waitpid(pid, nullptr, 0);
+    }
+  } reap{sim};
+  ASSERT_TRUE(WaitUntil([&] { return !ReadFile(ready.string()).empty(); }, std::chrono::seconds(20)));
+  const std::string r = ReadFile(ready.string());
+  auto field = [&](const std::string& key) {
+    auto p = r.find("\"" + key + "\"");
+    p = r.find('"', r.find(':', p) + 1) + 1;
+    return r.substr(p, r.find('"', p) - p);
+  };
+  const std::string sim_url = field("http_url");
+  const std::string kubeconfig = field("kubeconfig_http");
+
+  Stack stack;
+  ASSERT_EQ(stack.Up("--kubeconfig " + kubeconfig), "");
+
+  ASSERT_EQ(Sim(sim_url, "/sim/v1/objects", R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.25
+        resources: {requests: {cpu: 100m, memory: 64Mi}, limits: {memory: 128Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: broken, namespace: default}
+spec:
+  containers:
+  - name: app
+    image: nginx:broken
+)",
+                "application/yaml"),
+            200);
+  ASSERT_EQ(Sim(sim_url, "/sim/v1/faults/image", R"({"image":"nginx:broken","mode":"crash"})", "application/json"),
+            200);
+  ASSERT_EQ(Sim(sim_url, "/sim/v1/faults/memory", R"({"namespace":"default","workload":"deployment/web","bytes":"200Mi"})",
+                "application/json"),
+            200);
+
+  long n = 0;
+  EXPECT_TRUE(WaitForCount(stack.dsn(),
+                           "SELECT count(*) FROM audit_events WHERE event_type='signal' AND signal_name='OOMKilled' "
+                           "AND target_kind='Pod' AND target_namespace='default' AND target_container='app' AND "
+                           "payload_json->'target'->>'owner_kind'='Deployment' AND "
+                           "payload_json->'target'->>'owner_name'='web' AND "
+                           "payload_json->'signal'->>'source'='SIGNAL_SOURCE_KUBERNETES'",
+                           [](long c) { return c >= 1; }, std::chrono::seconds(60), &n))
+      << ReadFile(stack.run_dir() + "/logs/collector.log");
+  EXPECT_TRUE(WaitForCount(stack.dsn(),
+                           "SELECT count(*) FROM audit_events WHERE event_type='signal' AND "
+                           "signal_name='CrashLoopBackOff' AND target_name='broken' AND "
+                           "payload_json->'signal'->>'status'='SIGNAL_STATUS_FIRING'",
+                           [](long c) { return c >= 1; }, std::chrono::seconds(60), &n));
+  // The image is fixed: once the container runs and is ready, the crash loop resolves.
+  ASSERT_EQ(Sim(sim_url, "/sim/v1/faults/image", R"({"image":"nginx:broken","mode":"ok"})", "application/json"), 200);
+  EXPECT_TRUE(WaitForCount(stack.dsn(),
+                           "SELECT count(*) FROM audit_events WHERE event_type='signal' AND "
+                           "signal_name='CrashLoopBackOff' AND target_name='broken' AND "
+                           "payload_json->'signal'->>'status'='SIGNAL_STATUS_RESOLVED'",
+                           [](long c) { return c >= 1; }, std::chrono::seconds(60), &n))
+      << ReadFile(stack.run_dir() + "/logs/collector.log");
+  // Never the same condition twice: one firing row per fingerprint.
+  EXPECT_EQ(QueryLong(stack.dsn(),
+                      "SELECT coalesce(max(c), 0) FROM (SELECT count(*) AS c FROM audit_events WHERE "
+                      "event_type='signal' AND payload_json->'signal'->>'source'='SIGNAL_SOURCE_KUBERNETES' AND "
+                      "payload_json->'signal'->>'status'='SIGNAL_STATUS_FIRING' "
+                      "GROUP BY payload_json->'signal'->>'fingerprint') t"),
+            1);
+  stack.Down();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+#endif
 
 }  // namespace
 }  // namespace kubemend::e2e
