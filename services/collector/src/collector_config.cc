@@ -31,6 +31,8 @@ void AddCollectorKeys(ConfigSchema& s, CollectorConfig* c) {
         "restarts within restart_burst_window that make a RestartBurst", 1, 1000);
   s.Add("kubernetes.restart_burst_window", &c->kubernetes.restart_burst_window, "window for restart bursts");
   s.Add("kubernetes.pending_timeout", &c->kubernetes.pending_timeout, "Pending longer than this is PodStuckPending");
+  s.Add("kubernetes.recovery_stable", &c->kubernetes.recovery_stable,
+        "a crash loop or image pull back-off resolves once the container has been ready this long");
   s.Add("kubernetes.tick", &c->kubernetes.tick, "re-evaluation of time-based pod conditions");
   s.Add("prometheus.enabled", &c->prometheus.enabled, "evaluate prometheus.triggers");
   s.Add("prometheus.url", &c->prometheus.url, "Prometheus base URL (also used by cost)");
@@ -92,6 +94,7 @@ absl::Status FinishCollectorConfig(CollectorConfig* c, const Env& env) {
   c->kube_state.restart_burst_count = c->kubernetes.restart_burst_count;
   c->kube_state.restart_burst_window = c->kubernetes.restart_burst_window;
   c->kube_state.pending_timeout = c->kubernetes.pending_timeout;
+  c->kube_state.recovery_stable = c->kubernetes.recovery_stable;
   c->webhook.cluster = c->cluster;
   if (c->dedup.enabled && c->dedup.state_file.empty()) {
     const std::string& ready = c->common.ready_file;

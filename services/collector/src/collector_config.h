@@ -32,6 +32,7 @@ struct CollectorConfig {
     int64_t restart_burst_count = 3;
     Millis restart_burst_window{600'000};
     Millis pending_timeout{300'000};
+    Millis recovery_stable{60'000};
     Millis tick{10'000};
   } kubernetes;
   struct {

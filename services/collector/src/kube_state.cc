@@ -153,10 +153,17 @@ std::vector<KubeCondition> KubeStateTracker::PodConditions(const std::string& ke
       const std::string waiting = Str(Field(state, "waiting"), "reason");
       const int64_t restarts = Int(cs, "restartCount");
       // Conditions that flap with the kubelet's back-off (waiting → running →
-      // terminated → waiting) stay firing until the container is ready.
+      // terminated → waiting) stay firing until the container has been ready
+      // for recovery_stable.
+      if (!ready) {
+        memo.ready_since.erase(container);
+      } else if (memo.ready_since.count(container) == 0) {
+        memo.ready_since[container] = now;
+      }
+      const bool stable = ready && now - memo.ready_since[container] >= opt_.recovery_stable.count();
       auto keep_sticky = [&](const KubeCondition& c) {
         auto it = active.find(c.fingerprint);
-        if (it != active.end() && !ready) {
+        if (it != active.end() && !stable) {
           out.push_back(it->second.condition);
         }
       };

@@ -31,6 +31,10 @@ struct KubeStateOptions {
   int64_t restart_burst_count = 3;        // restarts of one container ...
   Millis restart_burst_window{600'000};   // ... within this window
   Millis pending_timeout{300'000};        // Pending longer than this is stuck
+  // CrashLoopBackOff / ImagePullBackOff resolve only after the container has
+  // been ready this long: a crashing container is briefly running (and, with
+  // no readiness probe, ready) between back-offs.
+  Millis recovery_stable{60'000};
   bool pods = true;
   bool nodes = true;
   bool events = true;
@@ -88,6 +92,8 @@ class KubeStateTracker {
     nlohmann::json pod;
     // container → (time, restartCount) samples within the burst window
     std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> restarts;
+    // container → since when it has been ready without interruption
+    std::map<std::string, int64_t> ready_since;
   };
 
   std::vector<KubeCondition> PodConditions(const std::string& key, PodMemo& memo);

@@ -54,6 +54,7 @@ class KubeStateTest : public ::testing::Test {
     o.restart_burst_count = 3;
     o.restart_burst_window = Millis(60'000);
     o.pending_timeout = Millis(120'000);
+    o.recovery_stable = Millis(30'000);
     return o;
   }
   FakeClock clock_;
@@ -98,9 +99,19 @@ TEST_F(KubeStateTest, CrashLoopStaysFiringThroughBackOffFlapsUntilReady) {
   // kubelet restarts it: running but not ready, then back-off again.
   EXPECT_TRUE(tracker_.OnPod(Pod("web-2", Running(2, false)), false).empty());
   EXPECT_TRUE(tracker_.OnPod(Pod("web-2", Waiting("CrashLoopBackOff", 2)), false).empty());
-  auto ok = tracker_.OnPod(Pod("web-2", Running(3, true)), false);
-  // Ready: crash loop resolved. (3 restarts since the first sighting at 1 is
-  // not a burst: 3 - 1 = 2 < 3.)
+  // Between back-offs the container runs and (without a readiness probe) is
+  // ready for a moment: not yet a recovery.
+  EXPECT_TRUE(tracker_.OnPod(Pod("web-2", Running(3, true)), false).empty());
+  clock_.Advance(Millis(10'000));
+  EXPECT_TRUE(tracker_.OnPod(Pod("web-2", Waiting("CrashLoopBackOff", 3)), false).empty());
+  auto burst = tracker_.OnPod(Pod("web-2", Running(4, true)), false);
+  ASSERT_EQ(burst.size(), 1u);  // restarts 1 → 4 within the minute
+  EXPECT_EQ(burst[0].signal().name(), "RestartBurst");
+  clock_.Advance(Millis(20'000));
+  EXPECT_TRUE(tracker_.Tick().empty());  // ready for 20 s of the 30 needed
+  clock_.Advance(Millis(10'000));
+  auto ok = tracker_.Tick();
+  // Ready for 30 s: the crash loop resolves (the burst is still in its window).
   ASSERT_EQ(ok.size(), 1u);
   EXPECT_EQ(ok[0].signal().name(), "CrashLoopBackOff");
   EXPECT_EQ(ok[0].signal().status(), v1::SIGNAL_STATUS_RESOLVED);
@@ -112,7 +123,9 @@ TEST_F(KubeStateTest, ImagePullBackOffFiresAndResolvesOnceRunning) {
   EXPECT_EQ(ev[0].signal().name(), "ImagePullBackOff");
   EXPECT_EQ(ev[0].signal().reason(), "ErrImagePull");
   EXPECT_TRUE(tracker_.OnPod(Pod("web-3", Waiting("ImagePullBackOff", 0)), false).empty());
-  auto ok = tracker_.OnPod(Pod("web-3", Running(0, true)), false);
+  EXPECT_TRUE(tracker_.OnPod(Pod("web-3", Running(0, true)), false).empty());
+  clock_.Advance(Millis(30'000));
+  auto ok = tracker_.Tick();
   ASSERT_EQ(ok.size(), 1u);
   EXPECT_EQ(ok[0].signal().status(), v1::SIGNAL_STATUS_RESOLVED);
 }
