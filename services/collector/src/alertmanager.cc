@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstring>
 #include <ctime>
 
 #include "kubemend/common/ids.h"
@@ -13,8 +14,8 @@ using nlohmann::json;
 
 absl::Status Bad(const std::string& why) { return absl::InvalidArgumentError(why); }
 
-// RFC 3339 as Alertmanager writes it ("2026-01-01T10:00:00.123Z", or with an
-// offset). Alertmanager's zero time "0001-01-01T00:00:00Z" means unset.
+}  // namespace
+
 bool ParseRfc3339(const std::string& s, TimePoint* out) {
   std::tm tm{};
   const char* rest = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
@@ -41,11 +42,14 @@ bool ParseRfc3339(const std::string& s, TimePoint* out) {
     ++rest;
   } else if (*rest == '+' || *rest == '-') {
     int sign = *rest == '-' ? -1 : 1;
-    int hh = 0;
-    int mm = 0;
-    if (sscanf(rest + 1, "%2d:%2d", &hh, &mm) != 2) {
+    // Exactly "+hh:mm": anything shorter must not be read past its end.
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    if (strlen(rest) < 6 || !digit(rest[1]) || !digit(rest[2]) || rest[3] != ':' || !digit(rest[4]) ||
+        !digit(rest[5])) {
       return false;
     }
+    int hh = (rest[1] - '0') * 10 + (rest[2] - '0');
+    int mm = (rest[4] - '0') * 10 + (rest[5] - '0');
     offset_s = sign * (hh * 3600 + mm * 60);
     rest += 6;
   } else {
@@ -58,6 +62,8 @@ bool ParseRfc3339(const std::string& s, TimePoint* out) {
   *out = TimePoint(Millis(secs * 1000 + ms));
   return true;
 }
+
+namespace {
 
 v1::Severity SeverityOf(const std::string& s) {
   if (s == "critical" || s == "error" || s == "page") {
@@ -146,10 +152,10 @@ v1::Target TargetFromLabels(const std::map<std::string, std::string>& l, const s
   return t;
 }
 
-absl::StatusOr<std::vector<v1::Event>> ParseAlertmanagerWebhook(const std::string& body,
-                                                                const WebhookOptions& opts,
-                                                                const ProducerIdentity& who,
-                                                                const Clock& clock) {
+namespace {
+
+absl::StatusOr<std::vector<v1::Event>> ParseImpl(const std::string& body, const WebhookOptions& opts,
+                                                 const ProducerIdentity& who, const Clock& clock) {
   json root = json::parse(body, nullptr, false);
   if (root.is_discarded()) {
     return Bad("body is not valid JSON");
@@ -200,14 +206,20 @@ absl::StatusOr<std::vector<v1::Event>> ParseAlertmanagerWebhook(const std::strin
         return Bad(where + ".startsAt is not an RFC 3339 time");
       }
     }
+    if (a.contains("endsAt") && !a["endsAt"].is_string() && !a["endsAt"].is_null()) {
+      return Bad(where + ".endsAt is not an RFC 3339 time");
+    }
     if (a.contains("endsAt") && a["endsAt"].is_string() &&
         !ParseRfc3339(a["endsAt"].get<std::string>(), &ends)) {
       return Bad(where + ".endsAt is not an RFC 3339 time");
     }
-    std::string fingerprint = a.value("fingerprint", "");
     if (!a.value("fingerprint", json("")).is_string()) {
       return Bad(where + ".fingerprint must be a string");
     }
+    if (!a.value("generatorURL", json("")).is_string()) {
+      return Bad(where + ".generatorURL must be a string");
+    }
+    std::string fingerprint = a.value("fingerprint", "");
     if (fingerprint.empty()) {
       // Alertmanager always sends one; compute a stable stand-in from labels.
       std::string all;
@@ -253,6 +265,22 @@ absl::StatusOr<std::vector<v1::Event>> ParseAlertmanagerWebhook(const std::strin
     out.push_back(std::move(e));
   }
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<v1::Event>> ParseAlertmanagerWebhook(const std::string& body,
+                                                                const WebhookOptions& opts,
+                                                                const ProducerIdentity& who,
+                                                                const Clock& clock) {
+  // Every shape check above returns a reason; this is the net for a type
+  // mismatch that slipped through, so that no input can escape as an
+  // exception.
+  try {
+    return ParseImpl(body, opts, who, clock);
+  } catch (const json::exception& e) {
+    return Bad(std::string("malformed webhook payload: ") + e.what());
+  }
 }
 
 }  // namespace kubemend::collector

@@ -6,73 +6,60 @@
 
 namespace kubemend::collector {
 
-WebhookHandler::WebhookHandler(ServiceRuntime* rt, Producer* producer, WebhookConfig cfg)
-    : rt_(rt), producer_(producer), cfg_(std::move(cfg)) {
-  topic_ = TopicName(rt_->config().kafka, Topic::kSignals);
-  auto& m = rt_->metrics();
-  const Labels src{{"source", "alertmanager"}};
-  received_ = &m.GetCounter("kubemend_collector_received_total", "Alerts received", src);
-  rejected_ = &m.GetCounter("kubemend_collector_rejected_total", "Webhook bodies rejected (400)", src);
-  published_ = &m.GetCounter("kubemend_collector_published_total", "Signals published", src);
-  unavailable_ = &m.GetCounter("kubemend_collector_unavailable_total",
-                               "Webhook calls answered 503 because the bus did not acknowledge", src);
-  latency_ = &m.GetHistogram("kubemend_collector_webhook_seconds", "Webhook handling time", src);
-}
+WebhookHandler::WebhookHandler(Publisher* publisher, WebhookConfig cfg, WebhookAuth auth, ProducerIdentity who,
+                               const Clock& clock)
+    : publisher_(publisher), cfg_(std::move(cfg)), auth_(std::move(auth)), who_(std::move(who)), clock_(clock) {}
 
 void WebhookHandler::Register(httplib::Server& server) {
   server.set_payload_max_length(static_cast<size_t>(cfg_.max_body_bytes));
+  // Without TCP_NODELAY the reply's header and body writes meet the
+  // client's delayed ACK: ~40 ms per request. Each keep-alive connection
+  // holds a worker, and a worker waits for the broker's acknowledgement, so
+  // the pool is sized for concurrent senders rather than for cores.
+  server.set_tcp_nodelay(true);
+  server.set_keep_alive_max_count(100000);
+  const size_t threads = static_cast<size_t>(cfg_.http_threads);
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server.Post(cfg_.path, [this](const httplib::Request& req, httplib::Response& res) {
-    auto [code, body] = Handle(req.body);
+    auto [code, body] = Handle(req.get_header_value("Authorization"), req.body);
     res.status = code;
+    if (code == 401) {
+      res.set_header("WWW-Authenticate", auth_.type() == "basic" ? "Basic realm=\"kubemend\"" : "Bearer");
+    }
     res.set_content(body, "application/json");
   });
 }
 
-std::pair<int, std::string> WebhookHandler::Handle(const std::string& body) {
-  auto started = std::chrono::steady_clock::now();
+std::pair<int, std::string> WebhookHandler::Handle(const std::string& authorization, const std::string& body) {
   auto log = Logger("webhook");
-  auto events = ParseAlertmanagerWebhook(body, {cfg_.cluster}, rt_->identity(), rt_->clock());
+  if (std::string why = auth_.Check(authorization); !why.empty()) {
+    publisher_->CountError(kSource, "unauthorized: " + why);
+    log->warn("msg=\"rejected webhook\" status=401 reason={}", Q(why));
+    return {401, nlohmann::json{{"error", why}}.dump()};
+  }
+  if (static_cast<int64_t>(body.size()) > cfg_.max_body_bytes) {
+    publisher_->CountError(kSource, "body too large");
+    return {413, nlohmann::json{{"error", "body larger than webhook.max_body_bytes"}}.dump()};
+  }
+  auto events = ParseAlertmanagerWebhook(body, {cfg_.cluster}, who_, clock_);
   if (!events.ok()) {
-    rejected_->Inc();
-    rt_->CountError("bad_webhook");
-    log->warn("msg=\"rejected webhook\" reason={}", Q(std::string(events.status().message())));
+    publisher_->CountError(kSource, "bad webhook: " + std::string(events.status().message()));
+    log->warn("msg=\"rejected webhook\" status=400 reason={}", Q(std::string(events.status().message())));
     return {400, nlohmann::json{{"error", events.status().message()}}.dump()};
   }
-  received_->Inc(events->size());
-  auto tracker = std::make_shared<DeliveryTracker>();
-  for (const auto& e : *events) {
-    auto st = producer_->Produce(topic_, TargetKey(e.target()), e.SerializeAsString(), tracker,
-                                 {{"kubemend-event-type", "signal"},
-                                  {"traceparent", e.trace().traceparent()}});
-    if (!st.ok()) {
-      unavailable_->Inc();
-      return {503, nlohmann::json{{"error", st.message()}}.dump()};
-    }
+  auto result = publisher_->Publish(kSource, *events);
+  if (!result.ok()) {
+    log->warn("msg=\"webhook not acknowledged\" status=503 error={}", Q(std::string(result.status().message())));
+    return {503, nlohmann::json{{"error", result.status().message()}}.dump()};
   }
-  auto st = tracker->Wait(rt_->config().kafka.delivery_timeout);
-  if (!st.ok()) {
-    unavailable_->Inc();
-    rt_->CountError("bus_unavailable");
-    log->warn("msg=\"webhook not acknowledged\" error={}", Q(std::string(st.message())));
-    return {503, nlohmann::json{{"error", st.message()}}.dump()};
-  }
-  published_->Inc(events->size());
-  rt_->metrics()
-      .GetCounter("kubemend_events_out_total", "Events published", {{"type", "signal"}})
-      .Inc(events->size());
-  for (const auto& e : *events) {
-    log->info("msg=\"signal published\" event_id={} incident_id={} alert={} status={} target={}",
-              e.event_id(), e.incident_id(), Q(e.signal().name()),
-              e.signal().status() == v1::SIGNAL_STATUS_FIRING ? "firing" : "resolved",
-              Q(TargetString(e.target())));
-  }
-  latency_->Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  nlohmann::json ids = nlohmann::json::array();
-  for (const auto& e : *events) {
-    ids.push_back(e.event_id());
-  }
-  return {200, nlohmann::json{{"accepted", events->size()}, {"event_ids", ids}}.dump()};
+  log->debug("msg=\"webhook\" alerts={} published={} deduplicated={}", events->size(), result->published,
+             result->deduplicated);
+  nlohmann::json ids = result->event_ids;
+  return {200, nlohmann::json{{"accepted", events->size()},
+                              {"published", result->published},
+                              {"deduplicated", result->deduplicated},
+                              {"event_ids", ids}}
+                   .dump()};
 }
 
 }  // namespace kubemend::collector

@@ -1,39 +1,45 @@
 #pragma once
-// The HTTP side of the collector: POST /api/v1/alerts (Alertmanager webhook).
-// A reply of 200 means every signal in the body is acknowledged by the
-// broker; when the bus is down the reply is 503 so that Alertmanager retries.
-// Handlers run on httplib's worker threads; the producer is thread-safe.
+// The HTTP side of the collector: POST <path> (Alertmanager webhook v4).
+//  - 401 when auth is configured and the Authorization header is wrong;
+//  - 413 (by httplib) above max_body_bytes;
+//  - 400 with the reason when the body is not a valid v4 payload;
+//  - 200 once every non-duplicate signal is acknowledged by the broker;
+//  - 503 when the bus did not acknowledge, so that Alertmanager retries;
+//    nothing is recorded as sent in that case.
+// Handlers run on httplib's worker threads; Publisher is thread-safe.
 #include <httplib.h>
 
 #include "alertmanager.h"
-#include "kubemend/common/kafka.h"
-#include "kubemend/common/runtime.h"
+#include "auth.h"
+#include "publisher.h"
 
 namespace kubemend::collector {
 
 struct WebhookConfig {
+  bool enabled = true;
   std::string path = "/api/v1/alerts";
   int64_t max_body_bytes = 1 << 20;
+  int64_t http_threads = 64;  // HTTP workers (one per open keep-alive connection)
   std::string cluster = "default";
+  WebhookAuthConfig auth;
 };
 
 class WebhookHandler {
  public:
-  WebhookHandler(ServiceRuntime* rt, Producer* producer, WebhookConfig cfg);
+  WebhookHandler(Publisher* publisher, WebhookConfig cfg, WebhookAuth auth, ProducerIdentity who,
+                 const Clock& clock);
   void Register(httplib::Server& server);
-  // Parses and publishes; returns the HTTP status and body.
-  std::pair<int, std::string> Handle(const std::string& body);
+  // Authenticates, parses and publishes; returns the HTTP status and body.
+  std::pair<int, std::string> Handle(const std::string& authorization, const std::string& body);
+
+  static constexpr const char* kSource = "alertmanager";
 
  private:
-  ServiceRuntime* rt_;
-  Producer* producer_;
+  Publisher* publisher_;
   WebhookConfig cfg_;
-  std::string topic_;
-  Counter* received_;
-  Counter* rejected_;
-  Counter* published_;
-  Counter* unavailable_;
-  Histogram* latency_;
+  WebhookAuth auth_;
+  ProducerIdentity who_;
+  const Clock& clock_;
 };
 
 }  // namespace kubemend::collector

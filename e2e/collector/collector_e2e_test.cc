@@ -1,0 +1,461 @@
+// Collector end to end.
+//  1. Real Prometheus and Alertmanager (Debian packages) as processes on
+//     loopback ports: Prometheus scrapes a kube-state-metrics-shaped
+//     /metrics endpoint and evaluates kubernetes-mixin rules
+//     (rules/kubernetes-mixin.rules.yml), Alertmanager posts to the stack's
+//     collector with a bearer token; the signal reaches the audit trail, then
+//     the alert resolves and a resolved signal follows.
+//  2. The collector against a broker that dies: 503, nothing acknowledged;
+//     dedup state survives a collector restart.
+//  3. Watch-based detection in the kube-sim simulator: an OOM-killed
+//     Deployment pod and a crash-looping bare pod reach the trail (with the
+//     Deployment as owner), and the crash loop resolves once fixed.
+// In 1 the /metrics endpoint is served by the test itself (kube-state-metrics
+// names, under the test's control) so that the alert can be resolved on cue.
+#include <httplib.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "kubemend/common/ids.h"
+#include "stack.h"
+
+namespace kubemend::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// A child process with its output in a log file; SIGTERM (then SIGKILL) on
+// destruction. Only ever signals its own pid.
+class Child {
+ public:
+  Child(std::vector<std::string> argv, const std::string& log, std::map<std::string, std::string> env = {}) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      FILE* f = fopen(log.c_str(), "a");
+      if (f != nullptr) {
+        dup2(fileno(f), 1);
+        dup2(fileno(f), 2);
+      }
+      for (const auto& [k, v] : env) {
+        setenv(k.c_str(), v.c_str(), 1);
+      }
+      std::vector<char*> args;
+      for (auto& a : argv) {
+        args.push_back(a.data());
+      }
+      args.push_back(nullptr);
+      execvp(args[0], args.data());
+      _exit(127);
+    }
+  }
+  ~Child() { Stop(SIGTERM); }
+  void Stop(int sig) {
+    if (pid_ <= 0) {
+      return;
+    }
+    kill(pid_, sig);
+    for (int i = 0; i < 100; ++i) {
+      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  bool Running() { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+bool WaitUntil(const std::function<bool()>& pred, std::chrono::seconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    if (pred()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return pred();
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// kube-state-metrics-shaped exposition that the test changes as it goes.
+class MetricsEndpoint {
+ public:
+  MetricsEndpoint() {
+    server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      std::lock_guard<std::mutex> lock(mu_);
+      res.set_content(text_, "text/plain; version=0.0.4");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~MetricsEndpoint() {
+    server_.stop();
+    thread_.join();
+  }
+  void Set(std::string text) {
+    std::lock_guard<std::mutex> lock(mu_);
+    text_ = std::move(text);
+  }
+  int port() const { return port_; }
+
+ private:
+  httplib::Server server_;
+  std::mutex mu_;
+  std::string text_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+std::string KsmText(bool node_ready, bool crash_looping) {
+  std::string t =
+      "# HELP kube_node_status_condition The condition of a cluster node.\n"
+      "# TYPE kube_node_status_condition gauge\n";
+  // Ready: status="true" is 1. Down (kubelet stopped reporting): "unknown" is 1.
+  t += std::string("kube_node_status_condition{node=\"node-1\",condition=\"Ready\",status=\"true\"} ") +
+       (node_ready ? "1" : "0") + "\n";
+  t += "kube_node_status_condition{node=\"node-1\",condition=\"Ready\",status=\"false\"} 0\n";
+  t += std::string("kube_node_status_condition{node=\"node-1\",condition=\"Ready\",status=\"unknown\"} ") +
+       (node_ready ? "0" : "1") + "\n";
+  t += "# HELP kube_pod_container_status_waiting_reason Describes the reason the container is waiting.\n"
+       "# TYPE kube_pod_container_status_waiting_reason gauge\n";
+  if (crash_looping) {
+    t += "kube_pod_container_status_waiting_reason{namespace=\"shop\",pod=\"web-7d9f-abcde\",uid=\"u1\","
+         "container=\"app\",reason=\"CrashLoopBackOff\"} 1\n";
+  }
+  return t;
+}
+
+long SignalRows(const Stack& s, const std::string& name, const std::string& status) {
+  return QueryLong(s.dsn(), "SELECT count(*) FROM audit_events WHERE event_type='signal' AND signal_name='" + name +
+                                "' AND payload_json->'signal'->>'status'='SIGNAL_STATUS_" + status + "'");
+}
+
+TEST(CollectorE2eTest, PrometheusAndAlertmanagerAlertsReachTheTrailAndResolve) {
+  // The stack's collector demands a bearer token, as Alertmanager's
+  // http_config.authorization sends it (inherited by ./kubemend up).
+  const std::string token = "e2e-" + NewUuid().substr(0, 8);
+  setenv("KUBEMEND_WEBHOOK_AUTH_TYPE", "bearer", 1);
+  setenv("KUBEMEND_WEBHOOK_TOKEN", token.c_str(), 1);
+  Stack stack;
+  std::string err = stack.Up();
+  unsetenv("KUBEMEND_WEBHOOK_AUTH_TYPE");
+  unsetenv("KUBEMEND_WEBHOOK_TOKEN");
+  ASSERT_EQ(err, "");
+  const std::string collector = stack.Env("KUBEMEND_COLLECTOR_HTTP");
+  ASSERT_FALSE(collector.empty());
+  // Without the token: refused.
+  EXPECT_EQ(Post("http://" + collector, "/api/v1/alerts", AlertBody("X", {{"namespace", "a"}}, "f")).first, 401);
+
+  MetricsEndpoint ksm;
+  ksm.Set(KsmText(/*node_ready=*/false, /*crash_looping=*/true));
+  const fs::path dir = stack.run_dir() + "/monitoring";
+  fs::create_directories(dir / "am");
+  fs::create_directories(dir / "prom");
+  const int am_port = FreePort();
+  const int prom_port = FreePort();
+  std::ofstream(dir / "am.yml") << "route:\n"
+                                   "  receiver: kubemend\n"
+                                   "  group_by: ['...']\n"
+                                   "  group_wait: 0s\n"
+                                   "  group_interval: 1s\n"
+                                   "  repeat_interval: 4h\n"
+                                   "receivers:\n"
+                                   "  - name: kubemend\n"
+                                   "    webhook_configs:\n"
+                                   "      - url: http://"
+                                << collector << "/api/v1/alerts\n"
+                                << "        send_resolved: true\n"
+                                   "        http_config:\n"
+                                   "          authorization:\n"
+                                   "            type: Bearer\n"
+                                   "            credentials: "
+                                << token << "\n";
+  std::ofstream(dir / "prom.yml") << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                                     "rule_files:\n  - "
+                                  << KUBEMEND_COLLECTOR_RULES
+                                  << "\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:"
+                                  << am_port
+                                  << "']\nscrape_configs:\n  - job_name: kube-state-metrics\n    static_configs:\n"
+                                     "      - targets: ['127.0.0.1:"
+                                  << ksm.port() << "']\n";
+  Child am({"prometheus-alertmanager", "--config.file=" + (dir / "am.yml").string(),
+            "--storage.path=" + (dir / "am").string(), "--web.listen-address=127.0.0.1:" + std::to_string(am_port),
+            "--cluster.listen-address="},
+           (dir / "am.log").string());
+  Child prom({"prometheus", "--config.file=" + (dir / "prom.yml").string(),
+              "--storage.tsdb.path=" + (dir / "prom").string(),
+              "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
+             (dir / "prom.log").string());
+
+  long n = 0;
+  ASSERT_TRUE(WaitForCount(stack.dsn(),
+                           "SELECT count(*) FROM audit_events WHERE event_type='signal' AND "
+                           "signal_name='KubeNodeNotReady' AND target_kind='Node' AND target_name='node-1' AND "
+                           "payload_json->'signal'->>'status'='SIGNAL_STATUS_FIRING'",
+                           [](long c) { return c >= 1; }, std::chrono::seconds(60), &n))
+      << "no firing KubeNodeNotReady in the trail; am.log:\n"
+      << ReadFile((dir / "am.log").string()) << "\nprom.log:\n"
+      << ReadFile((dir / "prom.log").string());
+  ASSERT_TRUE(WaitForCount(stack.dsn(),
+                           "SELECT count(*) FROM audit_events WHERE event_type='signal' AND "
+                           "signal_name='KubePodCrashLooping' AND target_kind='Pod' AND "
+                           "target_name='web-7d9f-abcde' AND target_container='app' AND target_namespace='shop'",
+                           [](long c) { return c >= 1; }, std::chrono::seconds(30), &n));
+
+  // The node comes back: Prometheus resolves, Alertmanager sends resolved.
+  ksm.Set(KsmText(/*node_ready=*/true, /*crash_looping=*/true));
+  ASSERT_TRUE(WaitForCount(stack.dsn(),
+                           "SELECT count(*) FROM audit_events WHERE event_type='signal' AND "
+                           "signal_name='KubeNodeNotReady' AND payload_json->'signal'->>'status'='SIGNAL_STATUS_RESOLVED'",
+                           [](long c) { return c >= 1; }, std::chrono::seconds(60), &n))
+      << ReadFile((dir / "am.log").string());
+  // One signal per change: Alertmanager re-sends the firing crash loop with
+  // every group update, the trail holds it once.
+  EXPECT_EQ(SignalRows(stack, "KubeNodeNotReady", "FIRING"), 1);
+  EXPECT_EQ(SignalRows(stack, "KubePodCrashLooping", "FIRING"), 1);
+  EXPECT_TRUE(am.Running());
+  EXPECT_TRUE(prom.Running());
+}
+
+// The collector alone against a broker this test owns and then kills.
+TEST(CollectorE2eTest, DeadBrokerMeans503AndDedupSurvivesRestart) {
+  const char* build = std::getenv("KUBEMEND_BUILD_DIR");
+  ASSERT_NE(build, nullptr) << "KUBEMEND_BUILD_DIR not set; run through ./kubemend test";
+  const fs::path dir = fs::temp_directory_path() / ("kubemend-collector-e2e-" + NewUuid().substr(0, 8));
+  fs::create_directories(dir);
+  const std::string bootstrap = (dir / "kafka.bootstrap").string();
+  auto broker = std::make_unique<Child>(
+      std::vector<std::string>{std::string(build) + "/tools/kafka-dev-broker/kafka-dev-broker", "--bootstrap-file",
+                               bootstrap},
+      (dir / "broker.log").string());
+  ASSERT_TRUE(WaitUntil([&] { return !ReadFile(bootstrap).empty(); }, std::chrono::seconds(10)));
+  std::string brokers = ReadFile(bootstrap);
+  while (!brokers.empty() && (brokers.back() == '\n' || brokers.back() == ' ')) {
+    brokers.pop_back();
+  }
+  const std::string ready = (dir / "collector.ready").string();
+  std::map<std::string, std::string> env{{"KUBEMEND_KAFKA_BROKERS", brokers},
+                                               {"KUBEMEND_KAFKA_TOPIC_PREFIX", "deadbroker."},
+                                               {"KUBEMEND_KAFKA_DELIVERY_TIMEOUT", "3s"},
+                                               {"KUBEMEND_HTTP_LISTEN", "127.0.0.1:0"},
+                                               {"KUBEMEND_GRPC_LISTEN", "127.0.0.1:0"},
+                                               {"KUBEMEND_RUNTIME_READY_FILE", ready},
+                                               {"KUBEMEND_KUBERNETES_ENABLED", "false"}};
+  const std::string bin = std::string(build) + "/services/collector/kubemend-collector";
+  const std::string config = std::string(std::getenv("KUBEMEND_ROOT")) + "/services/collector/config.yaml";
+  auto start = [&] {
+    fs::remove(ready);
+    auto c = std::make_unique<Child>(std::vector<std::string>{bin, "--config", config}, (dir / "collector.log").string(),
+                                     env);
+    EXPECT_TRUE(WaitUntil([&] { return !ReadFile(ready).empty(); }, std::chrono::seconds(20)))
+        << ReadFile((dir / "collector.log").string());
+    std::string r = ReadFile(ready);
+    auto p = r.find("\"http\":\"");
+    return std::make_pair(std::move(c), "http://" + r.substr(p + 8, r.find('"', p + 8) - p - 8));
+  };
+  auto [collector, url] = start();
+  const std::string body = AlertBody("KubePodCrashLooping", {{"namespace", "shop"}, {"pod", "web-1"}}, "fp-dead-1");
+  auto [code, reply] = Post(url, "/api/v1/alerts", body);
+  ASSERT_EQ(code, 200) << reply;
+  EXPECT_NE(reply.find("\"published\":1"), std::string::npos) << reply;
+
+  // Restart the collector: the same alert again is a duplicate.
+  collector->Stop(SIGTERM);
+  std::tie(collector, url) = start();
+  std::tie(code, reply) = Post(url, "/api/v1/alerts", body);
+  ASSERT_EQ(code, 200) << reply;
+  EXPECT_NE(reply.find("\"published\":0"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("\"deduplicated\":1"), std::string::npos) << reply;
+
+  // The broker dies: a new alert is not acknowledged, so not accepted.
+  broker->Stop(SIGKILL);
+  const std::string fresh = AlertBody("KubePodCrashLooping", {{"namespace", "shop"}, {"pod", "web-2"}}, "fp-dead-2");
+  std::tie(code, reply) = Post(url, "/api/v1/alerts", fresh);
+  EXPECT_EQ(code, 503) << reply;
+  // ... and not remembered as sent: once a broker is back (a new one, as the
+  // dev broker keeps nothing), the retry is published. The collector needs a
+  // restart to find the new address.
+  broker = std::make_unique<Child>(
+      std::vector<std::string>{std::string(build) + "/tools/kafka-dev-broker/kafka-dev-broker", "--bootstrap-file",
+                               bootstrap + ".2"},
+      (dir / "broker2.log").string());
+  ASSERT_TRUE(WaitUntil([&] { return !ReadFile(bootstrap + ".2").empty(); }, std::chrono::seconds(10)));
+  collector->Stop(SIGTERM);
+  std::string brokers2 = ReadFile(bootstrap + ".2");
+  while (!brokers2.empty() && (brokers2.back() == '\n' || brokers2.back() == ' ')) {
+    brokers2.pop_back();
+  }
+  env["KUBEMEND_KAFKA_BROKERS"] = brokers2;
+  std::tie(collector, url) = start();
+  std::tie(code, reply) = Post(url, "/api/v1/alerts", fresh);
+  EXPECT_EQ(code, 200) << reply;
+  EXPECT_NE(reply.find("\"published\":1"), std::string::npos) << reply;
+  collector->Stop(SIGTERM);
+  broker->Stop(SIGTERM);
+  fs::remove_all(dir);
+}
+
+#ifdef KUBE_SIM_BINARY
+// POSTs to kube-sim's /sim/v1 API (plain HTTP, no token needed there).
+int Sim(const std::string& base, const std::string& path, const std::string& body, const std::string& type) {
+  httplib::Client c(base);
+  c.set_read_timeout(10, 0);
+  auto res = c.Post(path.c_str(), body, type.c_str());
+  if (res && res->status >= 300) {
+    ADD_FAILURE() << path << " answered " << res->status << ": " << res->body;
+  }
+  return res && res->status < 300 ? 200 : (res ? res->status : 0);
+}
+
+TEST(CollectorE2eTest, WatchSeesOomKillAndCrashLoopInTheSimulator) {
+  const fs::path dir = fs::temp_directory_path() / ("kubemend-collector-sim-" + NewUuid().substr(0, 8));
+  fs::create_directories(dir);
+  const fs::path ready = dir / "ready.json";
+  pid_t sim = fork();
+  if (sim == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    FILE* f = fopen((dir / "kube-sim.log").c_str(), "w");
+    if (f != nullptr) {
+      dup2(fileno(f), 2);
+    }
+    execl(KUBE_SIM_BINARY, KUBE_SIM_BINARY, "--state-dir", (dir / "state").c_str(), "--ready-file", ready.c_str(),
+          "--tick-ms", "50", "--backoff-base-ms", "400", "--crash-after-ms", "300", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      kill(pid, SIGTERM);
+      waitpid(pid, nullptr, 0);
+    }
+  } reap{sim};
+  ASSERT_TRUE(WaitUntil([&] { return !ReadFile(ready.string()).empty(); }, std::chrono::seconds(20)));
+  const std::string r = ReadFile(ready.string());
+  auto field = [&](const std::string& key) {
+    auto p = r.find("\"" + key + "\"");
+    p = r.find('"', r.find(':', p) + 1) + 1;
+    return r.substr(p, r.find('"', p) - p);
+  };
+  const std::string sim_url = field("http_url");
+  const std::string kubeconfig = field("kubeconfig_http");
+
+  // Seconds instead of minutes for the time-based parts (inherited by the
+  // services that ./kubemend up starts).
+  setenv("KUBEMEND_KUBERNETES_TICK", "500ms", 1);
+  setenv("KUBEMEND_KUBERNETES_RECOVERY_STABLE", "3s", 1);
+  Stack stack;
+  const std::string up = stack.Up("--kubeconfig " + kubeconfig);
+  unsetenv("KUBEMEND_KUBERNETES_TICK");
+  unsetenv("KUBEMEND_KUBERNETES_RECOVERY_STABLE");
+  ASSERT_EQ(up, "");
+
+  ASSERT_EQ(Sim(sim_url, "/sim/v1/objects", R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.25
+        resources: {requests: {cpu: 100m, memory: 64Mi}, limits: {memory: 128Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: broken, namespace: default}
+spec:
+  containers:
+  - name: app
+    image: nginx:broken
+)",
+                "application/yaml"),
+            200);
+  ASSERT_EQ(Sim(sim_url, "/sim/v1/faults/image", R"({"image":"nginx:broken","mode":"crash"})", "application/json"),
+            200);
+  ASSERT_EQ(Sim(sim_url, "/sim/v1/faults/memory", R"({"namespace":"default","workload":"deployment/web","bytes":"200Mi"})",
+                "application/json"),
+            200);
+
+  long n = 0;
+  EXPECT_TRUE(WaitForCount(stack.dsn(),
+                           "SELECT count(*) FROM audit_events WHERE event_type='signal' AND signal_name='OOMKilled' "
+                           "AND target_kind='Pod' AND target_namespace='default' AND target_container='app' AND "
+                           "payload_json->'target'->>'owner_kind'='Deployment' AND "
+                           "payload_json->'target'->>'owner_name'='web' AND "
+                           "payload_json->'signal'->>'source'='SIGNAL_SOURCE_KUBERNETES'",
+                           [](long c) { return c >= 1; }, std::chrono::seconds(60), &n))
+      << ReadFile(stack.run_dir() + "/logs/collector.log");
+  EXPECT_TRUE(WaitForCount(stack.dsn(),
+                           "SELECT count(*) FROM audit_events WHERE event_type='signal' AND "
+                           "signal_name='CrashLoopBackOff' AND target_name='broken' AND "
+                           "payload_json->'signal'->>'status'='SIGNAL_STATUS_FIRING'",
+                           [](long c) { return c >= 1; }, std::chrono::seconds(60), &n));
+  // The image is fixed: once the container runs and is ready, the crash loop resolves.
+  ASSERT_EQ(Sim(sim_url, "/sim/v1/faults/image", R"({"image":"nginx:broken","mode":"ok"})", "application/json"), 200);
+  EXPECT_TRUE(WaitForCount(stack.dsn(),
+                           "SELECT count(*) FROM audit_events WHERE event_type='signal' AND "
+                           "signal_name='CrashLoopBackOff' AND target_name='broken' AND "
+                           "payload_json->'signal'->>'status'='SIGNAL_STATUS_RESOLVED'",
+                           [](long c) { return c >= 1; }, std::chrono::seconds(60), &n))
+      << ReadFile(stack.run_dir() + "/logs/collector.log");
+  // Never the same condition twice: per fingerprint, no status follows itself.
+  EXPECT_EQ(QueryLong(stack.dsn(),
+                      "SELECT count(*) FROM (SELECT payload_json->'signal'->>'status' AS st, "
+                      "lag(payload_json->'signal'->>'status') OVER (PARTITION BY "
+                      "payload_json->'signal'->>'fingerprint' ORDER BY seq) AS prev FROM audit_events WHERE "
+                      "event_type='signal' AND payload_json->'signal'->>'source'='SIGNAL_SOURCE_KUBERNETES') t "
+                      "WHERE st = prev"),
+            0);
+  // And the crash loop of `broken` fired exactly once despite its back-off flaps.
+  EXPECT_EQ(QueryLong(stack.dsn(),
+                      "SELECT count(*) FROM audit_events WHERE event_type='signal' AND signal_name='CrashLoopBackOff' "
+                      "AND target_name='broken' AND payload_json->'signal'->>'status'='SIGNAL_STATUS_FIRING'"),
+            1);
+  stack.Down();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+#endif
+
+}  // namespace
+}  // namespace kubemend::e2e

@@ -1,0 +1,82 @@
+#pragma once
+// Metric triggers: a PromQL instant query compared with a threshold, firing
+// once the comparison has held for `for_duration` (like a Prometheus alerting
+// rule, or an AnomalyAction/HealingPolicy metric trigger) and resolving when
+// it no longer holds or the series disappears. One signal per series (label
+// set) and change. The cost source's budgets are triggers too.
+//
+// TriggerEvaluator is pure: samples and the time come in, events go out.
+// Not thread-safe; one poll loop owns each evaluator.
+#include <absl/status/statusor.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "kubemend/common/clock.h"
+#include "kubemend/common/events.h"
+#include "prometheus_client.h"
+
+namespace kubemend::collector {
+
+enum class CompareOp { kGreater, kGreaterEqual, kLess, kLessEqual, kEqual, kNotEqual };
+bool ParseCompareOp(const std::string& s, CompareOp* out);
+const char* CompareOpString(CompareOp op);
+bool Compare(double value, CompareOp op, double threshold);
+
+struct TriggerSpec {
+  std::string name;  // the signal name (e.g. HighMemory, BudgetExceeded)
+  v1::SignalSource source = v1::SIGNAL_SOURCE_PROMETHEUS;
+  std::string query;
+  CompareOp op = CompareOp::kGreater;
+  double threshold = 0;
+  Millis for_duration{0};
+  v1::Severity severity = v1::SEVERITY_WARNING;
+  std::string summary;  // prefix for the human line; default: the name
+  // Fixed target (cost budgets); otherwise derived from each series' labels.
+  std::optional<v1::Target> target;
+  std::map<std::string, std::string> labels;  // added to every signal
+  std::string fingerprint_prefix;            // default "prom/<name>"
+};
+
+// Parses the `prometheus.triggers` list:
+//   - name: HighMemory
+//     query: 'container_memory_working_set_bytes{namespace="shop"}'
+//     threshold: "> 1073741824"      # or op: ">" and threshold: 1073741824
+//     for: 2m
+//     severity: warning
+//     summary: Memory above 1 GiB
+// Errors name the entry and key: "prometheus.triggers[2].threshold: ...".
+absl::StatusOr<std::vector<TriggerSpec>> ParseTriggers(const YAML::Node& node, const std::string& where);
+
+v1::Severity ParseSeverity(const std::string& s);
+
+class TriggerEvaluator {
+ public:
+  TriggerEvaluator(TriggerSpec spec, std::string cluster, ProducerIdentity who, const Clock& clock);
+  // The samples of one evaluation at clock.Now().
+  std::vector<v1::Event> Evaluate(const std::vector<PromSample>& samples);
+  const TriggerSpec& spec() const { return spec_; }
+
+ private:
+  struct SeriesState {
+    TimePoint pending_since;
+    bool firing = false;
+    std::string incident_id;
+    double last_value = 0;
+    v1::Target target;
+    std::map<std::string, std::string> labels;
+  };
+  v1::Event Build(const SeriesState& s, const std::string& fingerprint, v1::SignalStatus status) const;
+
+  TriggerSpec spec_;
+  std::string cluster_;
+  ProducerIdentity who_;
+  const Clock& clock_;
+  std::map<std::string, SeriesState> series_;  // fingerprint → state
+};
+
+}  // namespace kubemend::collector

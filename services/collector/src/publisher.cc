@@ -1,0 +1,143 @@
+#include "publisher.h"
+
+#include "kubemend/common/events.h"
+
+namespace kubemend::collector {
+
+absl::Status KafkaSignalSink::Publish(const std::vector<v1::Event>& events) {
+  if (events.empty()) {
+    return absl::OkStatus();
+  }
+  auto tracker = std::make_shared<DeliveryTracker>();
+  for (const auto& e : events) {
+    auto st = producer_->Produce(topic_, TargetKey(e.target()), e.SerializeAsString(), tracker,
+                                 {{"kubemend-event-type", "signal"}, {"traceparent", e.trace().traceparent()}});
+    if (!st.ok()) {
+      return absl::UnavailableError(std::string(st.message()));
+    }
+  }
+  return tracker->Wait(timeout_);
+}
+
+absl::Status MemorySignalSink::Publish(const std::vector<v1::Event>& events) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (fail_) {
+    return absl::UnavailableError("bus down (test sink)");
+  }
+  events_.insert(events_.end(), events.begin(), events.end());
+  return absl::OkStatus();
+}
+
+std::vector<v1::Event> MemorySignalSink::Take() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::exchange(events_, {});
+}
+
+void MemorySignalSink::set_fail(bool fail) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fail_ = fail;
+}
+
+Publisher::Publisher(SignalSink* sink, DedupStore* dedup, MetricsRegistry* metrics)
+    : sink_(sink), dedup_(dedup), metrics_(metrics) {}
+
+SourceCounters& Publisher::Counters(const std::string& source) {
+  auto it = sources_.find(source);
+  if (it != sources_.end()) {
+    return it->second;
+  }
+  const Labels l{{"source", source}};
+  SourceCounters c;
+  c.received = &metrics_->GetCounter("kubemend_collector_received_total", "Signals received from a source", l);
+  c.deduplicated = &metrics_->GetCounter("kubemend_collector_deduplicated_total",
+                                         "Signals dropped as repeats of the last published status", l);
+  c.published = &metrics_->GetCounter("kubemend_collector_published_total",
+                                      "Signals published and acknowledged by the broker", l);
+  c.errors = &metrics_->GetCounter("kubemend_collector_errors_total",
+                                   "Source failures: bad input, failed queries or probes, bus refusals", l);
+  return sources_.emplace(source, std::move(c)).first->second;
+}
+
+void Publisher::AddSource(const std::string& source, bool enabled) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Counters(source);
+  enabled_[source] = enabled;
+}
+
+void Publisher::CountError(const std::string& source, const std::string& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& c = Counters(source);
+  c.errors->Inc();
+  c.last_error = why;
+}
+
+absl::StatusOr<PublishResult> Publisher::Publish(const std::string& source,
+                                                 const std::vector<v1::Event>& events) {
+  SourceCounters* c = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    c = &Counters(source);
+  }
+  c->received->Inc(events.size());
+  PublishResult result;
+  std::vector<v1::Event> fresh;
+  // Within one batch only the last status per fingerprint matters as the
+  // "last published", but every change is published in order.
+  std::map<std::string, v1::SignalStatus> in_batch;
+  for (const auto& e : events) {
+    const auto& s = e.signal();
+    auto prior = in_batch.find(s.fingerprint());
+    bool publish = prior != in_batch.end() ? prior->second != s.status()
+                                           : (dedup_ == nullptr || dedup_->ShouldPublish(s.fingerprint(), s.status()));
+    if (!publish) {
+      ++result.deduplicated;
+      continue;
+    }
+    in_batch[s.fingerprint()] = s.status();
+    fresh.push_back(e);
+  }
+  c->deduplicated->Inc(result.deduplicated);
+  if (fresh.empty()) {
+    return result;
+  }
+  if (auto st = sink_->Publish(fresh); !st.ok()) {
+    CountError(source, std::string(st.message()));
+    return absl::UnavailableError(std::string(st.message()));
+  }
+  c->published->Inc(fresh.size());
+  metrics_->GetCounter("kubemend_events_out_total", "Events published", {{"type", "signal"}}).Inc(fresh.size());
+  for (const auto& e : fresh) {
+    if (dedup_ != nullptr) {
+      if (auto st = dedup_->Record(e.signal().fingerprint(), e.signal().status()); !st.ok()) {
+        // Published already; losing the record only risks one repeat after a restart.
+        CountError(source, std::string(st.message()));
+      }
+    }
+    result.event_ids.push_back(e.event_id());
+  }
+  result.published = fresh.size();
+  return result;
+}
+
+std::map<std::string, std::string> Publisher::Details() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<std::string, std::string> d;
+  for (const auto& [name, c] : sources_) {
+    const std::string p = "source." + name + ".";
+    auto en = enabled_.find(name);
+    d[p + "enabled"] = en == enabled_.end() || en->second ? "true" : "false";
+    d[p + "received"] = std::to_string(c.received->Value());
+    d[p + "deduplicated"] = std::to_string(c.deduplicated->Value());
+    d[p + "published"] = std::to_string(c.published->Value());
+    d[p + "errors"] = std::to_string(c.errors->Value());
+    if (!c.last_error.empty()) {
+      d[p + "last_error"] = c.last_error;
+    }
+  }
+  if (dedup_ != nullptr) {
+    d["dedup.entries"] = std::to_string(dedup_->size());
+  }
+  return d;
+}
+
+}  // namespace kubemend::collector

@@ -1,0 +1,135 @@
+// The Prometheus HTTP client and the trigger source against a local HTTP
+// server that answers like the Prometheus API.
+#include <httplib.h>
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "cost.h"
+#include "prometheus_client.h"
+#include "sources.h"
+
+namespace kubemend::collector {
+namespace {
+
+class FakePrometheus {
+ public:
+  FakePrometheus() {
+    auto handler = [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard<std::mutex> lock(mu_);
+      queries_.push_back(req.get_param_value("query"));
+      res.status = status_;
+      res.set_content(body_, "application/json");
+    };
+    server_.Post("/prefix/api/v1/query", handler);
+    server_.Post("/prefix/api/v1/query_range", handler);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~FakePrometheus() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/prefix"; }
+  void Answer(int status, std::string body) {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_ = status;
+    body_ = std::move(body);
+  }
+  std::vector<std::string> queries() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queries_;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  int status_ = 200;
+  std::string body_;
+  std::vector<std::string> queries_;
+};
+
+TEST(PrometheusClientTest, InstantRangeAndErrors) {
+  FakePrometheus p;
+  PrometheusClient c(p.url(), Millis(2000));
+  p.Answer(200, R"({"status":"success","data":{"resultType":"vector","result":[
+    {"metric":{"__name__":"up","job":"kube"},"value":[1767225600.5,"1"]},
+    {"metric":{"job":"x"},"value":[1767225600.5,"NaN"]}]}})");
+  auto v = c.Query("up");
+  ASSERT_TRUE(v.ok()) << v.status();
+  ASSERT_EQ(v->size(), 2u);
+  EXPECT_EQ((*v)[0].labels.at("job"), "kube");
+  EXPECT_EQ((*v)[0].value, 1);
+  EXPECT_EQ(ToUnixMillis((*v)[0].at), 1767225600500);
+  EXPECT_TRUE(std::isnan((*v)[1].value));
+  EXPECT_EQ(p.queries().back(), "up");
+
+  p.Answer(200, R"({"status":"success","data":{"resultType":"scalar","result":[1767225600,"42"]}})");
+  v = c.Query("vector(42)");
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ((*v)[0].value, 42);
+
+  p.Answer(200, R"({"status":"success","data":{"resultType":"matrix","result":[
+    {"metric":{"pod":"a"},"values":[[1767225600,"1"],[1767225660,"2.5"]]}]}})");
+  auto r = c.QueryRange("x", TimePoint(Millis(1767225600000)), TimePoint(Millis(1767225660000)), Millis(60000));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ((*r)[0].points.size(), 2u);
+  EXPECT_EQ((*r)[0].points[1].second, 2.5);
+
+  p.Answer(400, R"({"status":"error","errorType":"bad_data","error":"parse error at char 3"})");
+  v = c.Query("up{");
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(v.status().message()).find("parse error"), std::string::npos);
+
+  p.Answer(503, "busy");
+  EXPECT_EQ(c.Query("up").status().code(), absl::StatusCode::kUnavailable);
+  p.Answer(200, "<html>");
+  EXPECT_EQ(c.Query("up").status().code(), absl::StatusCode::kDataLoss);
+
+  PrometheusClient dead("http://127.0.0.1:1", Millis(500));
+  EXPECT_EQ(dead.Query("up").status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(TriggerSourceTest, CostBudgetRoundTripThroughPrometheusApi) {
+  FakePrometheus p;
+  PrometheusClient c(p.url(), Millis(2000));
+  MetricsRegistry metrics;
+  MemorySignalSink sink;
+  Publisher pub(&sink, nullptr, &metrics);
+  Budget b;
+  b.name = "shop";
+  b.ns = "shop";
+  b.amount = 10;
+  b.monthly = true;
+  FakeClock clock;
+  TriggerSource src("cost", &c, {BudgetTrigger(b)}, "prod", &pub, {"collector", "t", "0"}, clock, Millis(1000));
+  p.Answer(200, R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"12.5"]}]}})");
+  src.RunOnce();
+  auto ev = sink.Take();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].signal().name(), "BudgetExceeded");
+  EXPECT_EQ(ev[0].signal().value(), 12.5);
+  EXPECT_NE(p.queries().back().find("node_ram_hourly_cost"), std::string::npos);
+  // Prometheus down: no change, an error counted, state kept.
+  p.Answer(503, "down");
+  src.RunOnce();
+  EXPECT_TRUE(sink.Take().empty());
+  EXPECT_EQ(pub.Details()["source.cost.errors"], "1");
+  // The bus refuses the resolved signal: kept and sent on the next round.
+  p.Answer(200, R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"3"]}]}})");
+  sink.set_fail(true);
+  src.RunOnce();
+  EXPECT_TRUE(sink.Take().empty());
+  sink.set_fail(false);
+  src.RunOnce();
+  ev = sink.Take();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].signal().status(), v1::SIGNAL_STATUS_RESOLVED);
+}
+
+}  // namespace
+}  // namespace kubemend::collector
