@@ -38,14 +38,17 @@ TEST_F(PipelineE2ETest, WebhookBecomesFourLinkedRowsInTheTrail) {
                                      "fp-chain"));
   ASSERT_EQ(code, 200) << body;
   long n = 0;
-  ASSERT_TRUE(WaitForCount(stack_.dsn(), "SELECT count(*) FROM audit_events",
-                           [](long v) { return v >= 4; }, seconds(30), &n))
+  ASSERT_TRUE(WaitForCount(stack_.dsn(),
+                           "SELECT count(*) FROM audit_events WHERE event_type IN ('signal', "
+                           "'proposal', 'decision', 'outcome')",
+                           [](long v) { return v >= 4; }, seconds(60), &n))
       << "rows: " << n;
   pqxx::connection c(stack_.dsn());
   pqxx::work w(c);
   auto rows = w.exec(
       "SELECT event_type, event_id::text, causation_id, incident_id, verdict, rule, outcome_status, "
-      "target_namespace, target_name, action_type FROM audit_events ORDER BY seq");
+      "target_namespace, target_name, action_type FROM audit_events "
+      "WHERE event_type IN ('signal', 'proposal', 'decision', 'outcome') ORDER BY seq");
   ASSERT_EQ(rows.size(), 4u);
   std::map<std::string, pqxx::row> by_type;
   for (const auto& r : rows) {
@@ -123,7 +126,26 @@ TEST_F(PipelineE2ETest, BadInputIsRefusedOrDeadLetteredNeverLost) {
                            [](long v) { return v >= 1; }, seconds(30)));
 }
 
-TEST_F(PipelineE2ETest, KilledServiceResumesWithoutDuplicatesOrGaps) {
+// The safety gate's rate limits would (rightly) reject most of a burst of
+// thirty restarts in one namespace; this test is about delivery, not policy.
+class UnlimitedPipelineE2ETest : public PipelineE2ETest {
+ protected:
+  void SetUp() override {
+    for (const char* k : {"KUBEMEND_RATE_LIMITS_PER_NAMESPACE_MAX", "KUBEMEND_RATE_LIMITS_CLUSTER_MAX",
+                          "KUBEMEND_RATE_LIMITS_WORKLOAD_BUDGET_MAX", "KUBEMEND_BLAST_RADIUS_MAX_IN_FLIGHT"}) {
+      setenv(k, "0", 1);
+    }
+    PipelineE2ETest::SetUp();
+  }
+  void TearDown() override {
+    for (const char* k : {"KUBEMEND_RATE_LIMITS_PER_NAMESPACE_MAX", "KUBEMEND_RATE_LIMITS_CLUSTER_MAX",
+                          "KUBEMEND_RATE_LIMITS_WORKLOAD_BUDGET_MAX", "KUBEMEND_BLAST_RADIUS_MAX_IN_FLIGHT"}) {
+      unsetenv(k);
+    }
+  }
+};
+
+TEST_F(UnlimitedPipelineE2ETest, KilledServiceResumesWithoutDuplicatesOrGaps) {
   constexpr int kAlerts = 30;
   int analyzer = stack_.Pid("analyzer");
   ASSERT_GT(analyzer, 0);
