@@ -40,6 +40,7 @@ RUN set -eu; \
       else echo "note: build/$b not built; the image leaves it out" >&2; fi; \
     done; \
     cp -r migrations /out/usr/share/kubemend/migrations; \
+    install -D -m 0644 policies/default.yaml /out/usr/share/kubemend/policies/default.yaml; \
     chmod -R a+rX,go-w /out
 
 # ---------------------------------------------------------------- runtime

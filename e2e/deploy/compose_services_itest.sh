@@ -42,7 +42,7 @@ for s in "${SERVICES[@]}"; do
   KUBEMEND_KAFKA_PROPERTIES="session.timeout.ms=6000,heartbeat.interval.ms=1000,fetch.wait.max.ms=10" \
   KUBEMEND_GRPC_LISTEN=127.0.0.1:0 KUBEMEND_HTTP_LISTEN=127.0.0.1:0 \
   KUBEMEND_RUNTIME_READY_FILE="$dir/$s.ready" KUBEMEND_POSTGRES_DSN="$dsn" \
-  KUBEMEND_AUDIT_MIGRATIONS_DIR="$root/migrations" \
+  KUBEMEND_AUDIT_MIGRATIONS_DIR="$root/migrations" KUBEMEND_ANALYZER_POLICY_PATHS="$root/policies/default.yaml" \
     "$build/services/$s/kubemend-$s" --config "$root/deploy/compose/config/$s.yaml" >"$dir/$s.log" 2>&1 &
   pids+=($!)
 done

@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -75,7 +76,9 @@ TEST(KubemendctlTest, UnreachableServiceExitsFour) {
 }
 
 TEST(KubemendctlTest, EndpointsAndTokensComeFromTheConfigFileUnderHome) {
-  std::string home = ::testing::TempDir() + "/home_cfg";
+  // A fresh folder per run: /tmp outlives test runs on the same machine.
+  std::string home = ::testing::TempDir() + "/home_cfg_" + std::to_string(getpid());
+  std::filesystem::remove_all(home);
   std::filesystem::create_directories(home + "/.config/kubemend");
   std::ofstream(home + "/.config/kubemend/kubemendctl.yaml")
       << "endpoints:\n  audit: 127.0.0.1:1\ntoken_file: ~/.config/kubemend/token\n";
