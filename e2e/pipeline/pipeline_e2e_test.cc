@@ -135,7 +135,7 @@ class UnlimitedPipelineE2ETest : public PipelineE2ETest {
                           "KUBEMEND_RATE_LIMITS_WORKLOAD_BUDGET_MAX", "KUBEMEND_BLAST_RADIUS_MAX_IN_FLIGHT"}) {
       setenv(k, "0", 1);
     }
-    setenv("KUBEMEND_ANALYZER_DEFAULTS_MAX_ACTIONS_PER_HOUR", "100000", 1);
+    setenv("KUBEMEND_ANALYZER_DEFAULTS_MAX_ACTIONS_PER_HOUR", "3600", 1);
     PipelineE2ETest::SetUp();
   }
   void TearDown() override {
