@@ -49,9 +49,10 @@ struct Sent {
   double sent_epoch_ms;
 };
 
+// Every alert is a new pod, so each is its own incident.
 std::string Body(int i, const std::string& run) {
   return AlertBody("KubePodCrashLooping",
-                   {{"namespace", "bench"}, {"pod", "api-" + std::to_string(i % 500)}},
+                   {{"namespace", "bench"}, {"pod", run + "-api-" + std::to_string(i)}},
                    run + "-" + std::to_string(i));
 }
 
@@ -79,6 +80,7 @@ std::vector<Sent> Send(const std::string& url, int n, int conns, double rate, co
     threads.emplace_back([&, c] {
       httplib::Client cl(url);
       cl.set_keep_alive(true);
+      cl.set_tcp_nodelay(true);  // no Nagle stalls on small POSTs
       cl.set_read_timeout(30);
       for (int i = c; i < n; i += conns) {
         if (rate > 0) {
@@ -188,6 +190,16 @@ int main(int argc, char** argv) {
     else if (a == "--throughput-n") throughput_n = std::atoi(argv[i + 1]);
     else if (a == "--connections") conns = std::atoi(argv[i + 1]);
   }
+  // The safety gate's rate limits and the policy's hourly cap would rightly
+  // stop a burst of thousands of restarts; the benchmark measures the pipeline.
+  for (const char* k : {"KUBEMEND_RATE_LIMITS_PER_TARGET_MAX", "KUBEMEND_RATE_LIMITS_PER_NAMESPACE_MAX",
+                        "KUBEMEND_RATE_LIMITS_CLUSTER_MAX", "KUBEMEND_RATE_LIMITS_WORKLOAD_BUDGET_MAX",
+                        "KUBEMEND_BLAST_RADIUS_MAX_IN_FLIGHT"}) {
+    setenv(k, "0", 0);
+  }
+  setenv("KUBEMEND_ANALYZER_POLICY_PATHS",
+         (std::string(std::getenv("KUBEMEND_ROOT") ? std::getenv("KUBEMEND_ROOT") : ".") +
+          "/bench/policies/bench.yaml").c_str(), 0);
   Stack stack;
   std::string err = stack.Up();
   if (!err.empty()) {
@@ -202,12 +214,21 @@ int main(int argc, char** argv) {
   int bpid = 0;
   broker_pid >> bpid;
   std::atomic<long> peak_rss{0};
+  std::vector<std::atomic<long>> peak_each(pids.size() + 1);
   std::atomic<bool> sampling{true};
   std::thread sampler([&] {
     while (sampling) {
       long total = 0;
-      for (int p : pids) total += RssKiB(p);
-      if (bpid > 0) total += RssKiB(bpid);
+      for (size_t i = 0; i < pids.size(); ++i) {
+        long r = RssKiB(pids[i]);
+        total += r;
+        peak_each[i] = std::max(peak_each[i].load(), r);
+      }
+      if (bpid > 0) {
+        long r = RssKiB(bpid);
+        total += r;
+        peak_each[pids.size()] = std::max(peak_each[pids.size()].load(), r);
+      }
       peak_rss = std::max(peak_rss.load(), total);
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
@@ -243,6 +264,13 @@ int main(int argc, char** argv) {
   sampling = false;
   sampler.join();
 
+  // Each service's metrics, for finding the slow stage.
+  for (const char* svc : {"COLLECTOR", "ANALYZER", "SAFETY_GATE", "EXECUTOR", "AUDIT"}) {
+    httplib::Client mc("http://" + stack.Env(std::string("KUBEMEND_") + svc + "_HTTP"));
+    if (auto res = mc.Get("/metrics")) {
+      std::ofstream(std::string("/tmp/kubemend-bench-metrics-") + svc + ".txt") << res->body;
+    }
+  }
   double copy_rate = CopyCeiling(stack.dsn(), 100000);
   double ceiling = copy_rate / 4;
   double tp = sent2.size() / e2e_secs;
@@ -258,5 +286,11 @@ int main(int argc, char** argv) {
               copy_rate, ceiling, 100.0 * tp / ceiling);
   std::printf("peak RSS of the stack (5 services + broker): %.1f MiB (target < 256 MiB)\n",
               peak_rss.load() / 1024.0);
+  const char* names[] = {"collector", "analyzer", "safety-gate", "executor", "audit", "broker"};
+  std::printf("  peak per process (MiB):");
+  for (size_t i = 0; i < 6; ++i) {
+    std::printf(" %s %.1f", names[i], peak_each[i].load() / 1024.0);
+  }
+  std::printf("\n");
   return 0;
 }

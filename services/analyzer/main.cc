@@ -56,7 +56,7 @@ void AddAnalyzerKeys(ConfigSchema& s, AnalyzerConfig* c) {
   s.Add("analyzer.policy_poll_interval", &c->policy_poll, "how often policy files are checked");
   s.Add("analyzer.defaults.cooldown", &c->cooldown, "cooldown of policies that set none");
   s.Add("analyzer.defaults.max_actions_per_hour", &c->max_actions_per_hour,
-        "maxActionsPerHour of policies that set none", 1, 3600);
+        "maxActionsPerHour of policies that set none", 1, 1000000);
   s.Add("analyzer.defaults.loop_max_attempts", &c->loop_max_attempts,
         "attempts of one remediation on one target before moving on / escalating", 1, 100);
   s.Add("analyzer.defaults.loop_window", &c->loop_window, "window the attempts are counted in");

@@ -727,7 +727,7 @@ void ParseHealingPolicy(Ctx& c, const YAML::Node& spec, Policy* p) {
     c.Dur(spec["cooldown"], "spec.cooldown", &p->cooldown);
   }
   if (spec["maxActionsPerHour"]) {
-    c.Uint(spec["maxActionsPerHour"], "spec.maxActionsPerHour", &p->max_actions_per_hour, 3600);
+    c.Uint(spec["maxActionsPerHour"], "spec.maxActionsPerHour", &p->max_actions_per_hour, 1000000);
   }
   if (spec["loopBreaker"]) {
     const auto& lb = spec["loopBreaker"];

@@ -280,7 +280,7 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
         }
         return tracker->Wait(kafka.delivery_timeout);
       },
-      &rt.metrics(), BatchConsumer::Options{static_cast<size_t>(std::max<int64_t>(8, cfg.max_concurrent * 4)),
+      &rt.metrics(), BatchConsumer::Options{static_cast<size_t>(std::max<int64_t>(256, cfg.max_concurrent * 64)),
                                             Millis(100), Millis(500)});
   if (!decisions.ok()) {
     log->error("msg=\"cannot start\" error={}", Q(std::string(decisions.status().message())));
