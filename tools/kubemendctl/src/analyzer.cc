@@ -18,6 +18,7 @@ std::string Json(const google::protobuf::Message& m) {
   google::protobuf::util::JsonPrintOptions o;
   o.preserve_proto_field_names = true;
   o.add_whitespace = true;
+  o.always_print_primitive_fields = true;  // "paused": false, "valid": false are answers
   (void)google::protobuf::util::MessageToJsonString(m, &s, o);
   return s;
 }

@@ -16,7 +16,7 @@ namespace {
 
 const std::set<std::string> kGlobalFlags = {"output", "token", "token-file", "config",
                                             "stack-env", "endpoint", "tls-ca", "tls-cert",
-                                            "tls-key", "timeout"};
+                                            "tls-key", "timeout", "as"};
 const std::set<std::string> kBoolFlags = {"help", "follow"};
 
 std::string Trim(std::string s) {
@@ -80,7 +80,9 @@ void Overview(std::ostream& out, const Registry& reg) {
          "                            (KUBEMENDCTL_CONFIG)\n"
          "  --tls-ca FILE, --tls-cert FILE, --tls-key FILE\n"
          "                            TLS to the services; cert+key for mTLS (KUBEMENDCTL_TLS_*)\n"
-         "  --timeout MS              per-call deadline, default 10000\n\n"
+         "  --timeout MS              per-call deadline, default 10000\n"
+         "  --as NAME                 who approve, deny, pause, resume, mode set and rollback\n"
+         "                            are issued by (default $USER)\n\n"
          "Exit codes: 0 ok, 1 error, 2 usage, 3 unauthenticated or denied, 4 unavailable.\n"
          "Every command takes --help.\n";
 }

@@ -44,6 +44,7 @@ int ActionsRollback(Context& ctx, const Args& a) {
     google::protobuf::util::JsonPrintOptions opt;
     opt.preserve_proto_field_names = true;
     opt.add_whitespace = true;
+    opt.always_print_primitive_fields = true;
     (void)google::protobuf::util::MessageToJsonString(resp, &s, opt);
     ctx.out << s << "\n";
   } else {

@@ -82,8 +82,9 @@ TEST(KubemendctlTest, MutatingCommandsCheckTheirArgumentsBeforeCallingAnything) 
     EXPECT_EQ(r.code, kUsage) << c.args[0] << " " << r.err;
     EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
   }
-  // --as only where something is issued by someone.
-  EXPECT_EQ(Ctl({"mode", "get", "--as", "bob"}).code, kUsage);
+  // --as is global (scripts set it once), not a typo-catcher for reads.
+  EXPECT_EQ(Ctl({"mode", "get", "--as", "bob"}).code, kUsage) << "still: no endpoint";
+  EXPECT_NE(Ctl({"mode", "get", "--as", "bob"}).err.find("no endpoint"), std::string::npos);
   // Valid arguments but no endpoint: a usage error naming how to give one.
   Result r = Ctl({"approve", "p-1", "--reason", "ok"});
   EXPECT_EQ(r.code, kUsage);
@@ -208,6 +209,7 @@ TEST(KubemendctlTest, UnreachableServiceExitsFour) {
 TEST(KubemendctlTest, EndpointsAndTokensComeFromTheConfigFileUnderHome) {
   std::string home = ::testing::TempDir() + "/home_cfg";
   std::filesystem::create_directories(home + "/.config/kubemend");
+  std::filesystem::remove(home + "/.config/kubemend/token");  // left by an earlier run
   std::ofstream(home + "/.config/kubemend/kubemendctl.yaml")
       << "endpoints:\n  audit: 127.0.0.1:1\ntoken_file: ~/.config/kubemend/token\n";
   // The token file is missing: a clear usage error naming it, so the config was read.
