@@ -36,8 +36,9 @@ class CtlE2ETest : public ::testing::Test {
   // Runs the real binary against this stack; killed after `limit_s` (a
   // tail that never sees its row must fail the test, not hang it).
   CtlResult Ctl(const std::string& args, int limit_s = 30) const {
-    std::string cmd = "timeout " + std::to_string(limit_s) + " " + std::string(KUBEMENDCTL_BIN) + " --stack-env " + stack_.run_dir() +
-                      "/stack.env --as e2e-operator " + args + " 2>&1";
+    std::string cmd = "timeout " + std::to_string(limit_s) + " " + KUBEMENDCTL_BIN +
+                      " --stack-env " + stack_.run_dir() + "/stack.env --as e2e-operator " + args +
+                      " 2>&1";
     CtlResult r;
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) {

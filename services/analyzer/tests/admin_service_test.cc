@@ -20,7 +20,8 @@ spec:
 )";
 
 TEST(AnalyzerAdminTest, ValidateNamesTheDocumentAndFieldOfEachProblem) {
-  std::string bad = std::string(kGood) + "---\napiVersion: kubemend.io/v1alpha1\nkind: HealingPolicy\n"
+  std::string bad = std::string(kGood) +
+                    "---\napiVersion: kubemend.io/v1alpha1\nkind: HealingPolicy\n"
                     "metadata: {name: second}\nspec:\n  nonsense: 1\n";
   auto r = ValidatePolicyText(bad, "mine.yaml", PolicyDefaults{});
   EXPECT_FALSE(r.valid());

@@ -255,8 +255,10 @@ std::string ActionName(v1::ActionType t) {
 }
 
 std::string VerdictName(const v1::SafetyDecision& d) {
-  return d.verdict() == v1::VERDICT_UNSPECIFIED ? "-"
-                                                 : Lower(EnumSuffix(v1::Verdict_Name(d.verdict()), "VERDICT_"));
+  if (d.verdict() == v1::VERDICT_UNSPECIFIED) {
+    return "-";
+  }
+  return Lower(EnumSuffix(v1::Verdict_Name(d.verdict()), "VERDICT_"));
 }
 
 std::string OutcomeName(v1::OutcomeStatus s) {

@@ -38,7 +38,8 @@ int ActionsRollback(Context& ctx, const Args& a) {
     return ctx.Fail("actions rollback", st);
   }
   const auto& o = resp.outcome();
-  bool ok = o.status() == v1::OUTCOME_STATUS_ROLLED_BACK || o.status() == v1::OUTCOME_STATUS_DUPLICATE;
+  bool ok = o.status() == v1::OUTCOME_STATUS_ROLLED_BACK ||
+            o.status() == v1::OUTCOME_STATUS_DUPLICATE;
   if (ctx.json) {
     std::string s;
     google::protobuf::util::JsonPrintOptions opt;
