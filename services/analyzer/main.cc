@@ -9,7 +9,7 @@
 
 #include "kubemend/common/log.h"
 #include "kubemend/common/stage.h"
-#include "kubemend/v1/analyzer_admin.grpc.pb.h"
+#include "src/admin_service.h"
 #include "src/adviser.h"
 #include "src/engine.h"
 #include "src/evaluator.h"
@@ -91,49 +91,6 @@ void AddAnalyzerKeys(ConfigSchema& s, AnalyzerConfig* c) {
   s.Add("analyzer.adviser.protected_namespaces", &c->protected_namespaces,
         "namespaces the adviser's choices are refused in");
 }
-
-class AdminService final : public v1::AnalyzerAdmin::Service {
- public:
-  AdminService(Engine* engine, std::function<std::shared_ptr<const PolicySet>()> policies,
-               std::function<std::vector<std::string>()> errors, const uint64_t* replayed)
-      : engine_(engine), policies_(std::move(policies)), errors_(std::move(errors)), replayed_(replayed) {}
-  grpc::Status GetState(grpc::ServerContext*, const v1::GetAnalyzerStateRequest*,
-                        v1::GetAnalyzerStateResponse* out) override {
-    for (const auto& p : policies_()->policies) {
-      auto* lp = out->add_policies();
-      *lp->mutable_ref() = p.ref;
-      lp->set_shape(p.shape);
-      lp->set_mode(p.mode);
-      lp->set_priority(p.priority);
-    }
-    for (const auto& i : engine_->Incidents()) {
-      auto* oi = out->add_incidents();
-      oi->set_incident_id(i.id);
-      oi->set_subject(i.subject);
-      oi->set_firing_signals(static_cast<uint32_t>(i.firing));
-      oi->set_in_flight_proposal(i.in_flight);
-      oi->set_escalated(i.escalated);
-      oi->set_policy(i.policy);
-    }
-    for (const auto& [k, until] : engine_->Cooldowns()) {
-      auto* c = out->add_cooldowns();
-      c->set_policy(k.substr(0, k.find('|')));
-      c->set_subject(k.substr(k.find('|') + 1));
-      SetTimestamp(c->mutable_until(), until);
-    }
-    for (const auto& e : errors_()) {
-      out->add_policy_errors(e);
-    }
-    out->set_replayed_events(*replayed_);
-    return grpc::Status::OK;
-  }
-
- private:
-  Engine* engine_;
-  std::function<std::shared_ptr<const PolicySet>()> policies_;
-  std::function<std::vector<std::string>()> errors_;
-  const uint64_t* replayed_;
-};
 
 v1::Event PolicyChangeEvent(const PolicyChangeRecord& c, const ProducerIdentity& who,
                             const Clock& clock) {
@@ -267,7 +224,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> policy_errors;
   std::map<std::string, std::string> known_versions;  // from the log, for the first load
   bool first_load = true;
-  auto reload = [&]() {
+  // The poll thread and ReloadPolicies both reload; one at a time.
+  std::mutex reload_mu;
+  auto reload = [&]() -> ReloadResult {
+    std::lock_guard<std::mutex> reload_lock(reload_mu);
     std::vector<std::string> errors;
     auto changes = reloader.Poll(&errors);
     if (first_load) {
@@ -277,7 +237,7 @@ int main(int argc, char** argv) {
       policies_gauge.Set(static_cast<double>(reloader.Current()->policies.size()));
     }
     if (changes.empty() && errors.empty()) {
-      return;
+      return {};
     }
     engine.SetPolicies(reloader.Current());
     policies_gauge.Set(static_cast<double>(reloader.Current()->policies.size()));
@@ -311,6 +271,7 @@ int main(int argc, char** argv) {
         log->error("msg=\"cannot publish policy changes\" error={}", Q(std::string(st.message())));
       }
     }
+    return {changes, errors};
   };
   uint64_t replayed = 0;
   if (ac.replay) {
@@ -338,13 +299,17 @@ int main(int argc, char** argv) {
   log->info("msg=\"policies loaded\" count={} sources={}", reloader.Current()->policies.size(),
             Q(files.Describe()));
 
-  AdminService admin(
-      &engine, [&] { return reloader.Current(); },
-      [&] {
-        std::lock_guard<std::mutex> l(err_mu);
-        return policy_errors;
-      },
-      &replayed);
+  AdminHooks hooks;
+  hooks.policies = [&] { return reloader.Current(); };
+  hooks.policy_errors = [&] {
+    std::lock_guard<std::mutex> l(err_mu);
+    return policy_errors;
+  };
+  hooks.reload = reload;
+  hooks.sources = files.Describe();
+  hooks.defaults = defaults;
+  hooks.replayed = &replayed;
+  AdminService admin(&engine, std::move(hooks));
   rt.AddGrpcService(&admin);
   rt.SetStatusHook([&](v1::GetStatusResponse* s) {
     auto st = engine.Stats();

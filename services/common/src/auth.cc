@@ -38,6 +38,11 @@ std::map<std::string, AdminRole>& Table() {
   static std::map<std::string, AdminRole> table = {
       {"/kubemend.v1.Admin/GetStatus", AdminRole::kViewer},
       {"/kubemend.v1.AuditAdmin/*", AdminRole::kViewer},
+      {"/kubemend.v1.AnalyzerAdmin/GetState", AdminRole::kViewer},
+      {"/kubemend.v1.AnalyzerAdmin/ListPolicies", AdminRole::kViewer},
+      {"/kubemend.v1.AnalyzerAdmin/ValidatePolicies", AdminRole::kViewer},
+      // Reloading changes what the analyzer acts on.
+      {"/kubemend.v1.AnalyzerAdmin/ReloadPolicies", AdminRole::kOperator},
   };
   return table;
 }

@@ -25,6 +25,9 @@ TEST(AdminAuthTest, RolesFollowTheTableThenTheVerb) {
   EXPECT_EQ(RequiredRole("/kubemend.v1.SafetyGateAdmin/ListPending"), AdminRole::kViewer);
   EXPECT_EQ(RequiredRole("/kubemend.v1.SafetyGateAdmin/Approve"), AdminRole::kOperator);
   EXPECT_EQ(RequiredRole("/kubemend.v1.SafetyGateAdmin/SetMode"), AdminRole::kOperator);
+  EXPECT_EQ(RequiredRole("/kubemend.v1.AnalyzerAdmin/ListPolicies"), AdminRole::kViewer);
+  EXPECT_EQ(RequiredRole("/kubemend.v1.AnalyzerAdmin/ValidatePolicies"), AdminRole::kViewer);
+  EXPECT_EQ(RequiredRole("/kubemend.v1.AnalyzerAdmin/ReloadPolicies"), AdminRole::kOperator);
   RegisterMethodRole("/kubemend.v1.Test/GetSecret", AdminRole::kOperator);
   EXPECT_EQ(RequiredRole("/kubemend.v1.Test/GetSecret"), AdminRole::kOperator);
 }

@@ -16,7 +16,7 @@ namespace {
 
 const std::set<std::string> kGlobalFlags = {"output", "token", "token-file", "config",
                                             "stack-env", "endpoint", "tls-ca", "tls-cert",
-                                            "tls-key", "timeout"};
+                                            "tls-key", "timeout", "as"};
 const std::set<std::string> kBoolFlags = {"help", "follow"};
 
 std::string Trim(std::string s) {
@@ -80,7 +80,9 @@ void Overview(std::ostream& out, const Registry& reg) {
          "                            (KUBEMENDCTL_CONFIG)\n"
          "  --tls-ca FILE, --tls-cert FILE, --tls-key FILE\n"
          "                            TLS to the services; cert+key for mTLS (KUBEMENDCTL_TLS_*)\n"
-         "  --timeout MS              per-call deadline, default 10000\n\n"
+         "  --timeout MS              per-call deadline, default 10000\n"
+         "  --as NAME                 who approve, deny, pause, resume, mode set and rollback\n"
+         "                            are issued by (default $USER)\n\n"
          "Exit codes: 0 ok, 1 error, 2 usage, 3 unauthenticated or denied, 4 unavailable.\n"
          "Every command takes --help.\n";
 }
@@ -196,6 +198,71 @@ bool ParseSince(const std::string& text, int64_t now_s, int64_t* out_s) {
   }
   *out_s = timegm(&tm);
   return true;
+}
+
+namespace {
+// ACTION_TYPE_RESTART_POD -> RestartPod; VERDICT_APPROVED -> approved.
+std::string EnumSuffix(const std::string& full, const std::string& prefix) {
+  return full.rfind(prefix, 0) == 0 ? full.substr(prefix.size()) : full;
+}
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+}  // namespace
+
+std::string ModeName(v1::Mode m) {
+  return m == v1::MODE_UNSPECIFIED ? "-" : Lower(EnumSuffix(v1::Mode_Name(m), "MODE_"));
+}
+
+bool ParseMode(const std::string& text, bool allow_clear, v1::Mode* out) {
+  std::string t = Lower(text);
+  if (t == "dryrun" || t == "dry-run") {
+    t = "dry_run";
+  }
+  if (allow_clear && (t == "clear" || t == "unset")) {
+    *out = v1::MODE_UNSPECIFIED;
+    return true;
+  }
+  v1::Mode m;
+  std::string upper = "MODE_" + t;
+  std::transform(upper.begin(), upper.end(), upper.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  if (t.empty() || !v1::Mode_Parse(upper, &m) || m == v1::MODE_UNSPECIFIED) {
+    return false;
+  }
+  *out = m;
+  return true;
+}
+
+std::string ActionName(v1::ActionType t) {
+  if (t == v1::ACTION_TYPE_UNSPECIFIED) {
+    return "-";
+  }
+  std::string words = EnumSuffix(v1::ActionType_Name(t), "ACTION_TYPE_");
+  std::string out;
+  bool up = true;
+  for (char c : words) {
+    if (c == '_') {
+      up = true;
+      continue;
+    }
+    out.push_back(up ? c : static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    up = false;
+  }
+  return out;
+}
+
+std::string VerdictName(const v1::SafetyDecision& d) {
+  if (d.verdict() == v1::VERDICT_UNSPECIFIED) {
+    return "-";
+  }
+  return Lower(EnumSuffix(v1::Verdict_Name(d.verdict()), "VERDICT_"));
+}
+
+std::string OutcomeName(v1::OutcomeStatus s) {
+  return Lower(EnumSuffix(v1::OutcomeStatus_Name(s), "OUTCOME_STATUS_"));
 }
 
 void PrintTable(std::ostream& out, const std::vector<std::string>& header,
@@ -418,6 +485,15 @@ int Run(const std::vector<std::string>& argv, const std::map<std::string, std::s
   } else if (!output.empty() && output != "table") {
     err << "kubemendctl: --output wants table or json, got '" << output << "'\n";
     return kUsage;
+  }
+  if (args.Has("as")) {
+    ctx.who = args.Get("as");
+    if (ctx.who.empty()) {
+      err << "kubemendctl: --as wants a name\n";
+      return kUsage;
+    }
+  } else if (!env_get("USER").empty()) {
+    ctx.who = env_get("USER");
   }
   if (args.Has("timeout")) {
     try {

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "kubemend/v1/events.pb.h"
+
 namespace kubemend::ctl {
 
 enum Exit { kOk = 0, kError = 1, kUsage = 2, kDenied = 3, kUnavailable = 4 };
@@ -49,6 +51,9 @@ class Context {
   std::string token;
   std::string tls_ca, tls_cert, tls_key;
   int timeout_ms = 10000;
+  // Who a mutating call is issued by: --as, else $USER, else "kubemendctl".
+  // (The token is opaque to the CLI; the services log its subject.)
+  std::string who = "kubemendctl";
 
   // A channel to `service`, or nullptr (with the reason printed) when no
   // endpoint is known.
@@ -72,8 +77,8 @@ struct Command {
 };
 
 using Registry = std::vector<Command>;
-// Each file adds its commands; gate/analyzer/executor files are replaced
-// when their admin protos land on this branch.
+// Each file adds its commands: status.cc, audit.cc, gate.cc, analyzer.cc,
+// executor.cc.
 void RegisterStatusCommands(Registry& r);
 void RegisterAuditCommands(Registry& r);
 void RegisterGateCommands(Registry& r);
@@ -87,6 +92,15 @@ int Run(const std::vector<std::string>& argv, const std::map<std::string, std::s
 // Helpers shared by the command files.
 std::string FormatTime(int64_t seconds);                         // RFC 3339, UTC
 bool ParseSince(const std::string& text, int64_t now_s, int64_t* out_s);  // 1h, 7d, or RFC 3339
+// Enum names as operators type and read them: "dry_run", "RestartPod",
+// "approved", "rolled_back".
+std::string ModeName(v1::Mode m);
+// Accepts monitor, dry_run (dryrun), automatic, manual, limited; `allow_clear`
+// also accepts clear / unset as MODE_UNSPECIFIED.
+bool ParseMode(const std::string& text, bool allow_clear, v1::Mode* out);
+std::string ActionName(v1::ActionType t);
+std::string VerdictName(const v1::SafetyDecision& d);
+std::string OutcomeName(v1::OutcomeStatus s);
 void PrintTable(std::ostream& out, const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows);
 

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "kubemend/v1/safety_gate_admin.grpc.pb.h"
+
 namespace kubemend::ctl {
 namespace {
 
@@ -55,13 +57,143 @@ TEST(KubemendctlTest, UsageErrorsExitTwo) {
   EXPECT_EQ(Ctl({"audit", "verify"}).code, kUsage) << "no audit endpoint known";
 }
 
-TEST(KubemendctlTest, CommandsOfServicesNotInThisBuildFailClearly) {
+TEST(KubemendctlTest, MutatingCommandsCheckTheirArgumentsBeforeCallingAnything) {
+  // No endpoint is known: each of these must fail on its arguments first.
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  for (const auto& c : std::vector<Case>{
+           {{"approve", "--reason", "ok"}, "PROPOSAL_ID"},
+           {{"approve", "p-1", "p-2", "--reason", "ok"}, "PROPOSAL_ID"},
+           {{"approve", "p-1"}, "--reason is required"},
+           {{"deny", "p-1", "--reason", ""}, "--reason is required"},
+           {{"mode", "set", "--reason", "x"}, "exactly one MODE"},
+           {{"mode", "set", "turbo", "--reason", "x"}, "unknown mode 'turbo'"},
+           {{"mode", "set", "clear", "--reason", "x"}, "unknown mode 'clear'"},
+           {{"mode", "set", "manual"}, "--reason is required"},
+           {{"pause", "now"}, "takes no arguments"},
+           {{"pending", "list", "extra"}, "takes no arguments"},
+           {{"policies", "validate"}, "exactly one FILE"},
+           {{"actions", "rollback", "a-1"}, "--reason is required"},
+           {{"actions", "rollback", "--reason", "x"}, "ACTION_ID"},
+           {{"approve", "p-1", "--reason", "ok", "--as", ""}, "--as wants a name"},
+       }) {
+    Result r = Ctl(c.args);
+    EXPECT_EQ(r.code, kUsage) << c.args[0] << " " << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
+  }
+  // --as is global (scripts set it once), not a typo-catcher for reads.
+  EXPECT_EQ(Ctl({"mode", "get", "--as", "bob"}).code, kUsage) << "still: no endpoint";
+  EXPECT_NE(Ctl({"mode", "get", "--as", "bob"}).err.find("no endpoint"), std::string::npos);
+  // Valid arguments but no endpoint: a usage error naming how to give one.
   Result r = Ctl({"approve", "p-1", "--reason", "ok"});
+  EXPECT_EQ(r.code, kUsage);
+  EXPECT_NE(r.err.find("KUBEMENDCTL_SAFETY_GATE_ADDR"), std::string::npos) << r.err;
+  r = Ctl({"policies", "validate", "/nonexistent/p.yaml"}, {{"KUBEMENDCTL_ANALYZER_ADDR", "x:1"}});
   EXPECT_EQ(r.code, kError);
-  EXPECT_NE(r.err.find("not available in this build"), std::string::npos);
-  EXPECT_EQ(r.out, "");
-  EXPECT_EQ(Ctl({"mode", "set", "manual"}).code, kError);
-  EXPECT_EQ(Ctl({"policies", "reload"}).code, kError);
+  EXPECT_NE(r.err.find("cannot read /nonexistent/p.yaml"), std::string::npos) << r.err;
+}
+
+TEST(KubemendctlTest, ModeNamesReadAsOperatorsTypeThem) {
+  v1::Mode m = v1::MODE_UNSPECIFIED;
+  ASSERT_TRUE(ParseMode("dryrun", false, &m));
+  EXPECT_EQ(m, v1::MODE_DRY_RUN);
+  ASSERT_TRUE(ParseMode("Manual", false, &m));
+  EXPECT_EQ(m, v1::MODE_MANUAL);
+  EXPECT_FALSE(ParseMode("unspecified", false, &m));
+  EXPECT_FALSE(ParseMode("", false, &m));
+  ASSERT_TRUE(ParseMode("clear", true, &m));
+  EXPECT_EQ(m, v1::MODE_UNSPECIFIED);
+  EXPECT_EQ(ModeName(v1::MODE_DRY_RUN), "dry_run");
+  EXPECT_EQ(ActionName(v1::ACTION_TYPE_ROLLOUT_RESTART), "RolloutRestart");
+  EXPECT_EQ(OutcomeName(v1::OUTCOME_STATUS_ROLLED_BACK), "rolled_back");
+}
+
+// A safety gate that records what it was asked.
+class FakeGate final : public v1::SafetyGateAdmin::Service {
+ public:
+  grpc::Status Approve(grpc::ServerContext*, const v1::ResolveRequest* req,
+                       v1::ResolveResponse* out) override {
+    last = *req;
+    if (req->proposal_id() == "gone") {
+      return {grpc::StatusCode::NOT_FOUND, "nothing waits under proposal gone"};
+    }
+    out->set_decision_id("d-1");
+    out->mutable_decision()->set_verdict(v1::VERDICT_APPROVED);
+    out->set_control_id("c-1");
+    return grpc::Status::OK;
+  }
+  grpc::Status SetMode(grpc::ServerContext*, const v1::SetModeRequest* req,
+                       v1::ModeResponse* out) override {
+    set_mode = *req;
+    out->set_mode(v1::MODE_AUTOMATIC);
+    (*out->mutable_policy_modes())[req->scope()] = req->mode();
+    return grpc::Status::OK;
+  }
+  grpc::Status Pause(grpc::ServerContext*, const v1::PauseRequest* req,
+                     v1::ModeResponse* out) override {
+    pause = *req;
+    out->set_mode(v1::MODE_AUTOMATIC);
+    out->set_paused(true);
+    return grpc::Status::OK;
+  }
+  v1::ResolveRequest last;
+  v1::SetModeRequest set_mode;
+  v1::PauseRequest pause;
+};
+
+class KubemendctlGateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder b;
+    int port = 0;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    b.RegisterService(&gate_);
+    server_ = b.BuildAndStart();
+    ASSERT_NE(port, 0);
+    env_ = {{"KUBEMENDCTL_SAFETY_GATE_ADDR", "127.0.0.1:" + std::to_string(port)},
+            {"USER", "carol"}};
+  }
+  void TearDown() override { server_->Shutdown(); }
+  FakeGate gate_;
+  std::unique_ptr<grpc::Server> server_;
+  std::map<std::string, std::string> env_;
+};
+
+TEST_F(KubemendctlGateTest, ApproveIsIssuedByAsElseUser) {
+  Result r = Ctl({"approve", "p-1", "--reason", "looks right"}, env_);
+  ASSERT_EQ(r.code, kOk) << r.err;
+  EXPECT_EQ(gate_.last.proposal_id(), "p-1");
+  EXPECT_EQ(gate_.last.issued_by(), "carol");
+  EXPECT_EQ(gate_.last.reason(), "looks right");
+  EXPECT_NE(r.out.find("decision  d-1 (approved)"), std::string::npos) << r.out;
+  r = Ctl({"approve", "p-2", "--reason", "ok", "--as", "alice", "-o", "json"}, env_);
+  ASSERT_EQ(r.code, kOk) << r.err;
+  EXPECT_EQ(gate_.last.issued_by(), "alice");
+  EXPECT_NE(r.out.find("\"decision_id\": \"d-1\""), std::string::npos) << r.out;
+  r = Ctl({"approve", "gone", "--reason", "ok"}, env_);
+  EXPECT_EQ(r.code, kError);
+  EXPECT_NE(r.err.find("nothing waits under proposal gone"), std::string::npos) << r.err;
+}
+
+TEST_F(KubemendctlGateTest, PauseWithAScopePutsThatPolicyInMonitorMode) {
+  Result r = Ctl({"pause", "--reason", "incident review"}, env_);
+  ASSERT_EQ(r.code, kOk) << r.err;
+  EXPECT_EQ(gate_.pause.reason(), "incident review");
+  EXPECT_NE(r.out.find("paused     yes"), std::string::npos) << r.out;
+  r = Ctl({"pause", "--scope", "restart-crashloop"}, env_);
+  ASSERT_EQ(r.code, kOk) << r.err;
+  EXPECT_EQ(gate_.set_mode.scope(), "restart-crashloop");
+  EXPECT_EQ(gate_.set_mode.mode(), v1::MODE_MONITOR);
+  EXPECT_NE(r.out.find("restart-crashloop  monitor"), std::string::npos) << r.out;
+  r = Ctl({"mode", "set", "dry-run", "--reason", "canary"}, env_);
+  ASSERT_EQ(r.code, kOk) << r.err;
+  EXPECT_EQ(gate_.set_mode.mode(), v1::MODE_DRY_RUN);
+  EXPECT_EQ(gate_.set_mode.scope(), "");
+  r = Ctl({"resume", "--scope", "restart-crashloop", "--reason", "done"}, env_);
+  ASSERT_EQ(r.code, kOk) << r.err;
+  EXPECT_EQ(gate_.set_mode.mode(), v1::MODE_UNSPECIFIED) << "clears the override";
 }
 
 TEST(KubemendctlTest, UnreachableServiceExitsFour) {
@@ -80,6 +212,7 @@ TEST(KubemendctlTest, EndpointsAndTokensComeFromTheConfigFileUnderHome) {
   std::string home = ::testing::TempDir() + "/home_cfg_" + std::to_string(getpid());
   std::filesystem::remove_all(home);
   std::filesystem::create_directories(home + "/.config/kubemend");
+  std::filesystem::remove(home + "/.config/kubemend/token");  // left by an earlier run
   std::ofstream(home + "/.config/kubemend/kubemendctl.yaml")
       << "endpoints:\n  audit: 127.0.0.1:1\ntoken_file: ~/.config/kubemend/token\n";
   // The token file is missing: a clear usage error naming it, so the config was read.

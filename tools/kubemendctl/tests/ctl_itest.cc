@@ -5,6 +5,7 @@
 
 #include <pqxx/pqxx>
 #include <sstream>
+#include <thread>
 
 #include "admin_service.h"
 #include "cli.h"
@@ -109,7 +110,12 @@ class KubemendctlAuditTest : public ::testing::Test {
 };
 
 TEST_F(KubemendctlAuditTest, StatusShowsTheServiceAndNeedsAToken) {
+  // The runtime reports SERVING from its health thread shortly after Start().
   Result r = Ctl({"status"});
+  for (int i = 0; i < 50 && r.code == kUnavailable; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    r = Ctl({"status"});
+  }
   EXPECT_NE(r.out.find("audit"), std::string::npos);
   EXPECT_NE(r.out.find("serving"), std::string::npos) << r.out << r.err;
   EXPECT_EQ(r.code, 0) << r.err;
