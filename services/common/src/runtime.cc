@@ -163,6 +163,8 @@ void ServiceRuntime::AddHealthCheck(std::string name, std::function<std::string(
   checks_.emplace_back(std::move(name), std::move(check));
 }
 
+void ServiceRuntime::AddPeriodic(std::function<void()> fn) { periodic_.push_back(std::move(fn)); }
+
 void ServiceRuntime::SetStatusHook(std::function<void(v1::GetStatusResponse*)> hook) {
   status_hook_ = std::move(hook);
 }
@@ -301,7 +303,17 @@ void ServiceRuntime::HealthLoop() {
     serving_ = ok;
     uint64_t loss = 0;
     for (auto* c : consumers_) {
-      loss += c->Status().data_loss_events;
+      ConsumerStatus st = c->Status();
+      loss += st.data_loss_events;
+      for (const auto& l : st.lag) {
+        metrics_
+            .GetGauge("kubemend_kafka_consumer_lag", "Messages behind the partition's end",
+                      {{"topic", l.topic}, {"partition", std::to_string(l.partition)}})
+            .Set(static_cast<double>(l.lag));
+      }
+    }
+    for (auto& fn : periodic_) {
+      fn();
     }
     if (loss != data_loss_seen) {
       grpc_server_->GetHealthCheckService()->SetServingStatus(kDataIntegrityHealth, loss == 0);

@@ -145,6 +145,20 @@ absl::Status GateService::Init() {
       gate_.ListPending().size(), gate_.in_flight(), BreakerStateName(gate_.breaker_state()),
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
           .count());
+  Gauge& breaker_open = rt_->metrics().GetGauge(
+      "kubemend_gate_breaker_open", "1 while the circuit breaker stops automatic approvals");
+  Gauge& paused = rt_->metrics().GetGauge("kubemend_gate_paused", "1 while the kill switch is on");
+  Gauge& pending = rt_->metrics().GetGauge("kubemend_gate_pending_approvals",
+                                           "Proposals waiting for a human");
+  Gauge& in_flight = rt_->metrics().GetGauge("kubemend_gate_in_flight",
+                                             "Approved actions without an outcome yet");
+  rt_->AddPeriodic([this, &breaker_open, &paused, &pending, &in_flight] {
+    std::lock_guard lock(mu_);
+    breaker_open.Set(gate_.breaker_state() == BreakerState::kOpen ? 1 : 0);
+    paused.Set(gate_.paused() ? 1 : 0);
+    pending.Set(static_cast<double>(gate_.ListPending().size()));
+    in_flight.Set(static_cast<double>(gate_.in_flight()));
+  });
   rt_->SetStatusHook([this](v1::GetStatusResponse* out) {
     std::lock_guard lock(mu_);
     out->set_mode(gate_.global_mode());

@@ -73,6 +73,8 @@ class ServiceRuntime {
   // A readiness condition: returns "" when fine, else why not. Evaluated
   // once a second on the health thread.
   void AddHealthCheck(std::string name, std::function<std::string()> check);
+  // Called once a second on the health thread (e.g. to refresh gauges).
+  void AddPeriodic(std::function<void()> fn);
   // Adds fields to GetStatus (mode, paused, details).
   void SetStatusHook(std::function<void(v1::GetStatusResponse*)> hook);
   void AddGrpcService(grpc::Service* service);
@@ -105,6 +107,7 @@ class ServiceRuntime {
   std::vector<BatchConsumer*> consumers_;
   std::vector<std::pair<std::string, std::function<std::string()>>> checks_;
   std::function<void(v1::GetStatusResponse*)> status_hook_;
+  std::vector<std::function<void()>> periodic_;
   std::vector<grpc::Service*> grpc_services_;
   std::unique_ptr<grpc::Service> admin_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
