@@ -277,7 +277,7 @@ def check_rules_equal(root, docs, name):
     exprs = " ".join(a["expr"] for g in plain["groups"] for a in g["rules"])
     for metric in ("kubemend_dead_lettered_total", "kubemend_collector_published_total",
                    "kubemend_gate_breaker_open", "kubemend_kafka_data_loss_total",
-                   "kubemend_kafka_consumer_lag", "kubemend_executor_actions_total"):
+                   "kubemend_kafka_consumer_lag", "kubemend_executor_outcomes_total"):
         if metric not in exprs:
             fail("deploy/monitoring/kubemend-rules.yml", f"no alert on {metric}")
     for g in plain["groups"]:
