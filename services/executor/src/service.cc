@@ -270,7 +270,8 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
           }
           in.push_back(std::move(*e));
         }
-        for (const auto& outs : ex.RunBatch(in)) {
+        auto results = ex.RunBatch(in);
+        for (const auto& outs : results) {
           for (const auto& o : outs) {
             if (auto st = send(o, tracker); !st.ok()) {
               return st;
@@ -278,7 +279,13 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
             log_outcome(o);
           }
         }
-        return tracker->Wait(kafka.delivery_timeout);
+        if (auto st = tracker->Wait(kafka.delivery_timeout); !st.ok()) {
+          return st;  // the batch is retried; unacknowledged outcomes are re-sent as they were
+        }
+        for (const auto& outs : results) {
+          ex.Acknowledge(outs);
+        }
+        return absl::OkStatus();
       },
       &rt.metrics(), BatchConsumer::Options{static_cast<size_t>(std::max<int64_t>(256, cfg.max_concurrent * 64)),
                                             Millis(100), Millis(500)});

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# kafka.sh: Apache Kafka (KRaft, one combined broker+controller node) for tests,
+# benchmarks and `./kubemend up`, run with the machine's Java 17 from jars that
+# Maven resolves once from Maven Central into ~/.cache/kubemend/kafka-<version>/.
+#
+#   scripts/kafka.sh fetch                 resolve the jars (idempotent)
+#   scripts/kafka.sh start DIR [PORT]      format DIR/kafka (first time) and start; prints host:port
+#   scripts/kafka.sh stop DIR              SIGTERM, then SIGKILL after 20 s
+#   scripts/kafka.sh create-topic DIR NAME PARTITIONS [key=value...]
+#
+# The data directory survives stop/start (the fault suite relies on that).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/tools/kafka/pom.xml")
+CACHE=${KUBEMEND_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubemend}
+KAFKA_HOME=$CACHE/kafka-$KAFKA_VERSION
+JAVA=${JAVA:-java}
+
+die() { echo "kafka.sh: $*" >&2; exit 1; }
+
+fetch() {
+  [ -f "$KAFKA_HOME/.complete" ] && return 0
+  command -v mvn >/dev/null || die "mvn not found (Maven resolves Kafka from Maven Central)"
+  echo "kafka.sh: resolving Apache Kafka $KAFKA_VERSION from Maven Central into $KAFKA_HOME" >&2
+  rm -rf "$KAFKA_HOME.tmp"
+  (cd /tmp && mvn -q -B -f "$ROOT/tools/kafka/pom.xml" -Dmaven.repo.local="$CACHE/m2" \
+    dependency:copy-dependencies -DoutputDirectory="$KAFKA_HOME.tmp/libs" -DincludeScope=runtime >&2) \
+    || die "maven could not resolve org.apache.kafka:kafka_2.13:$KAFKA_VERSION"
+  rm -rf "$KAFKA_HOME"; mv "$KAFKA_HOME.tmp" "$KAFKA_HOME"
+  touch "$KAFKA_HOME/.complete"
+}
+
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 40000))
+    if ! ss -Hltn "sport = :$p" | grep -q .; then echo "$p"; return; fi
+  done
+  die "no free port found"
+}
+
+java_run() {  # java_run MAINCLASS ARGS...: the broker's classpath, small heap (execs: run in a subshell)
+  exec "$JAVA" ${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m} -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -Djava.awt.headless=true -Dlog4j2.configurationFile="$DIR/kafka/log4j2.properties" \
+    -cp "$KAFKA_HOME/libs/*" "$@"
+}
+
+write_config() {
+  local port=$1 cport=$2
+  mkdir -p "$DIR/kafka/data"
+  cat >"$DIR/kafka/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$DIR/kafka/data
+num.partitions=8
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+group.consumer.min.session.timeout.ms=1000
+group.classic.min.session.timeout.ms=1000
+log.retention.hours=168
+log.segment.bytes=67108864
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+PROPS
+  cat >"$DIR/kafka/log4j2.properties" <<'LOG'
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = ${sys:kafka.logs.dir}/broker.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.server.name = kafka.server.KafkaServer
+logger.server.level = INFO
+LOG
+}
+
+start() {
+  DIR=$1
+  local port=${2:-} cport id
+  fetch
+  mkdir -p "$DIR/kafka"
+  if [ -f "$DIR/kafka/port" ]; then  # a restart keeps its address and data
+    port=$(cat "$DIR/kafka/port"); cport=$(cat "$DIR/kafka/cport")
+  else
+    [ -n "$port" ] || port=$(free_port)
+    cport=$(free_port)
+    echo "$port" >"$DIR/kafka/port"; echo "$cport" >"$DIR/kafka/cport"
+  fi
+  write_config "$port" "$cport"
+  if [ ! -f "$DIR/kafka/data/meta.properties" ]; then
+    id=$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+    (java_run -Dkafka.logs.dir="$DIR/kafka" kafka.tools.StorageTool format -t "$id" \
+      -c "$DIR/kafka/server.properties") >"$DIR/kafka/format.log" 2>&1 \
+      || die "formatting the log dir failed: see $DIR/kafka/format.log"
+  fi
+  [ -f "$DIR/kafka/broker.log" ] && cat "$DIR/kafka/broker.log" >>"$DIR/kafka/broker.log.old"
+  rm -f "$DIR/kafka/broker.log"
+  (java_run -Dkafka.logs.dir="$DIR/kafka" kafka.Kafka "$DIR/kafka/server.properties") \
+    >"$DIR/kafka/stdout.log" 2>&1 &
+  echo $! >"$DIR/kafka/pid"
+  local until=$((SECONDS + 90))
+  until grep -q "Kafka Server started\|KafkaRaftServer.*started\|Transition from STARTING to STARTED" \
+      "$DIR/kafka/broker.log" "$DIR/kafka/stdout.log" 2>/dev/null; do
+    kill -0 "$(cat "$DIR/kafka/pid")" 2>/dev/null || die "broker exited: see $DIR/kafka/broker.log and stdout.log"
+    ((SECONDS < until)) || die "broker did not start within 90 s: see $DIR/kafka/broker.log"
+    sleep 0.2
+  done
+  echo "127.0.0.1:$port"
+}
+
+stop() {
+  DIR=$1
+  local pid
+  [ -f "$DIR/kafka/pid" ] || return 0
+  pid=$(cat "$DIR/kafka/pid")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$DIR/kafka/pid"
+}
+
+create_topic() {  # create_topic DIR NAME PARTITIONS [key=value...]
+  DIR=$1; local name=$2 parts=$3; shift 3
+  local cfg=() kv
+  for kv in "$@"; do cfg+=(--config "$kv"); done
+  (mkdir -p "$DIR/kafka/tools"; java_run -Dkafka.logs.dir="$DIR/kafka/tools" org.apache.kafka.tools.TopicCommand \
+    --bootstrap-server "127.0.0.1:$(cat "$DIR/kafka/port")" --create --if-not-exists \
+    --topic "$name" --partitions "$parts" --replication-factor 1 "${cfg[@]}") >&2
+}
+
+case ${1:-} in
+  create-topic) shift; create_topic "$@" ;;
+  fetch) fetch ;;
+  start) shift; start "$@" ;;
+  stop) shift; stop "$@" ;;
+  home) fetch; echo "$KAFKA_HOME" ;;
+  *) die "usage: kafka.sh fetch|start DIR [PORT]|stop DIR|home" ;;
+esac
