@@ -110,9 +110,14 @@ class DeliveryReporter : public RdKafka::DeliveryReportCb, public RdKafka::Event
   Counter* failed = nullptr;
 };
 
+absl::Status EnsureTopicsOnce(const KafkaConfig& cfg);  // kafka_topics.cc
+
 absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const KafkaConfig& cfg,
                                                            const std::string& client_id,
                                                            MetricsRegistry* metrics) {
+  if (auto st = EnsureTopicsOnce(cfg); !st.ok()) {
+    return st;
+  }
   std::unique_ptr<Producer> p(new Producer());
   p->conf_.reset(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   p->reporter_ = std::make_unique<DeliveryReporter>();
@@ -266,6 +271,9 @@ absl::StatusOr<std::unique_ptr<BatchConsumer>> BatchConsumer::Create(
     Handler handler, MetricsRegistry* metrics, Options options) {
   if (cfg.group_id.empty()) {
     return absl::InvalidArgumentError("kafka consumer needs kafka.group_id");
+  }
+  if (auto st = EnsureTopicsOnce(cfg); !st.ok()) {
+    return st;
   }
   std::unique_ptr<BatchConsumer> c(new BatchConsumer());
   c->handler_ = std::move(handler);

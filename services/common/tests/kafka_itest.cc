@@ -341,5 +341,30 @@ TEST_F(KafkaTest, StageDeadLettersAPoisonEventAndMovesOn) {
                                             "gave up after 3 attempts: cannot handle this one"}));
 }
 
+// Issue 12: the services check at start that their topics exist with usable
+// settings. Missing ones are created (control kept forever); a control topic
+// that would drop a pause with retention is refused with the fix named.
+TEST_F(KafkaTest, EnsureTopicsCreatesMissingAndRefusesAControlTopicWithRetention) {
+  KafkaConfig good = TestConfig("g-topics");
+  ASSERT_TRUE(EnsureTopics(good, std::chrono::seconds(20)).ok());
+  ASSERT_TRUE(EnsureTopics(good, std::chrono::seconds(20)).ok()) << "idempotent";
+
+  KafkaConfig bad = TestConfig("g-topics");
+  bad.manage_topics = false;  // let the broker auto-create control with its defaults
+  auto p = Producer::Create(bad, "test", nullptr);
+  ASSERT_TRUE(p.ok());
+  auto tracker = std::make_shared<DeliveryTracker>();
+  ASSERT_TRUE((*p)->Produce(TopicName(bad, Topic::kControl), "k", "v", tracker).ok());
+  ASSERT_TRUE(tracker->Wait(std::chrono::seconds(20)).ok());
+  absl::Status st = EnsureTopics(bad, std::chrono::seconds(20));
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_NE(st.message().find(TopicName(bad, Topic::kControl)), std::string::npos) << st;
+  EXPECT_NE(st.message().find("retention.ms=-1"), std::string::npos) << st;
+  // And a service's clients refuse to start on it.
+  bad.manage_topics = true;
+  auto refused = Producer::Create(bad, "test", nullptr);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace kubemend
