@@ -12,7 +12,7 @@
 #include "gate.h"
 #include "kubemend/common/stage.h"
 #include "kubemend/v1/safety_gate_admin.grpc.pb.h"
-#include "log_follower.h"
+#include "kubemend/common/log_follower.h"
 
 namespace kubemend::gate {
 
