@@ -47,7 +47,7 @@ absl::Status Stage::Send(const Emit& e, const std::shared_ptr<DeliveryTracker>& 
       .GetCounter("kubemend_events_out_total", "Events published",
                   {{"type", EventTypeName(e.event.type())}})
       .Inc();
-  return producer_->Produce(TopicName(rt_->config().kafka, e.topic), TargetKey(e.event.target()),
+  return producer_->Produce(TopicName(rt_->config().kafka, e.topic), PartitionKey(e.topic, e.event.target()),
                             e.event.SerializeAsString(), tracker,
                             {{"kubemend-event-type", EventTypeName(e.event.type())},
                              {"traceparent", e.event.trace().traceparent()}});
