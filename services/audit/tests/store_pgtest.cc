@@ -355,6 +355,43 @@ Rows StoryRows() {
   return RowsFromBatch(batch, "kubemend.deadletter", "2026-01-01 00:00:00+00");
 }
 
+// Issue 12: the incidents view mapped the redelivery fence's DUPLICATE to
+// 'resolved', hiding a NOT_FIXED outcome (or a lost one) behind it.
+TEST_F(AuditStoreTest, DuplicateOutcomeNeverMakesAnIncidentResolved) {
+  PgAuditStore store(dsn_);
+  ASSERT_TRUE(store.Open(KUBEMEND_MIGRATIONS_DIR).ok());
+  FakeClock clock;
+  auto decision = [&](const std::string& incident) {
+    v1::Event d = NewRootEvent(v1::EVENT_TYPE_DECISION, {"safety-gate", "g", "0"}, clock);
+    d.set_incident_id(incident);
+    d.mutable_decision()->set_verdict(v1::VERDICT_APPROVED);
+    return d;
+  };
+  auto outcome = [&](const std::string& incident, v1::OutcomeStatus st) {
+    clock.Advance(std::chrono::seconds(1));
+    v1::Event o = NewRootEvent(v1::EVENT_TYPE_OUTCOME, {"executor", "e", "0"}, clock);
+    o.set_incident_id(incident);
+    o.mutable_outcome()->set_status(st);
+    return o;
+  };
+  std::vector<v1::Event> ev = {decision("inc-a"), outcome("inc-a", v1::OUTCOME_STATUS_NOT_FIXED),
+                               outcome("inc-a", v1::OUTCOME_STATUS_DUPLICATE),
+                               decision("inc-b"), outcome("inc-b", v1::OUTCOME_STATUS_DUPLICATE)};
+  std::vector<InMessage> batch;
+  int off = 0;
+  for (const auto& e : ev) {
+    batch.push_back({"kubemend.x", 0, off++, "k", e.SerializeAsString(), 0});
+  }
+  ASSERT_TRUE(store.Append(RowsFromBatch(batch, "kubemend.deadletter", "2026-01-01 00:00:00+00")).ok());
+  pqxx::connection c(dsn_);
+  pqxx::work w(c);
+  auto inc = w.exec("SELECT incident_id, status, outcome FROM incidents ORDER BY incident_id");
+  ASSERT_EQ(inc.size(), 2u);
+  EXPECT_EQ(inc[0][1].as<std::string>(), "failed") << "not_fixed, then the fence said duplicate";
+  EXPECT_EQ(inc[0][2].as<std::string>(), "not_fixed");
+  EXPECT_EQ(inc[1][1].as<std::string>(), "in_progress") << "only the fence answered: no result known";
+}
+
 TEST_F(AuditStoreTest, ViewsTellTheStory) {
   PgAuditStore store(dsn_);
   ASSERT_TRUE(store.Open(KUBEMEND_MIGRATIONS_DIR).ok());
