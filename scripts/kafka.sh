@@ -7,6 +7,13 @@
 #   scripts/kafka.sh start DIR [PORT]      format DIR/kafka (first time) and start; prints host:port
 #   scripts/kafka.sh stop DIR              SIGTERM, then SIGKILL after 20 s
 #   scripts/kafka.sh create-topic DIR NAME PARTITIONS [key=value...]
+#   scripts/kafka.sh acls DIR PREFIX GROUP_PREFIX
+#                                          the least-privilege ACLs of the five services (SASL)
+#
+# KAFKA_SASL=1 at the first start makes a broker that authenticates every
+# client (SASL/PLAIN, one user per service, passwords in DIR/kafka/users) and
+# authorises with ACLs (StandardAuthorizer, nothing allowed without an ACL).
+# Clients: DIR/kafka/client-<user>.properties (librdkafka keys).
 #
 # The data directory survives stop/start (the fault suite relies on that).
 set -euo pipefail
@@ -46,18 +53,51 @@ java_run() {  # java_run MAINCLASS ARGS...: the broker's classpath, small heap (
     -cp "$KAFKA_HOME/libs/*" "$@"
 }
 
+SASL_USERS=(admin collector analyzer safety-gate executor audit)
+
+# SASL: one password per user, kept across restarts.
+write_users() {
+  [ -f "$DIR/kafka/users" ] && return 0
+  local u
+  for u in "${SASL_USERS[@]}"; do
+    echo "$u $(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
+  done >"$DIR/kafka/users"
+  chmod 600 "$DIR/kafka/users"
+}
+
+password_of() { awk -v u="$1" '$1 == u { print $2 }' "$DIR/kafka/users"; }
+
+write_client_configs() {
+  local u p
+  for u in "${SASL_USERS[@]}"; do
+    p=$(password_of "$u")
+    # librdkafka keys (the services' kafka.properties)
+    printf 'security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\nsasl.username=%s\nsasl.password=%s\n' \
+      "$u" "$p" >"$DIR/kafka/client-$u.properties"
+  done
+  # Java admin tools
+  p=$(password_of admin)
+  cat >"$DIR/kafka/admin-java.properties" <<JAVA
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=PLAIN
+sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="$p";
+JAVA
+  chmod 600 "$DIR"/kafka/client-*.properties "$DIR/kafka/admin-java.properties"
+}
+
 write_config() {
-  local port=$1 cport=$2
+  local port=$1 cport=$2 proto=PLAINTEXT
   mkdir -p "$DIR/kafka/data"
+  [ -f "$DIR/kafka/sasl" ] && proto=SASL_PLAINTEXT
   cat >"$DIR/kafka/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$proto://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=$proto://127.0.0.1:$port
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=$proto
+listener.security.protocol.map=$proto:$proto,CONTROLLER:PLAINTEXT
 log.dirs=$DIR/kafka/data
 num.partitions=8
 auto.create.topics.enable=true
@@ -77,6 +117,21 @@ num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1
 PROPS
+  if [ "$proto" = SASL_PLAINTEXT ]; then
+    local jaas="org.apache.kafka.common.security.plain.PlainLoginModule required" u
+    jaas+=" username=\"admin\" password=\"$(password_of admin)\""
+    for u in "${SASL_USERS[@]}"; do jaas+=" user_$u=\"$(password_of "$u")\""; done
+    cat >>"$DIR/kafka/server.properties" <<PROPS
+sasl.enabled.mechanisms=PLAIN
+sasl.mechanism.inter.broker.protocol=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=$jaas;
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+# ANONYMOUS: the controller listener (loopback, plaintext) in this one-node setup.
+super.users=User:admin;User:ANONYMOUS
+auto.create.topics.enable=false
+PROPS
+  fi
   cat >"$DIR/kafka/log4j2.properties" <<'LOG'
 status = warn
 appender.file.type = File
@@ -105,6 +160,10 @@ start() {
     cport=$(free_port)
     echo "$port" >"$DIR/kafka/port"; echo "$cport" >"$DIR/kafka/cport"
   fi
+  if [ "${KAFKA_SASL:-0}" = 1 ] && [ ! -f "$DIR/kafka/data/meta.properties" ]; then
+    touch "$DIR/kafka/sasl"
+  fi
+  if [ -f "$DIR/kafka/sasl" ]; then write_users; write_client_configs; fi
   write_config "$port" "$cport"
   if [ ! -f "$DIR/kafka/data/meta.properties" ]; then
     id=$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
@@ -140,17 +199,66 @@ stop() {
   rm -f "$DIR/kafka/pid"
 }
 
+admin_args() {  # --command-config for a SASL broker
+  [ -f "$DIR/kafka/sasl" ] && echo "--command-config $DIR/kafka/admin-java.properties"
+}
+
 create_topic() {  # create_topic DIR NAME PARTITIONS [key=value...]
   DIR=$1; local name=$2 parts=$3; shift 3
   local cfg=() kv
   for kv in "$@"; do cfg+=(--config "$kv"); done
+  # shellcheck disable=SC2046
   (mkdir -p "$DIR/kafka/tools"; java_run -Dkafka.logs.dir="$DIR/kafka/tools" org.apache.kafka.tools.TopicCommand \
-    --bootstrap-server "127.0.0.1:$(cat "$DIR/kafka/port")" --create --if-not-exists \
+    --bootstrap-server "127.0.0.1:$(cat "$DIR/kafka/port")" $(admin_args) --create --if-not-exists \
     --topic "$name" --partitions "$parts" --replication-factor 1 "${cfg[@]}") >&2
+}
+
+# The bus enforces the pipeline: each service may read what it consumes and
+# write only what it produces, so only the gate can write decisions and only
+# the executor outcomes. Every service may write control (refused admin calls
+# are audited there) and deadletter, and describe the control topic's
+# settings (checked at start). Topics are created here, by the admin, since
+# no service may create them.
+acls() {
+  DIR=$1; local prefix=$2 groups=$3
+  [ -f "$DIR/kafka/sasl" ] || die "acls: the broker in $DIR does not use SASL"
+  local t spec
+  for t in signals proposals decisions outcomes control deadletter; do
+    spec=()
+    [ "$t" = control ] && spec=(retention.ms=-1)
+    [ "$t" = deadletter ] && spec=(retention.ms=2592000000)
+    create_topic "$DIR" "$prefix$t" 8 "${spec[@]}"
+  done
+  acl() {  # acl USER OPERATION RESOURCE-ARGS...
+    local user=$1 op=$2; shift 2
+    # shellcheck disable=SC2046
+    (java_run -Dkafka.logs.dir="$DIR/kafka/tools" org.apache.kafka.tools.AclCommand \
+      --bootstrap-server "127.0.0.1:$(cat "$DIR/kafka/port")" $(admin_args) --add \
+      --allow-principal "User:$user" --operation "$op" "$@") >/dev/null
+  }
+  local u
+  for u in collector analyzer safety-gate executor audit; do
+    acl "$u" Describe --topic "$prefix" --resource-pattern-type prefixed
+    acl "$u" DescribeConfigs --topic "${prefix}control"
+    acl "$u" Write --topic "${prefix}control"
+    acl "$u" Write --topic "${prefix}deadletter"
+    acl "$u" IdempotentWrite --cluster
+    acl "$u" Read --group "$groups" --resource-pattern-type prefixed
+    acl "$u" Read --group kubemend- --resource-pattern-type prefixed  # state followers (never join)
+  done
+  acl collector Write --topic "${prefix}signals"
+  for t in signals decisions outcomes control; do acl analyzer Read --topic "$prefix$t"; done
+  acl analyzer Write --topic "${prefix}proposals"
+  for t in proposals decisions outcomes control signals; do acl safety-gate Read --topic "$prefix$t"; done
+  acl safety-gate Write --topic "${prefix}decisions"
+  for t in decisions outcomes control; do acl executor Read --topic "$prefix$t"; done
+  acl executor Write --topic "${prefix}outcomes"
+  for t in signals proposals decisions outcomes control deadletter; do acl audit Read --topic "$prefix$t"; done
 }
 
 case ${1:-} in
   create-topic) shift; create_topic "$@" ;;
+  acls) shift; acls "$@" ;;
   fetch) fetch ;;
   start) shift; start "$@" ;;
   stop) shift; stop "$@" ;;
