@@ -227,33 +227,40 @@ acls() {
     spec=()
     [ "$t" = control ] && spec=(retention.ms=-1)
     [ "$t" = deadletter ] && spec=(retention.ms=2592000000)
-    create_topic "$DIR" "$prefix$t" 8 "${spec[@]}"
+    create_topic "$DIR" "$prefix$t" 8 "${spec[@]}" &
   done
-  acl() {  # acl USER OPERATION RESOURCE-ARGS...
-    local user=$1 op=$2; shift 2
+  wait
+  # One AclCommand (one JVM) per call: several principals, operations and
+  # resources at once.
+  acl() {  # acl PRINCIPALS OPERATIONS RESOURCE-ARGS...   (space-separated lists)
+    local args=() x
+    for x in $1; do args+=(--allow-principal "User:$x"); done
+    for x in $2; do args+=(--operation "$x"); done
+    shift 2
     # shellcheck disable=SC2046
     (java_run -Dkafka.logs.dir="$DIR/kafka/tools" org.apache.kafka.tools.AclCommand \
-      --bootstrap-server "127.0.0.1:$(cat "$DIR/kafka/port")" $(admin_args) --add \
-      --allow-principal "User:$user" --operation "$op" "$@") >/dev/null
+      --bootstrap-server "127.0.0.1:$(cat "$DIR/kafka/port")" $(admin_args) --add --force \
+      "${args[@]}" "$@") >/dev/null
   }
-  local u
-  for u in collector analyzer safety-gate executor audit; do
-    acl "$u" Describe --topic "$prefix" --resource-pattern-type prefixed
-    acl "$u" DescribeConfigs --topic "${prefix}control"
-    acl "$u" Write --topic "${prefix}control"
-    acl "$u" Write --topic "${prefix}deadletter"
-    acl "$u" IdempotentWrite --cluster
-    acl "$u" Read --group "$groups" --resource-pattern-type prefixed
-    acl "$u" Read --group kubemend- --resource-pattern-type prefixed  # state followers (never join)
-  done
-  acl collector Write --topic "${prefix}signals"
-  for t in signals decisions outcomes control; do acl analyzer Read --topic "$prefix$t"; done
-  acl analyzer Write --topic "${prefix}proposals"
-  for t in proposals decisions outcomes control signals; do acl safety-gate Read --topic "$prefix$t"; done
-  acl safety-gate Write --topic "${prefix}decisions"
-  for t in decisions outcomes control; do acl executor Read --topic "$prefix$t"; done
-  acl executor Write --topic "${prefix}outcomes"
-  for t in signals proposals decisions outcomes control deadletter; do acl audit Read --topic "$prefix$t"; done
+  local all="collector analyzer safety-gate executor audit"
+  topics() { local t out=(); for t in "$@"; do out+=(--topic "$prefix$t"); done; echo "${out[@]}"; }
+  acl "$all" Describe --topic "$prefix" --resource-pattern-type prefixed
+  # shellcheck disable=SC2046
+  acl "$all" "Write DescribeConfigs" $(topics control deadletter)
+  acl "$all" IdempotentWrite --cluster
+  # the services' groups, and the state followers' (they never join)
+  acl "$all" Read --group "$groups" --group kubemend- --resource-pattern-type prefixed
+  # shellcheck disable=SC2046
+  {
+    acl collector Write $(topics signals)
+    acl analyzer Write $(topics proposals)
+    acl safety-gate Write $(topics decisions)
+    acl executor Write $(topics outcomes)
+    acl analyzer Read $(topics signals decisions outcomes control)
+    acl safety-gate Read $(topics proposals decisions outcomes control signals)
+    acl executor Read $(topics decisions outcomes control)
+    acl audit Read $(topics signals proposals decisions outcomes control deadletter)
+  }
 }
 
 case ${1:-} in
