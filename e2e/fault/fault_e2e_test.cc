@@ -77,6 +77,7 @@ class FaultSuite : public ::testing::Test {
     }
     setenv("KUBEMEND_ANALYZER_DEFAULTS_MAX_ACTIONS_PER_HOUR", "100000000", 1);
     setenv("KUBEMEND_EXECUTOR_VERIFY_DEFAULT", "false", 1);
+    setenv("KUBEMEND_BREAKER_MIN_SAMPLES", "1000000", 1);  // the load's pods do not exist: all fail
     port_ = FreePort();
     ASSERT_GT(port_, 0);
     std::string err = stack_.UpOwnInfra("--sim --collector-port " + std::to_string(port_));

@@ -46,6 +46,7 @@ TEST(HaE2eTest, TwoReplicasOfEachOneKilledNothingDoubledLimitsHeld) {
   }
   setenv("KUBEMEND_ANALYZER_DEFAULTS_MAX_ACTIONS_PER_HOUR", "100000000", 1);
   setenv("KUBEMEND_EXECUTOR_VERIFY_DEFAULT", "false", 1);
+  setenv("KUBEMEND_BREAKER_MIN_SAMPLES", "1000000", 1);  // the load's pods do not exist: all fail
   Stack stack;
   std::string err = stack.Up("--sim");
   ASSERT_EQ(err, "") << err;
@@ -139,7 +140,8 @@ TEST(HaE2eTest, TwoReplicasOfEachOneKilledNothingDoubledLimitsHeld) {
   for (const char* k : {"KUBEMEND_RATE_LIMITS_PER_NAMESPACE_MAX", "KUBEMEND_RATE_LIMITS_PER_NAMESPACE_WINDOW",
                         "KUBEMEND_RATE_LIMITS_CLUSTER_MAX", "KUBEMEND_RATE_LIMITS_PER_TARGET_MAX",
                         "KUBEMEND_RATE_LIMITS_WORKLOAD_BUDGET_MAX", "KUBEMEND_BLAST_RADIUS_MAX_IN_FLIGHT",
-                        "KUBEMEND_ANALYZER_DEFAULTS_MAX_ACTIONS_PER_HOUR", "KUBEMEND_EXECUTOR_VERIFY_DEFAULT"}) {
+                        "KUBEMEND_ANALYZER_DEFAULTS_MAX_ACTIONS_PER_HOUR", "KUBEMEND_EXECUTOR_VERIFY_DEFAULT",
+                        "KUBEMEND_BREAKER_MIN_SAMPLES"}) {
     unsetenv(k);
   }
 }
