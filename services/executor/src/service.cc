@@ -178,13 +178,10 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
   // wait until that log has been read to its end as of start; until then,
   // or if it cannot be read, the executor acts on nothing and stays
   // NOT_SERVING with the reason (fail closed).
-  auto follower = LogFollower::Create(
-      kafka, {TopicName(kafka, Topic::kOutcomes), TopicName(kafka, Topic::kControl)},
-      "kubemend-executor-state-" + rt.config().instance, std::chrono::seconds(30));
-  if (!follower.ok()) {
-    log->error("msg=\"cannot start\" error={}", Q(std::string(follower.status().message())));
-    return 1;
-  }
+  // Created by the state thread (the broker may be down at start: the
+  // executor then stays up, NOT_SERVING, and keeps trying).
+  std::unique_ptr<LogFollower> follower;
+  std::atomic<LogFollower*> follower_ptr{nullptr};
   std::atomic<bool> state_ready{false};
   std::mutex state_mu;
   std::string state_detail = "reading the outcome index and the control state";
@@ -214,7 +211,17 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
   // Replays the whole log: outcomes first (so a rollback already done is
   // known as such), then control in order.
   auto rebuild_state = [&]() -> absl::Status {
-    auto events = (*follower)->Replay({}, cfg.catch_up_timeout);
+    if (!follower) {
+      auto f = LogFollower::Create(
+          kafka, {TopicName(kafka, Topic::kOutcomes), TopicName(kafka, Topic::kControl)},
+          "kubemend-executor-state-" + rt.config().instance, std::chrono::seconds(30));
+      if (!f.ok()) {
+        return f.status();
+      }
+      follower = std::move(*f);
+      follower_ptr = follower.get();
+    }
+    auto events = follower->Replay({}, cfg.catch_up_timeout);
     if (!events.ok()) {
       return events.status();
     }
@@ -322,7 +329,10 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
     if (!state_ready) {
       return;
     }
-    (*follower)->Follow([&](const v1::Event& e) {
+    if (rt.stopping()) {
+      return;
+    }
+    follower->Follow([&](const v1::Event& e) {
       if (e.has_outcome()) {
         ex.IndexOutcome(e);
       } else if (e.has_control()) {
@@ -348,9 +358,20 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
   });
   rt.WaitForShutdown();
   (*decisions)->Stop();
-  (*follower)->Stop();
   t_decisions.join();
+  // The follower may appear while stopping: stop it until the thread is done.
+  std::atomic<bool> state_done{false};
+  std::thread stopper([&] {
+    while (!state_done) {
+      if (LogFollower* f = follower_ptr.load()) {
+        f->Stop();
+      }
+      std::this_thread::sleep_for(Millis(20));
+    }
+  });
   t_state.join();
+  state_done = true;
+  stopper.join();
   (void)(*producer)->Flush(std::chrono::seconds(5));
   log->info("msg=\"stopped\"");
   return 0;
