@@ -27,7 +27,7 @@ TEST_PACKAGES=(kcat prometheus prometheus-alertmanager docker-compose yamllint p
 # (readelf NEEDED + dpkg -S; their own dependencies come with them), plus CA
 # certificates for TLS to Kafka, PostgreSQL and the API server. The deploy
 # test (e2e/deploy, check "dockerfile") fails when a linked library is missing.
-RUNTIME_PACKAGES=(ca-certificates libabsl20220623 libcpp-httplib0.11 libcurl4 libfmt9 libgrpc++1.51
+RUNTIME_PACKAGES=(ca-certificates libabsl20220623 libcpp-httplib0.11 libcurl4 libfmt9 libgrpc++1.51 librdkafka1
   libgrpc29 libpq5 libpqxx-6.4 libprotobuf32 librdkafka++1 libspdlog1.10 libssl3 libstdc++6
   libyaml-cpp0.7)
 

@@ -108,7 +108,7 @@ TEST_F(AuditStoreTest, RefusedRowIsDeadLetteredAndNulIsStored) {
   ASSERT_TRUE(store.Open(KUBEMEND_MIGRATIONS_DIR).ok());
   FakeClock clock;
   std::vector<InMessage> batch;
-  const std::string nul_name("KubePodCrashLooping\0evil", 25);
+  const std::string nul_name("KubePodCrashLooping\0evil", 24);
   for (int i = 0; i < 4; ++i) {
     v1::Event s = NewRootEvent(v1::EVENT_TYPE_SIGNAL, {"collector", "c", "0"}, clock);
     s.mutable_signal()->set_name(i == 1 ? nul_name : "ok-" + std::to_string(i));

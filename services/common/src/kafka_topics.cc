@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "kubemend/common/kafka.h"
 #include "kubemend/common/log.h"
@@ -166,6 +167,36 @@ absl::StatusOr<std::map<std::string, std::string>> TopicConfig(rd_kafka_t* rk, r
   return out;
 }
 
+void WaitForLeaders(rd_kafka_t* rk, const std::vector<TopicSpec>& topics, int timeout_ms) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::set<std::string> want;
+  for (const auto& t : topics) {
+    want.insert(t.name);
+  }
+  while (std::chrono::steady_clock::now() < until) {
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(rk, 1, nullptr, &md, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      size_t ready = 0;
+      for (int i = 0; i < md->topic_cnt; ++i) {
+        const auto& t = md->topics[i];
+        if (!want.count(t.topic) || t.err != RD_KAFKA_RESP_ERR_NO_ERROR || t.partition_cnt == 0) {
+          continue;
+        }
+        bool all = true;
+        for (int p = 0; p < t.partition_cnt; ++p) {
+          all = all && t.partitions[p].leader >= 0 && t.partitions[p].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+        }
+        ready += all;
+      }
+      rd_kafka_metadata_destroy(md);
+      if (ready == want.size()) {
+        return;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 }  // namespace
 
 std::vector<TopicSpec> KubemendTopicSpecs(const KafkaConfig& cfg) {
@@ -204,6 +235,9 @@ absl::Status EnsureTopics(const KafkaConfig& cfg, std::chrono::milliseconds time
     if (auto st = CreateTopics(rk->get(), q.get(), missing, ms); !st.ok()) {
       return st;
     }
+    // New partitions elect their leaders asynchronously; clients that start
+    // right after this would otherwise meet "not leader" answers.
+    WaitForLeaders(rk->get(), missing, ms);
   }
   const std::string control = TopicName(cfg, Topic::kControl);
   auto conf = TopicConfig(rk->get(), q.get(), control, ms);

@@ -106,20 +106,27 @@ absl::Status Stage::HandleBatch(std::span<const InMessage> batch) {
         .GetCounter("kubemend_events_in_total", "Events consumed",
                     {{"type", EventTypeName(ev->type())}})
         .Inc();
+    const auto key = std::make_tuple(msg.topic, msg.partition, msg.offset);
+    if (auto given_up = gave_up_.find(key); given_up != gave_up_.end()) {
+      // Dead-lettered in an earlier try of this batch: not transformed again;
+      // the dead letter is sent again (the trail keeps one per source offset).
+      if (auto st = dead_letters_->Send(msg, given_up->second, tracker); !st.ok()) {
+        return st;
+      }
+      continue;
+    }
     auto out = SafeTransform(*ev, msg);
     if (!out.ok() && !IsTransient(out.status())) {
       // Maybe poison: after max_attempts failures in a row it is dead-lettered.
-      int n = ++attempts_[{msg.topic, msg.partition, msg.offset}];
+      int n = ++attempts_[key];
       if (n >= max_attempts_) {
         rt_->CountError("poison");
         log->error("msg=\"event keeps failing; dead-lettered\" event_id={} attempts={} error={}",
                    ev->event_id(), n, Q(std::string(out.status().message())));
-        attempts_.erase({msg.topic, msg.partition, msg.offset});
-        if (auto st = dead_letters_->Send(msg,
-                                          "gave up after " + std::to_string(n) +
-                                              " attempts: " + std::string(out.status().message()),
-                                          tracker);
-            !st.ok()) {
+        std::string reason = "gave up after " + std::to_string(n) +
+                             " attempts: " + std::string(out.status().message());
+        gave_up_[key] = reason;
+        if (auto st = dead_letters_->Send(msg, reason, tracker); !st.ok()) {
           return st;
         }
         continue;
@@ -151,6 +158,7 @@ absl::Status Stage::HandleBatch(std::span<const InMessage> batch) {
   absl::Status st = tracker->Wait(rt_->config().kafka.delivery_timeout);
   if (st.ok()) {
     attempts_.clear();
+    gave_up_.clear();
     auto now = rt_->clock().Now();
     for (auto t : recorded) {
       latency_->Observe(std::chrono::duration<double>(now - t).count());

@@ -66,6 +66,7 @@ class Stage {
   // Failures per message (topic, partition, offset) of the batch being
   // retried; consumer thread only, cleared when a batch goes through.
   std::map<std::tuple<std::string, int32_t, int64_t>, int> attempts_;
+  std::map<std::tuple<std::string, int32_t, int64_t>, std::string> gave_up_;  // -> reason
 };
 
 // True for the errors that mean "a dependency is down or busy" (retry as long
