@@ -133,8 +133,7 @@ start() {
   launch kube-controller-manager "$bin/kube-controller-manager" --kubeconfig "$dir/controller-manager.kubeconfig" \
     --authentication-kubeconfig "$dir/controller-manager.kubeconfig" --authorization-kubeconfig "$dir/controller-manager.kubeconfig" \
     --secure-port 0 --leader-elect=false --use-service-account-credentials \
-    --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
-    --controllers '*,-bootstrapsigner,-tokencleaner,-service-lb-controller,-cloud-node-lifecycle-controller'
+    --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt"
   launch kube-scheduler "$bin/kube-scheduler" --kubeconfig "$dir/scheduler.kubeconfig" \
     --authentication-kubeconfig "$dir/scheduler.kubeconfig" --authorization-kubeconfig "$dir/scheduler.kubeconfig" \
     --secure-port 0 --leader-elect=false

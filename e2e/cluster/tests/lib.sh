@@ -12,15 +12,19 @@ pass() { echo "ok: $*"; }
 
 ROOT=${KUBEMEND_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
 WORK=$(mktemp -d /tmp/kubemend-k8s-test.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+CLEANUP=()  # commands run at exit, last first
+cleanup() {
+  local i
+  for ((i = ${#CLEANUP[@]} - 1; i >= 0; i--)); do eval "${CLEANUP[i]}" >/dev/null 2>&1 || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 # kubectl as the cluster admin, discovery cache private to this test.
 k() { "$KUBEMEND_TEST_KUBECTL" --kubeconfig "$KUBEMEND_TEST_KUBECONFIG" --cache-dir "$WORK/cache" "$@"; }
 
-# new_namespace PREFIX: a fresh namespace for this test (deleted on exit); prints its name.
+# new_namespace PREFIX: a fresh namespace for this test in $NS (deleted at exit).
 new_namespace() {
-  local ns
-  ns="$1-$(tr -dc a-z0-9 </dev/urandom | head -c 6)"
-  k create namespace "$ns" >/dev/null || fail "cannot create namespace $ns"
-  trap 'k delete namespace '"$ns"' --wait=false >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
-  echo "$ns"
+  NS="$1-$(printf %04x%04x $RANDOM $RANDOM)"
+  k create namespace "$NS" >/dev/null || fail "cannot create namespace $NS"
+  CLEANUP+=("k delete namespace $NS --wait=false")
 }

@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 k kustomize "$ROOT/deploy/k8s/base" >"$WORK/base.yaml" || fail "kubectl kustomize deploy/k8s/base"
 k apply --server-side --field-manager kubemend-test --force-conflicts -f "$WORK/base.yaml" >/dev/null \
   || fail "applying deploy/k8s/base"
-ns=$(new_namespace rbac)
+new_namespace rbac; ns=$NS
 
 can() {  # can yes|no SA VERB RESOURCE [flags]
   local want=$1 sa=$2; shift 2
@@ -67,12 +67,14 @@ pass "safety-gate, audit: no rights"
 # the opt-in component grants exactly that, and nothing else becomes writable.
 mkdir -p "$WORK/probes"
 printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [%s]\ncomponents: [%s]\n' \
-  "$ROOT/deploy/k8s/base" "$ROOT/deploy/k8s/components/collector-custom-probes" >"$WORK/probes/kustomization.yaml"
+  "$(realpath --relative-to="$WORK/probes" "$ROOT/deploy/k8s/base")" \
+  "$(realpath --relative-to="$WORK/probes" "$ROOT/deploy/k8s/components/collector-custom-probes")" \
+  >"$WORK/probes/kustomization.yaml"
 k kustomize "$WORK/probes" >"$WORK/probes.yaml" || fail "kubectl kustomize base + collector-custom-probes"
 k apply --server-side --field-manager kubemend-test --force-conflicts -f "$WORK/probes.yaml" >/dev/null \
   || fail "applying base + components/collector-custom-probes"
 probes=(clusterrole/kubemend-collector-custom-probes clusterrolebinding/kubemend-collector-custom-probes)
-trap 'k delete "${probes[@]}" --ignore-not-found >/dev/null 2>&1; k delete namespace '"$ns"' --wait=false >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+CLEANUP+=('k delete "${probes[@]}" --ignore-not-found')
 for v in create get delete; do can yes collector $v jobs.batch -n "$ns"; done
 for r in pods deployments.apps; do can no collector create $r -n "$ns"; done
 can no collector update jobs.batch -n "$ns"
@@ -101,7 +103,7 @@ as executor -n kubemend get secrets >"$WORK/out" 2>&1 && fail "executor token re
 as collector get pods -A >/dev/null || fail "collector token cannot list pods"
 as collector -n "$ns" scale deployment web --replicas=3 >"$WORK/out" 2>&1 && fail "collector token scaled a Deployment"
 grep -q Forbidden "$WORK/out" || fail "collector scale: expected Forbidden, got $(cat "$WORK/out")"
-as analyzer get healingpolicies -A >/dev/null || fail "analyzer token cannot list HealingPolicies"
+as analyzer get healingpolicies -A >/dev/null 2>&1 || fail "analyzer token cannot list HealingPolicies"
 as analyzer get pods -A >"$WORK/out" 2>&1 && fail "analyzer token listed pods"
 as executor auth whoami -o jsonpath='{.status.userInfo.username}' | grep -qx system:serviceaccount:kubemend:kubemend-executor \
   || fail "the executor token is not the executor's identity"
