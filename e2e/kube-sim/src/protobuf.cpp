@@ -161,6 +161,50 @@ class Reader {
 
 Json decode(std::string_view bytes, const Message& m, const std::string& path);
 
+// Go's generated marshallers write every non-pointer field, zero or not (selfLink "", an empty
+// status struct...). A field this decoder does not know is fine when it holds only zeros: in
+// JSON it would have been left out. Anything else is refused.
+bool all_zero(std::string_view bytes, int depth = 0) {
+  if (depth > 16) {
+    return false;
+  }
+  try {
+    Reader r(bytes);
+    while (!r.done()) {
+      uint64_t tag = r.varint();
+      switch (tag & 7) {
+        case 0:
+          if (r.varint() != 0) {
+            return false;
+          }
+          break;
+        case 2: {
+          std::string_view inner = r.bytes();
+          if (!inner.empty() && !all_zero(inner, depth + 1)) {
+            return false;
+          }
+          break;
+        }
+        default: return false;
+      }
+    }
+    return true;
+  } catch (const ApiError&) {
+    return false;
+  }
+}
+
+bool zero_field(Reader& r, int wire) {
+  if (wire == 0) {
+    return r.varint() == 0;
+  }
+  if (wire == 2) {
+    std::string_view inner = r.bytes();
+    return inner.empty() || all_zero(inner);
+  }
+  return false;
+}
+
 // map<string, V> entries are messages {key = 1, value = 2}.
 std::pair<std::string, std::string_view> map_entry(std::string_view bytes) {
   Reader r(bytes);
@@ -262,6 +306,9 @@ Json decode(std::string_view bytes, const Message& m, const std::string& path) {
     const Field* f = nullptr;
     for (const auto& candidate : m.fields) {
       f = candidate.number == number ? &candidate : f;
+    }
+    if (f == nullptr && zero_field(r, wire)) {
+      continue;
     }
     if (f == nullptr) {
       throw ApiError(415, "UnsupportedMediaType",
