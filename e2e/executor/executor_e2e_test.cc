@@ -4,6 +4,13 @@
 // through /sim/v1, alerts through the collector's webhook (or decisions
 // straight onto <prefix>decisions for actions the analyzer has no route
 // for), and the trail in PostgreSQL says what happened.
+//
+// One scenario list, two clusters: with KUBEMEND_E2E_CLUSTER=real the same
+// scenarios run on the real control plane `./kubemend test` started
+// (e2e/cluster: kube-apiserver, controllers, scheduler, kubemend-kubelet),
+// in a namespace of their own, faults through kubemend-kubelet's fault API
+// (kube-sim's /sim/v1/faults bodies), and the services authenticated with
+// tokens minted for deploy/k8s's ServiceAccounts, not the admin identity.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -15,6 +22,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
+#include <optional>
 #include <thread>
 
 #include "kubemend/common/events.h"
@@ -123,12 +131,47 @@ std::string SimBinary() {
   return KUBEMEND_KUBE_SIM_BIN;
 }
 
-// kube-sim as a child process of the test.
+bool RealCluster() {
+  const char* c = std::getenv("KUBEMEND_E2E_CLUSTER");
+  return c != nullptr && std::string(c) == "real";
+}
+
+// Runs a shell command; returns its stdout, or nullopt when it failed.
+std::optional<std::string> RunShell(const std::string& cmd) {
+  FILE* f = popen(cmd.c_str(), "r");
+  if (f == nullptr) {
+    return std::nullopt;
+  }
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+    out.append(buf, n);
+  }
+  return pclose(f) == 0 ? std::optional<std::string>(out) : std::nullopt;
+}
+
+// The seed with namespace "shop" renamed (the real cluster is shared by the tests of a run).
+std::string Seed(const std::string& ns) {
+  std::string out = kSeed;
+  for (size_t at = 0; (at = out.find("shop}", at)) != std::string::npos; at += ns.size()) {
+    out.replace(at, 4, ns);
+  }
+  return out;
+}
+
+// The cluster under test: kube-sim as a child process, or the real control plane reached
+// through `kubectl proxy` (admin identity, plain HTTP on loopback) so both answer the same
+// requests the same way. /sim/v1 requests go to the fault API (kube-sim's own, or
+// kubemend-kubelet's on the real cluster, which takes the same bodies).
 class Sim {
  public:
-  std::string Start(const std::string& dir) {
+  std::string Start(const std::string& dir, const std::string& ns) {
     std::filesystem::create_directories(dir);
-    std::ofstream(dir + "/seed.yaml") << kSeed;
+    std::ofstream(dir + "/seed.yaml") << Seed(ns);
+    if (RealCluster()) {
+      return StartReal(dir);
+    }
     std::string ready = dir + "/ready.json";
     std::string bin = SimBinary();
     if (!std::filesystem::exists(bin)) {
@@ -155,8 +198,71 @@ class Sim {
     }
     kubeconfig_ = r["kubeconfig"];
     http_url_ = r["http_url"];
+    faults_url_ = http_url_;
     return "";
   }
+
+  // kubectl with the admin kubeconfig of the real cluster.
+  static std::string Kubectl() {
+    return std::string(std::getenv("KUBEMEND_TEST_KUBECTL")) + " --kubeconfig " +
+           std::getenv("KUBEMEND_TEST_KUBECONFIG");
+  }
+
+  // A kubeconfig for ServiceAccount kubemend/kubemend-SA with a freshly minted token (TokenRequest).
+  static std::string TokenKubeconfig(const std::string& dir, const std::string& sa) {
+    auto token = RunShell(Kubectl() + " -n kubemend create token kubemend-" + sa + " --duration 1h");
+    auto server = RunShell(Kubectl() + " config view --minify -o jsonpath='{.clusters[0].cluster.server}'");
+    auto ca = RunShell(Kubectl() + " config view --minify -o jsonpath='{.clusters[0].cluster.certificate-authority}'");
+    if (!token || !server || !ca || token->empty()) {
+      return "";
+    }
+    std::string t = *token;
+    t.erase(t.find_last_not_of(" \n") + 1);
+    std::string path = dir + "/kubeconfig." + sa;
+    std::ofstream(path) << "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: \"" << *server
+                        << "\", certificate-authority: \"" << *ca << "\"}\nusers:\n- name: " << sa
+                        << "\n  user: {token: \"" << t << "\"}\ncontexts:\n- name: c\n  context: {cluster: c, user: "
+                        << sa << "}\ncurrent-context: c\n";
+    return path;
+  }
+
+ private:
+  std::string StartReal(const std::string& dir) {
+    if (std::getenv("KUBEMEND_TEST_KUBECTL") == nullptr || std::getenv("KUBEMEND_TEST_KUBECONFIG") == nullptr ||
+        std::getenv("KUBEMEND_TEST_K8S_FAULTS_URL") == nullptr) {
+      return "KUBEMEND_E2E_CLUSTER=real needs the control plane ./kubemend test starts (KUBEMEND_TEST_KUBECONFIG, "
+             "KUBEMEND_TEST_KUBECTL, KUBEMEND_TEST_K8S_FAULTS_URL)";
+    }
+    faults_url_ = std::getenv("KUBEMEND_TEST_K8S_FAULTS_URL");
+    const char* root = std::getenv("KUBEMEND_ROOT");
+    // deploy/k8s's ServiceAccounts and RBAC, as shipped: the services use their tokens.
+    if (!RunShell(Kubectl() + " kustomize " + std::string(root ? root : ".") + "/deploy/k8s/base > " + dir +
+             "/base.yaml && " + Kubectl() + " apply --server-side --force-conflicts --field-manager kubemend-test -f " +
+             dir + "/base.yaml >/dev/null && " + Kubectl() + " apply -f " + dir + "/seed.yaml >/dev/null")) {
+      return "applying deploy/k8s/base and the seed to the real cluster failed";
+    }
+    std::string proxy_out = dir + "/proxy.out";
+    pid_ = fork();
+    if (pid_ == 0) {
+      FILE* f = freopen(proxy_out.c_str(), "w", stdout);
+      (void)f;
+      std::string cmd = "exec " + Kubectl() + " proxy --port=0 --address=127.0.0.1";
+      execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    for (int i = 0; i < 200 && http_url_.empty(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::ifstream in(proxy_out);
+      std::string line;
+      std::getline(in, line);  // "Starting to serve on 127.0.0.1:PORT"
+      if (auto at = line.find("serve on "); at != std::string::npos) {
+        http_url_ = "http://" + line.substr(at + 9);
+      }
+    }
+    return http_url_.empty() ? "kubectl proxy did not start; see " + proxy_out : "";
+  }
+
+ public:
   void Stop() {
     if (pid_ > 0) {
       kill(pid_, SIGTERM);
@@ -176,7 +282,7 @@ class Sim {
     return json::parse(r->body, nullptr, false);
   }
   int Post(const std::string& path, const json& body) const {
-    httplib::Client c(http_url_);
+    httplib::Client c(path.rfind("/sim/v1/", 0) == 0 ? faults_url_ : http_url_);
     auto r = c.Post(path.c_str(), body.dump(), "application/json");
     return r ? r->status : 0;
   }
@@ -186,10 +292,10 @@ class Sim {
     return r ? r->status : 0;
   }
   json Deployment(const std::string& name) const {
-    return Get("/apis/apps/v1/namespaces/shop/deployments/" + name);
+    return Get("/apis/apps/v1/namespaces/" + ns_ + "/deployments/" + name);
   }
   std::vector<json> Pods(const std::string& app) const {
-    json l = Get("/api/v1/namespaces/shop/pods?labelSelector=app%3D" + app);
+    json l = Get("/api/v1/namespaces/" + ns_ + "/pods?labelSelector=app%3D" + app);
     std::vector<json> out;
     if (l.is_object() && l.contains("items")) {
       for (const auto& p : l["items"]) {
@@ -204,6 +310,10 @@ class Sim {
   pid_t pid_ = -1;
   std::string kubeconfig_;
   std::string http_url_;
+  std::string faults_url_;
+
+ public:
+  std::string ns_;
 };
 
 int64_t Restarts(const json& pod) {
@@ -232,25 +342,43 @@ class ExecutorE2ETest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new std::string(std::filesystem::temp_directory_path() / ("kubemend-executor-e2e-" + NewUuid().substr(0, 8)));
     sim_ = new Sim();
-    setup_error_ = new std::string(sim_->Start(*dir_));
+    sim_->ns_ = RealCluster() ? "shop-" + NewUuid().substr(0, 8) : "shop";
+    setup_error_ = new std::string(sim_->Start(*dir_, sim_->ns_));
     if (!setup_error_->empty()) {
       return;
+    }
+    std::string kube_args = "--kubeconfig " + sim_->kubeconfig();
+    if (RealCluster()) {
+      // Each service with its own ServiceAccount's token; safety-gate and audit never call the API.
+      std::string collector = Sim::TokenKubeconfig(*dir_, "collector");
+      std::string executor = Sim::TokenKubeconfig(*dir_, "executor");
+      std::string analyzer = Sim::TokenKubeconfig(*dir_, "analyzer");
+      if (collector.empty() || executor.empty() || analyzer.empty()) {
+        *setup_error_ = "could not mint ServiceAccount tokens (kubectl create token)";
+        return;
+      }
+      kube_args = "--kubeconfig " + collector + " --service-kubeconfig executor=" + executor +
+                  " --service-kubeconfig analyzer=" + analyzer;
     }
     // Short verification so the scenarios fit in a test's budget.
     setenv("KUBEMEND_EXECUTOR_VERIFY_STABLE_FOR", "2s", 1);
     setenv("KUBEMEND_EXECUTOR_VERIFY_TIMEOUT", "30s", 1);
     setenv("KUBEMEND_EXECUTOR_VERIFY_POLL_INTERVAL", "200ms", 1);
     stack_ = new Stack();
-    *setup_error_ = stack_->Up("--kubeconfig " + sim_->kubeconfig());
+    *setup_error_ = stack_->Up(kube_args);
   }
   static void TearDownTestSuite() {
     delete stack_;
     stack_ = nullptr;
+    if (RealCluster() && sim_ != nullptr) {
+      (void)RunShell(Sim::Kubectl() + " delete namespace " + sim_->ns_ + " --wait=false >/dev/null 2>&1");
+    }
     delete sim_;
     sim_ = nullptr;
     std::error_code ec;
     std::filesystem::remove_all(*dir_, ec);
   }
+  const std::string& ns() const { return sim_->ns_; }
   void SetUp() override { ASSERT_EQ(*setup_error_, "") << *setup_error_; }
 
   // Rows of one type for one target name, oldest first: status, payload.
@@ -290,7 +418,7 @@ class ExecutorE2ETest : public ::testing::Test {
   v1::Event Decision(const std::string& kind, const std::string& name, v1::ActionType type) {
     v1::Event e = NewRootEvent(v1::EVENT_TYPE_DECISION, {"safety-gate", "e2e", "0"}, SystemClock::Instance());
     e.set_incident_id(NewUuid());
-    e.mutable_target()->set_namespace_(kind == "Node" ? "" : "shop");
+    e.mutable_target()->set_namespace_(kind == "Node" ? "" : ns());
     e.mutable_target()->set_kind(kind);
     e.mutable_target()->set_name(name);
     v1::SafetyDecision* d = e.mutable_decision();
@@ -326,7 +454,7 @@ Sim* ExecutorE2ETest::sim_ = nullptr;
 Stack* ExecutorE2ETest::stack_ = nullptr;
 
 TEST_F(ExecutorE2ETest, OomKilledDeploymentGetsMoreMemoryAndStopsDying) {
-  ASSERT_EQ(sim_->Post("/sim/v1/faults/memory", {{"namespace", "shop"}, {"workload", "deployment/oom"}, {"bytes", "300Mi"}}),
+  ASSERT_EQ(sim_->Post("/sim/v1/faults/memory", {{"namespace", ns()}, {"workload", "deployment/oom"}, {"bytes", "300Mi"}}),
             200);
   std::string pod;
   ASSERT_TRUE(Eventually(
@@ -343,7 +471,7 @@ TEST_F(ExecutorE2ETest, OomKilledDeploymentGetsMoreMemoryAndStopsDying) {
       << "the fault never OOM-killed a pod";
   auto [code, body] = Post(stack_->CollectorUrl(), "/api/v1/alerts",
                            AlertBody("KubePodOOMKilled",
-                                     {{"namespace", "shop"}, {"pod", pod}, {"deployment", "oom"}, {"container", "app"}},
+                                     {{"namespace", ns()}, {"pod", pod}, {"deployment", "oom"}, {"container", "app"}},
                                      "fp-oom"));
   ASSERT_EQ(code, 200) << body;
   ASSERT_TRUE(WaitOutcome("oom", "succeeded")) << Trail("oom");
@@ -372,7 +500,7 @@ TEST_F(ExecutorE2ETest, OomKilledDeploymentGetsMoreMemoryAndStopsDying) {
 TEST_F(ExecutorE2ETest, BadImageRolloutIsRolledBackToReadyPods) {
   ASSERT_TRUE(Eventually([&] { return sim_->Deployment("api")["status"].value("readyReplicas", 0) == 2; }, seconds(20)));
   ASSERT_EQ(sim_->Post("/sim/v1/faults/image", {{"image", "shop/api:v2"}, {"mode", "crash"}}), 200);
-  ASSERT_EQ(sim_->MergePatch("/apis/apps/v1/namespaces/shop/deployments/api",
+  ASSERT_EQ(sim_->MergePatch("/apis/apps/v1/namespaces/" + ns() + "/deployments/api",
                              {{"spec", {{"template", {{"spec", {{"containers", json::array({{{"name", "app"}, {"image", "shop/api:v2"}}})}}}}}}}}),
             200);
   ASSERT_TRUE(Eventually(
@@ -398,15 +526,15 @@ TEST_F(ExecutorE2ETest, BadImageRolloutIsRolledBackToReadyPods) {
 }
 
 TEST_F(ExecutorE2ETest, MaxedOutHpaGetsAHigherMaximum) {
-  ASSERT_EQ(sim_->Post("/sim/v1/faults/hpa", {{"namespace", "shop"}, {"name", "busy"}, {"utilization", 400}}), 200);
+  ASSERT_EQ(sim_->Post("/sim/v1/faults/hpa", {{"namespace", ns()}, {"name", "busy"}, {"utilization", 400}}), 200);
   ASSERT_TRUE(Eventually(
       [&] {
-        json h = sim_->Get("/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/busy");
+        json h = sim_->Get("/apis/autoscaling/v2/namespaces/" + ns() + "/horizontalpodautoscalers/busy");
         return h.is_object() && h["status"].value("desiredReplicas", 0) == 3;
       },
       seconds(20)));
   auto [code, body] = Post(stack_->CollectorUrl(), "/api/v1/alerts",
-                           AlertBody("KubeHpaMaxedOut", {{"namespace", "shop"}, {"horizontalpodautoscaler", "busy"}},
+                           AlertBody("KubeHpaMaxedOut", {{"namespace", ns()}, {"horizontalpodautoscaler", "busy"}},
                                      "fp-hpa"));
   ASSERT_EQ(code, 200) << body;
   // Load stays above the new maximum too, so verification may say not fixed;
@@ -422,7 +550,7 @@ TEST_F(ExecutorE2ETest, MaxedOutHpaGetsAHigherMaximum) {
       },
       seconds(60)))
       << Trail("busy");
-  json h = sim_->Get("/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/busy");
+  json h = sim_->Get("/apis/autoscaling/v2/namespaces/" + ns() + "/horizontalpodautoscalers/busy");
   EXPECT_EQ(h["spec"]["maxReplicas"], 5);  // 3 + ceil(50%) = 5
   EXPECT_EQ(h["metadata"]["annotations"].value("kubemend.io/last-action-id", "").empty(), false);
 }
@@ -435,7 +563,10 @@ TEST_F(ExecutorE2ETest, NotReadyNodeIsCordoned) {
   struct Heal {
     const Sim* sim;
     std::string node;
-    ~Heal() { sim->Post("/sim/v1/faults/node", {{"node", node}, {"ready", true}}); }
+    ~Heal() {
+      sim->Post("/sim/v1/faults/node", {{"node", node}, {"ready", true}});
+      sim->MergePatch("/api/v1/nodes/" + node, {{"spec", {{"unschedulable", nullptr}}}});
+    }
   } heal{sim_, node};
   ASSERT_TRUE(Eventually(
       [&] {
@@ -471,7 +602,7 @@ TEST_F(ExecutorE2ETest, RedeliveredApprovedActionIsNotAppliedTwice) {
 }
 
 TEST_F(ExecutorE2ETest, FailedVerificationTriggersTheRollback) {
-  ASSERT_EQ(sim_->Post("/sim/v1/faults/memory", {{"namespace", "shop"}, {"workload", "deployment/hungry"}, {"bytes", "2Gi"}}),
+  ASSERT_EQ(sim_->Post("/sim/v1/faults/memory", {{"namespace", ns()}, {"workload", "deployment/hungry"}, {"bytes", "2Gi"}}),
             200);
   v1::Event d = Decision("Deployment", "hungry", v1::ACTION_TYPE_INCREASE_MEMORY);
   auto* a = d.mutable_decision()->mutable_proposal()->mutable_action();
@@ -491,6 +622,20 @@ TEST_F(ExecutorE2ETest, FailedVerificationTriggersTheRollback) {
   EXPECT_EQ(outs.back().second["outcome"]["rolls_back_action_id"], d.decision().action_id()) << Trail("hungry");
   json dep = sim_->Deployment("hungry");
   EXPECT_EQ(dep["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"], "256Mi");
+}
+
+// Least privilege held: no service was refused anything by the API server's authorizer while
+// the scenarios above ran (on the real cluster each used its own ServiceAccount's token).
+TEST_F(ExecutorE2ETest, NoServiceWasForbiddenAnything) {
+  for (const std::string svc : {"collector", "analyzer", "executor"}) {
+    std::ifstream in(stack_->run_dir() + "/logs/" + svc + ".log");
+    std::string line;
+    while (std::getline(in, line)) {
+      EXPECT_EQ(line.find("forbidden"), std::string::npos) << svc << ": " << line;
+      EXPECT_EQ(line.find("Forbidden"), std::string::npos) << svc << ": " << line;
+      EXPECT_EQ(line.find("nauthorized"), std::string::npos) << svc << ": " << line;
+    }
+  }
 }
 
 }  // namespace

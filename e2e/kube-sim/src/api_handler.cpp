@@ -1,4 +1,5 @@
 #include "api_handler.h"
+#include "protobuf.h"
 
 #include "api_error.h"
 #include "metrics.h"
@@ -48,6 +49,17 @@ Json parse_body(const ApiRequest& request) {
     throw ApiError::bad_request("the request body is empty");
   }
   std::string type = request.header("content-type");
+  std::string base = type.substr(0, type.find(';'));
+  if (base == "application/vnd.kubernetes.protobuf") {
+    return decode_k8s_protobuf(request.body);  // kubectl create namespace / deployment
+  }
+  if (base == "application/cbor") {
+    // What an API server answers for a media type it does not decode; client-go then
+    // retries CBOR requests as JSON.
+    throw ApiError(415, "UnsupportedMediaType",
+                   "the body of the request was in an unknown format - accepted media types include: "
+                   "application/json, application/yaml, application/vnd.kubernetes.protobuf");
+  }
   if (type.find("yaml") != std::string::npos) {
     auto docs = parse_yaml_documents(request.body);
     if (docs.size() != 1) {
