@@ -53,6 +53,14 @@ std::string DefaultInstance(const std::string& service) {
 
 }  // namespace
 
+std::string StateDir(const CommonConfig& cfg, const Env& env) {
+  if (!cfg.state_dir.empty()) {
+    return cfg.state_dir;
+  }
+  auto it = env.find("TMPDIR");
+  return it != env.end() && !it->second.empty() ? it->second : "/tmp";
+}
+
 std::string KubemendVersion() { return "0.1.0"; }
 
 void AddCommonKeys(ConfigSchema& s, CommonConfig* c, const std::string& service) {
@@ -71,6 +79,9 @@ void AddCommonKeys(ConfigSchema& s, CommonConfig* c, const std::string& service)
   s.AddEnum("log.format", &c->log_format, {"logfmt"}, "log format");
   s.Add("runtime.ready_file", &c->ready_file,
         "file written with the bound addresses once the service is up");
+  s.Add("runtime.state_dir", &c->state_dir,
+        "directory for state files such as the collector's dedup state (default: $TMPDIR, else /tmp); "
+        "must be writable by the service's user");
   AddAdminAuthKeys(s, &c->admin);
 }
 

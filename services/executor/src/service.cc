@@ -25,13 +25,45 @@ void AddExecutorKeys(ConfigSchema& s, ExecutorConfig* c) {
   s.Add("executor.notify.channels", &c->notify_channels, "Notify webhooks, name -> URL (env: name=url,name=url)");
   s.Add("executor.notify.timeout", &c->notify_timeout, "webhook request timeout");
   s.Add("executor.memory.percent", &c->memory_percent, "IncreaseMemory default increase", 1, 1000);
-  s.Add("executor.memory.max", &c->memory_max, "IncreaseMemory default cap (quantity)");
-  s.Add("executor.scale.max_replicas", &c->scale_max_replicas, "ScaleWorkload default cap", 1, 100000);
-  s.Add("executor.hpa.max_replicas_cap", &c->hpa_max_cap, "AdjustHPA default cap", 1, 100000);
+  s.Add("executor.memory.max", &c->memory_max,
+        "IncreaseMemory: the highest limit ever set (quantity; a larger proposal is clamped)");
+  s.Add("executor.scale.max_replicas", &c->scale_max_replicas,
+        "ScaleWorkload: the most replicas ever set (a larger proposal is clamped)", 1, 100000);
+  s.Add("executor.scale.min_replicas", &c->scale_min_replicas,
+        "ScaleWorkload: the fewest replicas a scale-down leaves (a lower proposal is clamped)", 0, 100000);
+  s.Add("executor.hpa.max_replicas_cap", &c->hpa_max_cap,
+        "AdjustHPA: the highest maxReplicas ever set (a larger proposal is clamped)", 1, 100000);
+  s.Add("executor.pvc.max_size", &c->pvc_max_size,
+        "ExpandPVC: the largest size ever requested (quantity; a larger proposal is clamped)");
+  s.Add("executor.own_namespace", &c->own_namespace, "kubemend's own namespace (always protected)");
+  s.Add("protected.namespaces", &c->protected_namespaces, "namespaces the executor never writes to");
+  s.Add("protected.kinds", &c->protected_kinds, "kinds the executor never writes (nor objects they own)");
+  s.Add("protected.labels", &c->protected_labels,
+        "label -> value (\"*\" = any) that protects an object, its dependents, or a whole namespace");
+  s.Add("protected.annotations", &c->protected_annotations,
+        "annotation -> value (\"*\" = any) that protects like protected.labels");
   s.Add("executor.drain.timeout", &c->drain_timeout, "DrainNode default timeout");
   s.Add("executor.drain.eviction_retry", &c->eviction_retry, "wait after a PodDisruptionBudget refusal");
-  s.Add("executor.catch_up_timeout", &c->catch_up_timeout,
-        "at start, how long decisions wait for the outcome index and kill-switch state");
+}
+
+ExecutorConfig::ExecutorConfig() {
+  ProtectionRules shipped = DefaultProtectionRules();
+  protected_namespaces.assign(shipped.namespaces.begin(), shipped.namespaces.end());
+  protected_kinds.assign(shipped.kinds.begin(), shipped.kinds.end());
+  protected_labels = shipped.labels;
+  protected_annotations = shipped.annotations;
+}
+
+ProtectionRules ProtectionOf(const ExecutorConfig& cfg) {
+  ProtectionRules r;
+  r.namespaces = {cfg.protected_namespaces.begin(), cfg.protected_namespaces.end()};
+  if (!cfg.own_namespace.empty()) {
+    r.namespaces.insert(cfg.own_namespace);
+  }
+  r.kinds = {cfg.protected_kinds.begin(), cfg.protected_kinds.end()};
+  r.labels = cfg.protected_labels;
+  r.annotations = cfg.protected_annotations;
+  return r;
 }
 
 namespace {
@@ -74,20 +106,29 @@ class AdminService final : public v1::ExecutorAdmin::Service {
 // Read to the end of every assigned partition. No assignment yet counts as
 // caught up once `settled` (a topic nobody has written to has no partitions
 // to assign, and a group join takes a few seconds on any broker).
-bool CaughtUp(const BatchConsumer& c, bool settled) {
-  ConsumerStatus st = c.Status();
+std::string Behind(const ConsumerStatus& st, bool settled, const std::string& what) {
   if (st.lag.empty()) {
-    return settled;
+    return settled ? "" : what + ": no partition assigned yet";
   }
+  int64_t behind = 0;
   for (const auto& l : st.lag) {
     if (l.high_watermark > 0 && (l.position < 0 || l.position < l.high_watermark)) {
-      return false;
+      behind += l.high_watermark - std::max<int64_t>(0, l.position);
     }
   }
-  return true;
+  return behind == 0 ? "" : what + ": " + std::to_string(behind) + " event(s) not read yet";
 }
 
 }  // namespace
+
+std::string StateNotReadReason(const ConsumerStatus& index, const ConsumerStatus& control, bool settled) {
+  std::string c = Behind(control, settled, "kill-switch state (control topic)");
+  std::string i = Behind(index, settled, "outcome index (outcomes topic)");
+  if (c.empty() && i.empty()) {
+    return "";
+  }
+  return "executing nothing until the control state is read: " + c + (c.empty() || i.empty() ? "" : "; ") + i;
+}
 
 int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
   auto log = Logger("executor");
@@ -137,6 +178,9 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
   ao.memory_max = cfg.memory_max;
   ao.scale_max_replicas = static_cast<uint32_t>(cfg.scale_max_replicas);
   ao.hpa_max_cap = static_cast<uint32_t>(cfg.hpa_max_cap);
+  ao.scale_min_replicas = static_cast<uint32_t>(cfg.scale_min_replicas);
+  ao.pvc_max_size = cfg.pvc_max_size;
+  ao.protection = ProtectionOf(cfg);
   ao.drain_timeout = cfg.drain_timeout;
   ao.eviction_retry = cfg.eviction_retry;
   ao.notify_channels = cfg.notify_channels;
@@ -234,29 +278,42 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
                Q(std::string((!index_consumer.ok() ? index_consumer.status() : control_consumer.status()).message())));
     return 1;
   }
+  // Fail closed: no decision runs before the kill-switch state is read;
+  // until then the service is NOT_SERVING with the reason. No timeout.
   std::atomic<bool> caught_up{false};
   const TimePoint started = SystemClock::Instance().Now();
   BatchConsumer* idx = index_consumer->get();
   BatchConsumer* ctl = control_consumer->get();
-  auto wait_caught_up = [&] {
+  std::mutex state_mu;
+  auto state_reason = [&]() -> std::string {
     if (caught_up.load()) {
-      return;
+      return "";
     }
-    TimePoint until = SystemClock::Instance().Now() + cfg.catch_up_timeout;
-    auto settled = [&] { return SystemClock::Instance().Now() - started >= Millis(6000); };
-    while (!rt.stopping() && SystemClock::Instance().Now() < until &&
-           !(CaughtUp(*idx, settled()) && CaughtUp(*ctl, settled()))) {
+    std::lock_guard<std::mutex> g(state_mu);
+    bool settled = SystemClock::Instance().Now() - started >= Millis(6000);
+    std::string why = StateNotReadReason(idx->Status(), ctl->Status(), settled);
+    if (why.empty() && !caught_up.exchange(true)) {
+      log->info("msg=\"state rebuilt\" indexed_actions={} paused={}", ex.Stats().indexed, ex.Stats().paused);
+    }
+    return why;
+  };
+  rt.AddHealthCheck("control-state", state_reason);
+  auto wait_caught_up = [&]() -> absl::Status {
+    while (!state_reason().empty()) {
+      if (rt.stopping()) {
+        return absl::UnavailableError("stopping before the control state was read");
+      }
       std::this_thread::sleep_for(Millis(50));
     }
-    log->info("msg=\"state rebuilt\" indexed_actions={} paused={} complete={}", ex.Stats().indexed, ex.Stats().paused,
-              CaughtUp(*idx, true) && CaughtUp(*ctl, true));
-    caught_up = true;
+    return absl::OkStatus();
   };
 
   auto decisions = BatchConsumer::Create(
       kafka, "kubemend-executor-" + rt.config().instance, {TopicName(kafka, Topic::kDecisions)},
       [&](std::span<const InMessage> batch) -> absl::Status {
-        wait_caught_up();
+        if (auto st = wait_caught_up(); !st.ok()) {
+          return st;  // nothing executed, nothing committed
+        }
         auto tracker = std::make_shared<DeliveryTracker>();
         std::vector<v1::Event> in;
         for (const auto& m : batch) {
@@ -307,6 +364,7 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
     d["failed"] = std::to_string(st.failed);
     d["not_fixed"] = std::to_string(st.not_fixed);
     d["rolled_back"] = std::to_string(st.rolled_back);
+    d["refused"] = std::to_string(st.refused);
     d["indexed_actions"] = std::to_string(st.indexed);
   });
   if (auto st = rt.Start(); !st.ok()) {
