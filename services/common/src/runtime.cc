@@ -123,7 +123,10 @@ bool ParseArgs(int argc, char** argv, const std::string& service, const ConfigSc
 }
 
 ServiceRuntime::ServiceRuntime(std::string service, CommonConfig cfg)
-    : service_(std::move(service)), cfg_(std::move(cfg)), started_at_(SystemClock::Instance().Now()) {
+    : service_(std::move(service)),
+      cfg_(std::move(cfg)),
+      started_at_(SystemClock::Instance().Now()),
+      denial_limiter_(std::make_unique<DenialLimiter>(cfg_.admin.denials_per_minute)) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
@@ -400,6 +403,13 @@ void ServiceRuntime::AuditDenial(const AuthDenial& d) {
   if (!cfg_.admin.publish_denials) {
     return;
   }
+  int64_t left_out = 0;
+  if (!denial_limiter_->Allow(clock().Now(), &left_out)) {
+    metrics_.GetCounter("kubemend_admin_auth_denials_unpublished_total",
+                        "Refused admin calls not published to the control topic (admin.denials_per_minute)")
+        .Inc();
+    return;
+  }
   // A command-less Control event: the trail records who tried what.
   auto p = producer();
   if (!p.ok()) {
@@ -407,8 +417,10 @@ void ServiceRuntime::AuditDenial(const AuthDenial& d) {
   }
   v1::Event e = NewRootEvent(v1::EVENT_TYPE_CONTROL, identity(), clock());
   e.mutable_control()->set_issued_by(d.subject.empty() ? "anonymous" : d.subject);
-  e.mutable_control()->set_reason("admin-auth " + code + ": " + d.method + " from " + d.peer +
-                                  ": " + d.message);
+  e.mutable_control()->set_reason("admin-auth " + code + ": " + d.method + " from " + d.peer + ": " + d.message +
+                                  (left_out > 0 ? " (+" + std::to_string(left_out) +
+                                                      " earlier refused call(s) not published: rate limit)"
+                                                : ""));
   (void)(*p)->Produce(TopicName(cfg_.kafka, Topic::kControl), TargetKey(e.target()),
                       e.SerializeAsString(), std::make_shared<DeliveryTracker>());
 }

@@ -129,6 +129,7 @@ class ServiceRuntime {
   std::mutex reason_mu_;
   std::mutex producer_mu_;  // producer() is called from gRPC threads too (denials)
   std::atomic<uint64_t> errors_{0};
+  std::unique_ptr<DenialLimiter> denial_limiter_;
   int grpc_port_ = 0;
   int http_port_ = 0;
 };
