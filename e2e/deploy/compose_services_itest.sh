@@ -41,6 +41,15 @@ chmod 0755 "$dir"
 mkdir -p "$dir/ro" "$dir/run" "$dir/state"
 chmod 0555 "$dir/ro"
 if [ "$(id -u)" = 0 ]; then chown 65534:65534 "$dir/run" "$dir/state"; fi
+# The webhook's bearer token, as the deployment provides it: compose mounts a
+# secret file (webhook.auth.token_file), Kubernetes sets an env var from a Secret.
+token=$(openssl rand -hex 16)
+printf '%s\n' "$token" >"$dir/webhook_token"
+chmod 0644 "$dir/webhook_token"
+webhook_env=(KUBEMEND_WEBHOOK_TOKEN="$token")
+if grep -q 'token_file:' "$configs/collector.yaml"; then
+  webhook_env=(KUBEMEND_WEBHOOK_AUTH_TOKEN_FILE="$dir/webhook_token")
+fi
 
 prefix=deployitest$$.
 "$build/tools/kafka-dev-broker/kafka-dev-broker" --bootstrap-file "$dir/kafka.bootstrap" --topic-prefix "$prefix" \
@@ -59,7 +68,7 @@ for s in "${SERVICES[@]}"; do
   KUBEMEND_KAFKA_PROPERTIES="session.timeout.ms=6000,heartbeat.interval.ms=1000,fetch.wait.max.ms=10" \
   KUBEMEND_GRPC_LISTEN=127.0.0.1:0 KUBEMEND_HTTP_LISTEN=127.0.0.1:0 \
   KUBEMEND_RUNTIME_READY_FILE="$dir/run/$s.ready" KUBEMEND_RUNTIME_STATE_DIR="$dir/state" \
-  KUBEMEND_POSTGRES_DSN="$dsn" \
+  KUBEMEND_POSTGRES_DSN="$dsn" "${webhook_env[@]}" \
   KUBEMEND_AUDIT_MIGRATIONS_DIR="$root/migrations" KUBEMEND_ANALYZER_POLICY_PATHS="$root/policies/default.yaml" \
     "$build/services/$s/kubemend-$s" --config "$configs/$s.yaml") >"$dir/$s.log" 2>&1 &
   pids+=($!)
@@ -84,7 +93,12 @@ for s in "${SERVICES[@]}"; do
 done
 
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-curl -fsS -X POST "http://$(addr collector http)/api/v1/alerts" -H 'Content-Type: application/json' -d \
+# Without the token the webhook refuses.
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://$(addr collector http)/api/v1/alerts" \
+  -H 'Content-Type: application/json' -d '{"version":"4","status":"firing","alerts":[]}')
+[ "$code" = 401 ] || fail "the webhook answered $code without a token (want 401: bearer auth is on in the shipped config)"
+curl -fsS -X POST "http://$(addr collector http)/api/v1/alerts" -H 'Content-Type: application/json' \
+  -H "Authorization: Bearer $token" -d \
   "{\"version\":\"4\",\"status\":\"firing\",\"alerts\":[{\"status\":\"firing\",\"labels\":{\"alertname\":\"KubePodCrashLooping\",
     \"namespace\":\"shop\",\"pod\":\"api-7d9f-x2k4p\",\"deployment\":\"api\"},\"startsAt\":\"$now\",\"fingerprint\":\"deploy-itest-$$\"}]}" \
   >/dev/null || fail "the collector's webhook refused the alert"
