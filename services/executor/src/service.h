@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "kubemend/common/config.h"
-#include "kubemend/common/kafka.h"
 #include "kubemend/common/protection.h"
 #include "kubemend/common/runtime.h"
 
@@ -40,18 +39,15 @@ struct ExecutorConfig {
   std::map<std::string, std::string> protected_annotations;
   std::chrono::milliseconds drain_timeout{120000};
   std::chrono::milliseconds eviction_retry{1000};
+  // One attempt to read the outcome index and the kill-switch state at start
+  // (decisions wait until it is read, however long that takes).
+  std::chrono::milliseconds catch_up_timeout{20000};
   ExecutorConfig();
 };
 
 void AddExecutorKeys(ConfigSchema& schema, ExecutorConfig* cfg);
 // The protection rules of `cfg` (own namespace included).
 ProtectionRules ProtectionOf(const ExecutorConfig& cfg);
-
-// Fail closed at start: "" once the kill-switch state (control topic) and
-// the outcome index (outcomes topic) are read to the end of every assigned
-// partition, else why decisions still wait. No assignment counts as read
-// once `settled` (a topic nobody wrote has nothing to assign).
-std::string StateNotReadReason(const ConsumerStatus& index, const ConsumerStatus& control, bool settled);
 
 // Runs until SIGTERM; returns the exit code.
 int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg);

@@ -5,7 +5,6 @@
 #include "actuator.h"
 #include "executor.h"
 #include "fixtures.h"
-#include "service.h"
 
 namespace kubemend::executor {
 namespace {
@@ -267,28 +266,3 @@ TEST_F(ProtectionTest, ExecutorPublishesRefusedWithTheRuleAndCountsIt) {
 }  // namespace
 }  // namespace kubemend::executor
 
-namespace kubemend::executor {
-namespace {
-
-ConsumerStatus At(int64_t position, int64_t high) {
-  ConsumerStatus s;
-  s.lag.push_back({"kubemend.control", 0, position, high, high - position});
-  return s;
-}
-
-// Fail closed: decisions wait (and health says why) until the kill-switch
-// state and the outcome index are read to the end; there is no timeout.
-TEST(ExecutorStateTest, NothingRunsUntilTheControlStateIsRead) {
-  std::string why = StateNotReadReason(At(0, 0), At(3, 10), true);
-  EXPECT_EQ(why, "executing nothing until the control state is read: kill-switch state (control topic): 7 event(s) "
-                 "not read yet");
-  EXPECT_NE(StateNotReadReason(ConsumerStatus{}, ConsumerStatus{}, false).find("no partition assigned yet"),
-            std::string::npos);
-  EXPECT_NE(StateNotReadReason(At(-1, 5), At(10, 10), true).find("outcome index (outcomes topic): 5 event(s)"),
-            std::string::npos);
-  EXPECT_EQ(StateNotReadReason(At(5, 5), At(10, 10), false), "");
-  EXPECT_EQ(StateNotReadReason(ConsumerStatus{}, ConsumerStatus{}, true), "");
-}
-
-}  // namespace
-}  // namespace kubemend::executor
