@@ -1,7 +1,7 @@
 -- The executor refuses an approved action when the live object (or an owner,
 -- or its namespace) is protected or opted out (kubemend.io/remediate: "false"):
 -- outcome status 'refused'. The incidents view reports such incidents as
--- 'refused' instead of 'in_progress'.
+-- 'refused' instead of 'in_progress'. Otherwise as 002.
 CREATE OR REPLACE VIEW incidents AS
 WITH per AS (
   SELECT incident_id,
@@ -15,7 +15,12 @@ WITH per AS (
             FILTER (WHERE event_type = 'signal'))[1] AS last_signal_status,
          (array_agg(action_type ORDER BY seq DESC) FILTER (WHERE action_type <> ''))[1] AS last_action,
          (array_agg(verdict ORDER BY seq DESC) FILTER (WHERE verdict <> ''))[1] AS verdict,
-         (array_agg(outcome_status ORDER BY seq DESC) FILTER (WHERE outcome_status <> ''))[1] AS outcome,
+         -- The last outcome that says what happened: a DUPLICATE is the
+         -- redelivery fence answering, not a result.
+         coalesce((array_agg(outcome_status ORDER BY seq DESC)
+                     FILTER (WHERE outcome_status NOT IN ('', 'duplicate')))[1],
+                  (array_agg(outcome_status ORDER BY seq DESC) FILTER (WHERE outcome_status <> ''))[1])
+           AS outcome,
          bool_or(event_type = 'proposal') AS proposed,
          count(*) AS events,
          max(seq) AS last_seq
@@ -25,7 +30,7 @@ WITH per AS (
 SELECT incident_id, first_seen, last_seen, target_namespace, target_kind, target_name,
        coalesce(signals, '{}') AS signals, last_action, verdict, outcome,
        CASE
-         WHEN outcome IN ('succeeded', 'duplicate') THEN 'resolved'
+         WHEN outcome = 'succeeded' THEN 'resolved'
          WHEN outcome = 'dry_run' THEN 'dry_run'
          WHEN outcome IN ('failed', 'not_fixed') THEN 'failed'
          WHEN outcome = 'rolled_back' THEN 'rolled_back'
@@ -41,4 +46,3 @@ SELECT incident_id, first_seen, last_seen, target_namespace, target_kind, target
        END AS status,
        events, last_seq
   FROM per;
-
