@@ -52,7 +52,8 @@ RUN --mount=type=bind,source=scripts/install-deps.sh,target=/tmp/install-deps.sh
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log
 RUN groupadd --gid 10001 kubemend \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
-       --shell /usr/sbin/nologin kubemend
+       --shell /usr/sbin/nologin kubemend \
+    && install -d -o 10001 -g 10001 -m 0750 /var/lib/kubemend
 COPY --from=build /out/ /
 LABEL org.opencontainers.image.title="kubemend" \
       org.opencontainers.image.description="Self-healing for Kubernetes: collector, analyzer, safety-gate, executor, audit"

@@ -282,6 +282,7 @@ TEST(CollectorE2eTest, DeadBrokerMeans503AndDedupSurvivesRestart) {
                                                {"KUBEMEND_HTTP_LISTEN", "127.0.0.1:0"},
                                                {"KUBEMEND_GRPC_LISTEN", "127.0.0.1:0"},
                                                {"KUBEMEND_RUNTIME_READY_FILE", ready},
+                                               {"KUBEMEND_RUNTIME_STATE_DIR", dir.string()},
                                                {"KUBEMEND_KUBERNETES_ENABLED", "false"}};
   const std::string bin = std::string(build) + "/services/collector/kubemend-collector";
   const std::string config = std::string(root) + "/services/collector/config.yaml";

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# compose_services_itest.sh REPO_ROOT BUILD_DIR: the compose stack's kubemend
-# half without Docker. Starts the five services as processes with the very
-# files compose mounts (deploy/compose/config/*.yaml), overriding only what
-# compose's network gives them (addresses) through KUBEMEND_* variables, as
-# compose does. Then checks that:
+# compose_services_itest.sh REPO_ROOT BUILD_DIR [CONFIG_DIR]: a shipped
+# deployment's kubemend half without Docker. Starts the five services as
+# processes with the very files compose mounts (deploy/compose/config/*.yaml,
+# the default) or the Kubernetes base's ConfigMaps (deploy/k8s/base/config,
+# which every overlay uses unchanged), overriding only what the deployment's
+# network and volumes give them (addresses; runtime.state_dir, a volume) through
+# KUBEMEND_* variables, as compose and the manifests do. Each service runs the
+# way the image runs it: as a non-root user (nobody, via setpriv, when this
+# runs as root), with a clean environment (no TMPDIR, no HOME) and a read-only
+# working directory. Then checks that:
 #   - kubemend-healthcheck (compose's health check) says SERVING for each,
 #   - an alert POSTed to the collector's webhook comes out the far end as an
 #     outcome in the audit trail (migrations applied by audit at start).
@@ -11,7 +16,7 @@
 # KUBEMEND_TEST_KAFKA_BROKERS; uses its own topic prefix and its own database.
 # Fails without the env.
 set -euo pipefail
-root=$1 build=$2
+root=$1 build=$2 configs=${3:-$1/deploy/compose/config}
 : "${KUBEMEND_TEST_PG_DSN:?KUBEMEND_TEST_PG_DSN is not set (run through ./kubemend test)}"
 SERVICES=(audit safety-gate executor analyzer collector)
 dir=$(mktemp -d /tmp/kubemend-deploy-itest.XXXXXX)
@@ -27,6 +32,26 @@ db=deploy_itest_$$
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for s in "${SERVICES[@]}"; do echo "--- $s"; tail -5 "$dir/$s.log" 2>/dev/null; done; exit 1; }
 
+# The image's user and working directory: non-root, and / is read-only.
+as_user=()
+if [ "$(id -u)" = 0 ]; then
+  command -v setpriv >/dev/null || fail "setpriv (util-linux) is missing: cannot run the services as non-root"
+  as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups --)
+fi
+chmod 0755 "$dir"
+mkdir -p "$dir/ro" "$dir/run" "$dir/state"
+chmod 0555 "$dir/ro"
+if [ "$(id -u)" = 0 ]; then chown 65534:65534 "$dir/run" "$dir/state"; fi
+# The webhook's bearer token, as the deployment provides it: compose mounts a
+# secret file (webhook.auth.token_file), Kubernetes sets an env var from a Secret.
+token=$(openssl rand -hex 16)
+printf '%s\n' "$token" >"$dir/webhook_token"
+chmod 0644 "$dir/webhook_token"
+webhook_env=(KUBEMEND_WEBHOOK_TOKEN="$token")
+if grep -q 'token_file:' "$configs/collector.yaml"; then
+  webhook_env=(KUBEMEND_WEBHOOK_AUTH_TOKEN_FILE="$dir/webhook_token")
+fi
+
 prefix=deployitest$$.
 # The run's Apache Kafka (./kubemend test starts it), under a topic prefix of our own.
 : "${KUBEMEND_TEST_KAFKA_BROKERS:?KUBEMEND_TEST_KAFKA_BROKERS is not set (run through ./kubemend test)}"
@@ -35,20 +60,25 @@ psql "$KUBEMEND_TEST_PG_DSN" -Xqc "CREATE DATABASE $db" || fail "cannot create d
 dsn="${KUBEMEND_TEST_PG_DSN/dbname=postgres/dbname=$db}"
 
 for s in "${SERVICES[@]}"; do
+  (cd "$dir/ro" && exec env -i PATH=/usr/bin:/bin "${as_user[@]}" env \
   KUBEMEND_KAFKA_BROKERS=$brokers KUBEMEND_KAFKA_TOPIC_PREFIX=$prefix \
   KUBEMEND_KAFKA_GROUP_ID="${prefix}$s" \
   KUBEMEND_KAFKA_PROPERTIES="session.timeout.ms=6000,heartbeat.interval.ms=1000,fetch.wait.max.ms=10" \
   KUBEMEND_GRPC_LISTEN=127.0.0.1:0 KUBEMEND_HTTP_LISTEN=127.0.0.1:0 \
-  KUBEMEND_RUNTIME_READY_FILE="$dir/$s.ready" KUBEMEND_POSTGRES_DSN="$dsn" \
+  KUBEMEND_RUNTIME_READY_FILE="$dir/run/$s.ready" KUBEMEND_RUNTIME_STATE_DIR="$dir/state" \
+  KUBEMEND_POSTGRES_DSN="$dsn" "${webhook_env[@]}" \
   KUBEMEND_AUDIT_MIGRATIONS_DIR="$root/migrations" KUBEMEND_ANALYZER_POLICY_PATHS="$root/policies/default.yaml" \
-    "$build/services/$s/kubemend-$s" --config "$root/deploy/compose/config/$s.yaml" >"$dir/$s.log" 2>&1 &
+    "$build/services/$s/kubemend-$s" --config "$configs/$s.yaml") >"$dir/$s.log" 2>&1 &
   pids+=($!)
 done
-addr() { sed -E "s/.*\"$2\":\"([^\"]+)\".*/\1/" "$dir/$1.ready"; }
+addr() { sed -E "s/.*\"$2\":\"([^\"]+)\".*/\1/" "$dir/run/$1.ready"; }
 for s in "${SERVICES[@]}"; do
-  for _ in $(seq 1 300); do [ -s "$dir/$s.ready" ] && break; sleep 0.1; done
-  [ -s "$dir/$s.ready" ] || fail "$s did not start with deploy/compose/config/$s.yaml"
+  for _ in $(seq 1 300); do [ -s "$dir/run/$s.ready" ] && break; sleep 0.1; done
+  [ -s "$dir/run/$s.ready" ] || fail "$s did not start with $configs/$s.yaml"
 done
+[ -f "$dir/state/collector.dedup" ] || fail "the collector's dedup state is not in runtime.state_dir"
+[ -z "$(find "$dir/ro" -mindepth 1)" ] || fail "a service wrote into its working directory"
+echo "all five services run as UID $("${as_user[@]}" id -u) in a read-only working directory"
 # The compose health check, verbatim but for the address.
 for s in "${SERVICES[@]}"; do
   answer=""
@@ -61,7 +91,12 @@ for s in "${SERVICES[@]}"; do
 done
 
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-curl -fsS -X POST "http://$(addr collector http)/api/v1/alerts" -H 'Content-Type: application/json' -d \
+# Without the token the webhook refuses.
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://$(addr collector http)/api/v1/alerts" \
+  -H 'Content-Type: application/json' -d '{"version":"4","status":"firing","alerts":[]}')
+[ "$code" = 401 ] || fail "the webhook answered $code without a token (want 401: bearer auth is on in the shipped config)"
+curl -fsS -X POST "http://$(addr collector http)/api/v1/alerts" -H 'Content-Type: application/json' \
+  -H "Authorization: Bearer $token" -d \
   "{\"version\":\"4\",\"status\":\"firing\",\"alerts\":[{\"status\":\"firing\",\"labels\":{\"alertname\":\"KubePodCrashLooping\",
     \"namespace\":\"shop\",\"pod\":\"api-7d9f-x2k4p\",\"deployment\":\"api\"},\"startsAt\":\"$now\",\"fingerprint\":\"deploy-itest-$$\"}]}" \
   >/dev/null || fail "the collector's webhook refused the alert"

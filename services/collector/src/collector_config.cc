@@ -19,7 +19,7 @@ void AddCollectorKeys(ConfigSchema& s, CollectorConfig* c) {
   s.Add("webhook.auth.password_file", &c->webhook.auth.password_file, "file holding the password (wins over env)");
   s.Add("dedup.enabled", &c->dedup.enabled, "drop repeats of the last published status per fingerprint");
   s.Add("dedup.state_file", &c->dedup.state_file,
-        "where the dedup state survives restarts (default: collector.dedup next to runtime.ready_file)");
+        "where the dedup state survives restarts (default: collector.dedup in runtime.state_dir)");
   s.Add("dedup.forget_after", &c->dedup.forget_after, "resolved fingerprints are forgotten after this long");
   s.AddEnum("kubernetes.enabled", &c->kubernetes.enabled, {"auto", "true", "false"},
             "watch pods, nodes and events (auto: when a kubeconfig or in-cluster config exists)");
@@ -97,9 +97,8 @@ absl::Status FinishCollectorConfig(CollectorConfig* c, const Env& env) {
   c->kube_state.recovery_stable = c->kubernetes.recovery_stable;
   c->webhook.cluster = c->cluster;
   if (c->dedup.enabled && c->dedup.state_file.empty()) {
-    const std::string& ready = c->common.ready_file;
-    auto slash = ready.rfind('/');
-    c->dedup.state_file = (slash == std::string::npos ? std::string(".") : ready.substr(0, slash)) + "/collector.dedup";
+    // Never the working directory: it is / in the image, read-only.
+    c->dedup.state_file = StateDir(c->common, env) + "/collector.dedup";
   }
   return absl::OkStatus();
 }

@@ -2,6 +2,7 @@
 
 #include "alertmanager.h"
 #include "kubemend/common/ids.h"
+#include "kubemend/common/protection.h"
 
 namespace kubemend::collector {
 namespace {
@@ -79,6 +80,12 @@ v1::Target KubeStateTracker::PodTarget(const json& pod) {
   t.set_name(Str(meta, "name"));
   for (const auto& [k, v] : Labels(meta)) {
     (*t.mutable_labels())[k] = v;
+  }
+  // The per-object opt-out travels with the event so the gate sees it too
+  // (the executor re-reads it on the live object).
+  if (const json& ann = Field(meta, "annotations"); ann.is_object() && ann.contains(kRemediateKey) &&
+                                                    ann[kRemediateKey].is_string()) {
+    (*t.mutable_labels())[kRemediateKey] = ann[kRemediateKey].get<std::string>();
   }
   const json& refs = Field(meta, "ownerReferences");
   if (refs.is_array()) {

@@ -37,11 +37,20 @@ TEST(CollectorConfigTest, StructuredListsAreValidatedWithTheirKey) {
   EXPECT_NE(std::string(st.message()).find("use type custom"), std::string::npos);
 }
 
-TEST(CollectorConfigTest, KubernetesAutoFollowsKubeconfigAndDedupFileFollowsReadyFile) {
+TEST(CollectorConfigTest, KubernetesAutoFollowsKubeconfigAndDedupFileIsInTheStateDir) {
   CollectorConfig cfg;
-  ASSERT_TRUE(Load("runtime:\n  ready_file: /run/x/collector.ready\n", &cfg, {{"KUBECONFIG", "/k"}}).ok());
+  ASSERT_TRUE(Load("runtime:\n  ready_file: /run/x/collector.ready\n  state_dir: /var/lib/kubemend\n", &cfg,
+                   {{"KUBECONFIG", "/k"}})
+                  .ok());
   EXPECT_TRUE(cfg.kube_enabled);
-  EXPECT_EQ(cfg.dedup.state_file, "/run/x/collector.dedup");
+  EXPECT_EQ(cfg.dedup.state_file, "/var/lib/kubemend/collector.dedup");
+  // No state dir: $TMPDIR, else /tmp; never the (read-only) working directory.
+  CollectorConfig tmp;
+  ASSERT_TRUE(Load("runtime:\n  ready_file: collector.ready\n", &tmp, {{"TMPDIR", "/scratch"}}).ok());
+  EXPECT_EQ(tmp.dedup.state_file, "/scratch/collector.dedup");
+  CollectorConfig bare;
+  ASSERT_TRUE(Load("cluster: c\n", &bare).ok());
+  EXPECT_EQ(bare.dedup.state_file, "/tmp/collector.dedup");
   CollectorConfig off;
   ASSERT_TRUE(Load("kubernetes:\n  enabled: \"false\"\n", &off, {{"KUBECONFIG", "/k"}}).ok());
   EXPECT_FALSE(off.kube_enabled);

@@ -62,6 +62,16 @@ class KubeStateTest : public ::testing::Test {
   KubeStateTracker tracker_;
 };
 
+// The per-object opt-out travels with the event so that the gate sees it.
+TEST_F(KubeStateTest, OptOutAnnotationIsCopiedIntoTheTargetLabels) {
+  json pod = Pod("web-9", Running(1, true, OomLast()));
+  pod["metadata"]["annotations"] = {{"kubemend.io/remediate", "false"}, {"other", "x"}};
+  auto ev = tracker_.OnPod(pod, false);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].target().labels().at("kubemend.io/remediate"), "false");
+  EXPECT_EQ(ev[0].target().labels().count("other"), 0u);
+}
+
 TEST_F(KubeStateTest, OomKillFiresOnceWithOwnerAndResolvesWhenThePodGoes) {
   auto ev = tracker_.OnPod(Pod("web-1", Running(1, true, OomLast())), false);
   ASSERT_EQ(ev.size(), 1u);

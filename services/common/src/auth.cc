@@ -147,6 +147,26 @@ void AddAdminAuthKeys(ConfigSchema& s, AdminAuthConfig* c) {
         "PEM CA bundle: when set, clients must present a certificate it signed (mTLS)");
   s.Add("admin.publish_denials", &c->publish_denials,
         "publish refused admin calls as Control events on the control topic (the audit trail)");
+  s.Add("admin.denials_per_minute", &c->denials_per_minute,
+        "at most this many refused calls per minute reach the control topic; the rest are counted and logged",
+        0, 10000);
+}
+
+bool DenialLimiter::Allow(TimePoint now, int64_t* suppressed_before) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (now - window_start_ >= std::chrono::minutes(1)) {
+    window_start_ = now;
+    in_window_ = 0;
+  }
+  if (in_window_ >= per_minute_) {
+    ++suppressed_;
+    *suppressed_before = suppressed_;
+    return false;
+  }
+  ++in_window_;
+  *suppressed_before = suppressed_;
+  suppressed_ = 0;
+  return true;
 }
 
 void RegisterMethodRole(const std::string& full_method, AdminRole role) {

@@ -245,6 +245,8 @@ std::string OutcomeStatusName(v1::OutcomeStatus s) {
       return "duplicate";
     case v1::OUTCOME_STATUS_SKIPPED:
       return "skipped";
+    case v1::OUTCOME_STATUS_REFUSED:
+      return "refused";
     default:
       return "unspecified";
   }

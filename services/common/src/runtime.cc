@@ -53,6 +53,14 @@ std::string DefaultInstance(const std::string& service) {
 
 }  // namespace
 
+std::string StateDir(const CommonConfig& cfg, const Env& env) {
+  if (!cfg.state_dir.empty()) {
+    return cfg.state_dir;
+  }
+  auto it = env.find("TMPDIR");
+  return it != env.end() && !it->second.empty() ? it->second : "/tmp";
+}
+
 std::string KubemendVersion() { return "0.1.0"; }
 
 void AddCommonKeys(ConfigSchema& s, CommonConfig* c, const std::string& service) {
@@ -75,6 +83,9 @@ void AddCommonKeys(ConfigSchema& s, CommonConfig* c, const std::string& service)
   s.AddEnum("log.format", &c->log_format, {"logfmt"}, "log format");
   s.Add("runtime.ready_file", &c->ready_file,
         "file written with the bound addresses once the service is up");
+  s.Add("runtime.state_dir", &c->state_dir,
+        "directory for state files such as the collector's dedup state (default: $TMPDIR, else /tmp); "
+        "must be writable by the service's user");
   AddAdminAuthKeys(s, &c->admin);
 }
 
@@ -116,7 +127,10 @@ bool ParseArgs(int argc, char** argv, const std::string& service, const ConfigSc
 }
 
 ServiceRuntime::ServiceRuntime(std::string service, CommonConfig cfg)
-    : service_(std::move(service)), cfg_(std::move(cfg)), started_at_(SystemClock::Instance().Now()) {
+    : service_(std::move(service)),
+      cfg_(std::move(cfg)),
+      started_at_(SystemClock::Instance().Now()),
+      denial_limiter_(std::make_unique<DenialLimiter>(cfg_.admin.denials_per_minute)) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
@@ -393,6 +407,13 @@ void ServiceRuntime::AuditDenial(const AuthDenial& d) {
   if (!cfg_.admin.publish_denials) {
     return;
   }
+  int64_t left_out = 0;
+  if (!denial_limiter_->Allow(clock().Now(), &left_out)) {
+    metrics_.GetCounter("kubemend_admin_auth_denials_unpublished_total",
+                        "Refused admin calls not published to the control topic (admin.denials_per_minute)")
+        .Inc();
+    return;
+  }
   // A command-less Control event: the trail records who tried what.
   auto p = producer();
   if (!p.ok()) {
@@ -400,8 +421,10 @@ void ServiceRuntime::AuditDenial(const AuthDenial& d) {
   }
   v1::Event e = NewRootEvent(v1::EVENT_TYPE_CONTROL, identity(), clock());
   e.mutable_control()->set_issued_by(d.subject.empty() ? "anonymous" : d.subject);
-  e.mutable_control()->set_reason("admin-auth " + code + ": " + d.method + " from " + d.peer +
-                                  ": " + d.message);
+  e.mutable_control()->set_reason("admin-auth " + code + ": " + d.method + " from " + d.peer + ": " + d.message +
+                                  (left_out > 0 ? " (+" + std::to_string(left_out) +
+                                                      " earlier refused call(s) not published: rate limit)"
+                                                : ""));
   (void)(*p)->Produce(TopicName(cfg_.kafka, Topic::kControl), TargetKey(e.target()),
                       e.SerializeAsString(), std::make_shared<DeliveryTracker>());
 }

@@ -185,3 +185,29 @@ TEST(AdminAuthTest, MutualTlsGuardsThePort) {
 
 }  // namespace
 }  // namespace kubemend
+
+namespace kubemend {
+namespace {
+
+// Refused calls reach the control topic at most N a minute; the next one
+// published says how many were left out.
+TEST(DenialLimiterTest, BoundsPublicationsPerMinuteAndCountsTheRest) {
+  DenialLimiter l(3);
+  TimePoint t0 = TimePoint(Millis(1'800'000'000'000));
+  int64_t left = -1;
+  int published = 0;
+  for (int i = 0; i < 1000; ++i) {
+    published += l.Allow(t0 + std::chrono::milliseconds(i), &left);
+  }
+  EXPECT_EQ(published, 3);
+  EXPECT_EQ(left, 997);
+  ASSERT_TRUE(l.Allow(t0 + std::chrono::minutes(1), &left));
+  EXPECT_EQ(left, 997);  // reported once, with the next publication
+  ASSERT_TRUE(l.Allow(t0 + std::chrono::minutes(1) + std::chrono::seconds(1), &left));
+  EXPECT_EQ(left, 0);
+  DenialLimiter none(0);
+  EXPECT_FALSE(none.Allow(t0, &left));
+}
+
+}  // namespace
+}  // namespace kubemend

@@ -18,10 +18,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "guard.h"
 #include "kubemend/common/clock.h"
+#include "kubemend/common/protection.h"
 #include "kubemend/kube/client.h"
 #include "kubemend/v1/events.pb.h"
 #include "plan.h"
@@ -40,14 +43,21 @@ class Notifier {
 };
 std::unique_ptr<Notifier> NewCurlNotifier(Millis timeout);
 
+// The operator's maxima bind every proposal: a proposal may ask for less
+// (its own max_limit / max_replicas / max_replicas_cap / max_size), never
+// for more; a larger value is clamped to the operator's and the outcome's
+// detail says so.
 struct ActuatorOptions {
   uint32_t memory_percent = 25;        // IncreaseMemory without a percent
-  std::string memory_max = "8Gi";      // IncreaseMemory without max_limit
+  std::string memory_max = "8Gi";      // IncreaseMemory: the highest limit ever set
   uint32_t scale_percent = 25;         // ScaleWorkload / AdjustHPA defaults
   uint32_t scale_min_step = 1;
-  uint32_t scale_max_replicas = 50;    // ScaleWorkload without max_replicas
-  uint32_t hpa_max_cap = 100;          // AdjustHPA without max_replicas_cap
+  uint32_t scale_max_replicas = 50;    // ScaleWorkload: the most replicas ever set
+  uint32_t scale_min_replicas = 1;     // ScaleWorkload: the fewest replicas a scale-down leaves
+  uint32_t hpa_max_cap = 100;          // AdjustHPA: the highest maxReplicas ever set
   uint32_t pvc_percent = 50;
+  std::string pvc_max_size = "1Ti";    // ExpandPVC: the largest size ever requested
+  ProtectionRules protection;          // checked on the live objects before every write
   Millis drain_timeout{120000};        // DrainNode without timeout_seconds
   Millis eviction_retry{1000};         // wait after a PDB refusal
   uint32_t jobs_older_than_seconds = 86400;
@@ -72,6 +82,7 @@ struct VerifyPlan {
   std::map<std::string, int64_t> restarts;  // pod uid -> total restarts at action time
   int64_t expect_count = 0;                 // HPA maxReplicas
   std::string expect_size;                  // PVC size
+  std::set<std::string> left_in_place;      // pod keys a drain left on purpose (protected)
 };
 
 struct ActionResult {
@@ -125,11 +136,26 @@ class Actuator {
   ActionResult DeleteCompletedJobs(const ActionRequest& req);
   ActionResult Notify(const ActionRequest& req);
 
+  // DrainNode's steps (actuator_cluster.cc).
+  struct DrainReport {
+    int evicted = 0;
+    std::vector<std::string> protected_pods;  // left in place: protected or opted out
+    std::vector<std::string> skipped;         // could not be evicted safely
+    std::vector<std::string> blocked;         // eviction refused until the deadline
+  };
+  enum class DrainChoice { kEvict, kIgnore, kProtected, kSkip };
+  // What to do with one pod on the node, and why (for kProtected/kSkip).
+  DrainChoice ChooseForDrain(const nlohmann::json& pod, const v1::DrainNode& p, std::string* why);
+  // Evicts one pod, retrying PDB refusals until `deadline`; "" or the error.
+  std::string EvictWithRetry(const kube::ObjectRef& pod, bool dry_run, TimePoint deadline);
+  void FinishDrain(ActionResult& r, const DrainReport& report, bool replay);
+
   kube::KubeClient& client_;
   Notifier* notifier_;
   Sleeper sleep_;
   const Clock& clock_;
   ActuatorOptions options_;
+  LiveGuard guard_;
 };
 
 std::string Rfc3339(TimePoint t);

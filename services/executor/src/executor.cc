@@ -95,6 +95,9 @@ void Executor::Count(v1::OutcomeStatus s) {
     case v1::OUTCOME_STATUS_ROLLED_BACK:
       ++stats_.rolled_back;
       break;
+    case v1::OUTCOME_STATUS_REFUSED:
+      ++stats_.refused;
+      break;
     default:
       break;
   }
@@ -159,6 +162,23 @@ std::vector<v1::Event> Executor::HandleDecision(const v1::Event& decision) {
   return out;
 }
 
+v1::Event Executor::NewOutcome(const v1::Event& cause, const std::string& purpose, const OutcomeIds& ids,
+                               const v1::Action& action, v1::OutcomeStatus status) const {
+  v1::Event o = NewCausedEvent(v1::EVENT_TYPE_OUTCOME, cause, purpose, who_, clock_);
+  v1::ActionOutcome* out = o.mutable_outcome();
+  out->set_decision_id(ids.decision_id);
+  out->set_proposal_id(ids.proposal_id);
+  out->set_action_id(ids.action_id);
+  out->set_rolls_back_action_id(ids.rolls_back_action_id);
+  *out->mutable_action() = action;
+  out->set_status(status);
+  SetTimestamp(out->mutable_started_at(), clock_.Now());
+  out->mutable_verification()->set_attempted(false);
+  return o;
+}
+
+void Executor::Finish(v1::Event& o) const { SetTimestamp(o.mutable_outcome()->mutable_finished_at(), clock_.Now()); }
+
 void Executor::Acknowledge(const std::vector<v1::Event>& outcomes) {
   for (const auto& e : outcomes) {
     IndexOutcome(e);
@@ -174,126 +194,127 @@ std::vector<v1::Event> Executor::Execute(const v1::Event& decision) {
   if (d.verdict() != v1::VERDICT_APPROVED) {
     return {};
   }
+  OutcomeIds ids{decision.event_id(), d.proposal_id(),
+                 d.action_id().empty() ? DerivedUuid(decision.event_id(), "action") : d.action_id(), ""};
+  if (auto early = NotRun(decision, ids)) {
+    return {*early};
+  }
+  ActionRequest req = RequestFor(decision, ids.action_id);
+  ActionResult r;
+  v1::Event o = ApplyLocked(decision, ids, req, &r);
   const v1::Action& action = d.proposal().action();
-  std::string action_id = d.action_id().empty() ? DerivedUuid(decision.event_id(), "action") : d.action_id();
-  auto make = [&](const std::string& purpose) {
-    v1::Event o = NewCausedEvent(v1::EVENT_TYPE_OUTCOME, decision, purpose, who_, clock_);
-    v1::ActionOutcome* out = o.mutable_outcome();
-    out->set_decision_id(decision.event_id());
-    out->set_proposal_id(d.proposal_id());
-    out->set_action_id(action_id);
-    *out->mutable_action() = action;
-    SetTimestamp(out->mutable_started_at(), clock_.Now());
-    out->mutable_verification()->set_attempted(false);
-    return o;
-  };
-  auto finish = [&](v1::Event& o) { SetTimestamp(o.mutable_outcome()->mutable_finished_at(), clock_.Now()); };
+  bool want_verify = action.verify() || options_.verify_by_default;
+  if (r.status != v1::OUTCOME_STATUS_SUCCEEDED || !want_verify || r.verify.kind == VerifyKind::kNone ||
+      verifier_ == nullptr) {
+    return {o};
+  }
+  return VerifyAndRollBack(ids, req, r, std::move(o));
+}
 
+// Paused, already applied, or record-only: the outcome that says so.
+std::optional<v1::Event> Executor::NotRun(const v1::Event& decision, const OutcomeIds& ids) {
+  const v1::Action& action = decision.decision().proposal().action();
   std::string why;
   if (PausedFor(decision.target(), &why)) {
-    v1::Event o = make("outcome-skipped");
-    o.mutable_outcome()->set_status(v1::OUTCOME_STATUS_SKIPPED);
+    v1::Event o = NewOutcome(decision, "outcome-skipped", ids, action, v1::OUTCOME_STATUS_SKIPPED);
     o.mutable_outcome()->set_error("paused: " + why);
     o.mutable_outcome()->mutable_verification()->set_detail("not run: the executor is paused");
-    finish(o);
-    return {o};
+    Finish(o);
+    return o;
   }
   {
     std::lock_guard<std::mutex> g(mu_);
-    auto it = index_.find(action_id);
+    auto it = index_.find(ids.action_id);
     if (it != index_.end()) {
-      v1::Event o = make("outcome-duplicate");
-      o.mutable_outcome()->set_status(v1::OUTCOME_STATUS_DUPLICATE);
+      v1::Event o = NewOutcome(decision, "outcome-duplicate", ids, action, v1::OUTCOME_STATUS_DUPLICATE);
       *o.mutable_outcome()->mutable_changes() = it->second.outcome().changes();
       o.mutable_outcome()->mutable_verification()->set_detail(
-          "action id " + action_id + " already has outcome " + it->second.event_id() + " (" +
+          "action id " + ids.action_id + " already has outcome " + it->second.event_id() + " (" +
           OutcomeStatusName(it->second.outcome().status()) + "); not applied again");
-      finish(o);
-      return {o};
+      Finish(o);
+      return o;
     }
   }
   if (actuator_ == nullptr) {
-    v1::Event o = make("outcome");
-    o.mutable_outcome()->set_status(v1::OUTCOME_STATUS_DRY_RUN);
+    v1::Event o = NewOutcome(decision, "outcome", ids, action, v1::OUTCOME_STATUS_DRY_RUN);
     o.mutable_outcome()->mutable_verification()->set_detail("record-only: " + options_.record_only_reason);
-    finish(o);
-    return {o};
+    Finish(o);
+    return o;
   }
+  return std::nullopt;
+}
+
+ActionRequest Executor::RequestFor(const v1::Event& decision, const std::string& action_id) const {
+  const v1::SafetyDecision& d = decision.decision();
   ActionRequest req;
   req.action_id = action_id;
-  req.action = action;
+  req.action = d.proposal().action();
   req.target = decision.target();
   req.incident_id = decision.incident_id();
   req.summary = Summary(decision);
   req.dry_run = options_.dry_run || d.dry_run() || d.proposal().mode() == v1::MODE_DRY_RUN ||
                 d.proposal().mode() == v1::MODE_MONITOR;
+  return req;
+}
 
-  v1::Event o = make("outcome");
+// Under the object's lock: the actuator's write (which re-checks protection
+// on the live objects). The outcome, finished.
+v1::Event Executor::ApplyLocked(const v1::Event& decision, const OutcomeIds& ids, const ActionRequest& req,
+                                ActionResult* r) {
   auto key = actuator_->LockKey(req);
   if (!key.ok()) {
-    o.mutable_outcome()->set_status(v1::OUTCOME_STATUS_FAILED);
+    v1::Event o = NewOutcome(decision, "outcome", ids, req.action, v1::OUTCOME_STATUS_FAILED);
     o.mutable_outcome()->set_error(std::string(key.status().message()));
-    finish(o);
-    return {o};
+    Finish(o);
+    return o;
   }
   auto lock = LockFor(*key);
   std::lock_guard<std::mutex> object_lock(*lock);
-  ActionResult r = actuator_->Apply(req);
+  *r = actuator_->Apply(req);
+  // A duplicate keeps the id a first outcome would have had: purpose tells them apart.
+  v1::Event o = NewOutcome(decision, r->status == v1::OUTCOME_STATUS_DUPLICATE ? "outcome-duplicate" : "outcome",
+                           ids, req.action, r->status);
   v1::ActionOutcome* out = o.mutable_outcome();
-  out->set_status(r.status);
-  out->set_error(r.error);
-  SetChanges(out, r.changes);
-  out->mutable_verification()->set_detail(r.detail);
-  if (r.status == v1::OUTCOME_STATUS_DUPLICATE) {
-    // Same id as a first outcome would have had: purpose tells them apart.
-    v1::Event dup = make("outcome-duplicate");
-    *dup.mutable_outcome() = *out;
-    o = dup;
-    finish(o);
-    return {o};
-  }
-  bool want_verify = action.verify() || options_.verify_by_default;
-  if (r.status != v1::OUTCOME_STATUS_SUCCEEDED || !want_verify || r.verify.kind == VerifyKind::kNone ||
-      verifier_ == nullptr) {
-    finish(o);
-    return {o};
-  }
+  out->set_error(r->error);
+  SetChanges(out, r->changes);
+  out->mutable_verification()->set_detail(r->detail);
+  Finish(o);
+  return o;
+}
+
+std::vector<v1::Event> Executor::VerifyAndRollBack(const OutcomeIds& ids, const ActionRequest& req,
+                                                   const ActionResult& r, v1::Event o) {
+  const v1::Action& action = req.action;
   Millis timeout = action.verify_timeout_seconds() ? Millis(int64_t{action.verify_timeout_seconds()} * 1000)
                                                    : options_.verify_timeout;
   v1::Verification v = verifier_->Verify(r.verify, timeout);
   if (!r.detail.empty()) {
     v.set_detail(r.detail + "; " + v.detail());
   }
+  v1::ActionOutcome* out = o.mutable_outcome();
   *out->mutable_verification() = v;
   if (v.healthy()) {
     if (r.verify.kind == VerifyKind::kWorkload) {
       actuator_->RecordStableImages(r.verify.ref);
     }
-    finish(o);
+    Finish(o);
     return {o};
   }
   out->set_status(v1::OUTCOME_STATUS_NOT_FIXED);
-  finish(o);
+  Finish(o);
   if (!action.rollback_on_failed_verification()) {
     return {o};
   }
-  std::string rollback_id = DerivedUuid(action_id, "rollback");
-  v1::Event rb = NewCausedEvent(v1::EVENT_TYPE_OUTCOME, o, "rollback", who_, clock_);
+  OutcomeIds rb_ids{ids.decision_id, ids.proposal_id, DerivedUuid(ids.action_id, "rollback"), ids.action_id};
+  v1::Event rb = NewOutcome(o, "rollback", rb_ids, action, v1::OUTCOME_STATUS_UNSPECIFIED);
+  ActionResult u = actuator_->Undo(rb_ids.action_id, r.changes, req.dry_run);
   v1::ActionOutcome* ro = rb.mutable_outcome();
-  ro->set_decision_id(decision.event_id());
-  ro->set_proposal_id(d.proposal_id());
-  ro->set_action_id(rollback_id);
-  ro->set_rolls_back_action_id(action_id);
-  *ro->mutable_action() = action;
-  SetTimestamp(ro->mutable_started_at(), clock_.Now());
-  ActionResult u = actuator_->Undo(rollback_id, r.changes, req.dry_run);
   ro->set_status(u.status == v1::OUTCOME_STATUS_SUCCEEDED ? v1::OUTCOME_STATUS_ROLLED_BACK : u.status);
   ro->set_error(u.error);
   SetChanges(ro, u.changes);
-  ro->mutable_verification()->set_attempted(false);
   ro->mutable_verification()->set_detail("automatic rollback after failed verification (" + v.detail() + ")" +
                                          (u.detail.empty() ? "" : "; " + u.detail));
-  SetTimestamp(ro->mutable_finished_at(), clock_.Now());
+  Finish(rb);
   return {o, rb};
 }
 
@@ -376,26 +397,18 @@ absl::StatusOr<v1::Event> Executor::Rollback(const std::string& action_id, const
     original = it->second;
     done_before = rolled_back_.count(action_id) > 0;
   }
-  std::string rollback_id = DerivedUuid(action_id, "rollback");
+  OutcomeIds ids{original.outcome().decision_id(), original.outcome().proposal_id(),
+                 DerivedUuid(action_id, "rollback"), action_id};
   std::vector<Change> changes = ChangesOf(original.outcome());
   v1::Event rb;
   auto make = [&](v1::OutcomeStatus s) {
-    rb = NewCausedEvent(v1::EVENT_TYPE_OUTCOME, original, "rollback/" + OutcomeStatusName(s), who_, clock_);
-    v1::ActionOutcome* ro = rb.mutable_outcome();
-    ro->set_decision_id(original.outcome().decision_id());
-    ro->set_proposal_id(original.outcome().proposal_id());
-    ro->set_action_id(rollback_id);
-    ro->set_rolls_back_action_id(action_id);
-    *ro->mutable_action() = original.outcome().action();
-    ro->set_status(s);
-    SetTimestamp(ro->mutable_started_at(), clock_.Now());
-    ro->mutable_verification()->set_attempted(false);
-    return ro;
+    rb = NewOutcome(original, "rollback/" + OutcomeStatusName(s), ids, original.outcome().action(), s);
+    return rb.mutable_outcome();
   };
   if (done_before) {
     v1::ActionOutcome* ro = make(v1::OUTCOME_STATUS_DUPLICATE);
     ro->mutable_verification()->set_detail("action " + action_id + " was already rolled back; " + why);
-    SetTimestamp(ro->mutable_finished_at(), clock_.Now());
+    Finish(rb);
     Count(ro->status());
     IndexOutcome(rb);
     return rb;
@@ -408,7 +421,7 @@ absl::StatusOr<v1::Event> Executor::Rollback(const std::string& action_id, const
     std::string key = changes.empty() ? action_id : changes.front().object;
     auto lock = LockFor(key);
     std::lock_guard<std::mutex> object_lock(*lock);
-    u = actuator_->Undo(rollback_id, changes, options_.dry_run);
+    u = actuator_->Undo(ids.action_id, changes, options_.dry_run);
   }
   v1::OutcomeStatus s = u.status;
   if (s == v1::OUTCOME_STATUS_SUCCEEDED) {
@@ -418,7 +431,7 @@ absl::StatusOr<v1::Event> Executor::Rollback(const std::string& action_id, const
   ro->set_error(u.error);
   SetChanges(ro, u.changes);
   ro->mutable_verification()->set_detail("rollback requested (" + why + ")" + (u.detail.empty() ? "" : "; " + u.detail));
-  SetTimestamp(ro->mutable_finished_at(), clock_.Now());
+  Finish(rb);
   Count(s);
   IndexOutcome(rb);
   return rb;  // FAILED ones are audited too: the caller publishes every outcome

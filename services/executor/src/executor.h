@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -53,6 +54,7 @@ struct ExecutorStats {
   uint64_t failed = 0;
   uint64_t not_fixed = 0;
   uint64_t rolled_back = 0;
+  uint64_t refused = 0;  // protected or opted out on the live object
   size_t indexed = 0;
 };
 
@@ -88,8 +90,26 @@ class Executor {
   const ExecutorOptions& options() const { return options_; }
 
  private:
+  // The ids every outcome of one action carries.
+  struct OutcomeIds {
+    std::string decision_id;
+    std::string proposal_id;
+    std::string action_id;
+    std::string rolls_back_action_id;
+  };
   bool PausedFor(const v1::Target& t, std::string* why) const;
+  // The one outcome builder: caused by `cause`, started now, not verified.
+  v1::Event NewOutcome(const v1::Event& cause, const std::string& purpose, const OutcomeIds& ids,
+                       const v1::Action& action, v1::OutcomeStatus status) const;
+  void Finish(v1::Event& outcome) const;  // sets finished_at
+  // Execute's steps: not run at all (paused, duplicate, record-only); the
+  // request; the write under the object's lock; verification and rollback.
   std::vector<v1::Event> Execute(const v1::Event& decision);
+  std::optional<v1::Event> NotRun(const v1::Event& decision, const OutcomeIds& ids);
+  ActionRequest RequestFor(const v1::Event& decision, const std::string& action_id) const;
+  v1::Event ApplyLocked(const v1::Event& decision, const OutcomeIds& ids, const ActionRequest& req, ActionResult* r);
+  std::vector<v1::Event> VerifyAndRollBack(const OutcomeIds& ids, const ActionRequest& req, const ActionResult& r,
+                                           v1::Event outcome);
   void Count(v1::OutcomeStatus s);
   std::shared_ptr<std::mutex> LockFor(const std::string& key);
 

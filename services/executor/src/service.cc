@@ -27,14 +27,48 @@ void AddExecutorKeys(ConfigSchema& s, ExecutorConfig* c) {
   s.Add("executor.notify.channels", &c->notify_channels, "Notify webhooks, name -> URL (env: name=url,name=url)");
   s.Add("executor.notify.timeout", &c->notify_timeout, "webhook request timeout");
   s.Add("executor.memory.percent", &c->memory_percent, "IncreaseMemory default increase", 1, 1000);
-  s.Add("executor.memory.max", &c->memory_max, "IncreaseMemory default cap (quantity)");
-  s.Add("executor.scale.max_replicas", &c->scale_max_replicas, "ScaleWorkload default cap", 1, 100000);
-  s.Add("executor.hpa.max_replicas_cap", &c->hpa_max_cap, "AdjustHPA default cap", 1, 100000);
+  s.Add("executor.memory.max", &c->memory_max,
+        "IncreaseMemory: the highest limit ever set (quantity; a larger proposal is clamped)");
+  s.Add("executor.scale.max_replicas", &c->scale_max_replicas,
+        "ScaleWorkload: the most replicas ever set (a larger proposal is clamped)", 1, 100000);
+  s.Add("executor.scale.min_replicas", &c->scale_min_replicas,
+        "ScaleWorkload: the fewest replicas a scale-down leaves (a lower proposal is clamped)", 0, 100000);
+  s.Add("executor.hpa.max_replicas_cap", &c->hpa_max_cap,
+        "AdjustHPA: the highest maxReplicas ever set (a larger proposal is clamped)", 1, 100000);
+  s.Add("executor.pvc.max_size", &c->pvc_max_size,
+        "ExpandPVC: the largest size ever requested (quantity; a larger proposal is clamped)");
+  s.Add("executor.own_namespace", &c->own_namespace, "kubemend's own namespace (always protected)");
+  s.Add("protected.namespaces", &c->protected_namespaces, "namespaces the executor never writes to");
+  s.Add("protected.kinds", &c->protected_kinds, "kinds the executor never writes (nor objects they own)");
+  s.Add("protected.labels", &c->protected_labels,
+        "label -> value (\"*\" = any) that protects an object, its dependents, or a whole namespace");
+  s.Add("protected.annotations", &c->protected_annotations,
+        "annotation -> value (\"*\" = any) that protects like protected.labels");
   s.Add("executor.drain.timeout", &c->drain_timeout, "DrainNode default timeout");
   s.Add("executor.drain.eviction_retry", &c->eviction_retry, "wait after a PodDisruptionBudget refusal");
   s.Add("executor.catch_up_timeout", &c->catch_up_timeout,
         "at start, how long one attempt to read the outcome index and kill-switch state may take "
         "(decisions wait until it is read, however long that takes)");
+}
+
+ExecutorConfig::ExecutorConfig() {
+  ProtectionRules shipped = DefaultProtectionRules();
+  protected_namespaces.assign(shipped.namespaces.begin(), shipped.namespaces.end());
+  protected_kinds.assign(shipped.kinds.begin(), shipped.kinds.end());
+  protected_labels = shipped.labels;
+  protected_annotations = shipped.annotations;
+}
+
+ProtectionRules ProtectionOf(const ExecutorConfig& cfg) {
+  ProtectionRules r;
+  r.namespaces = {cfg.protected_namespaces.begin(), cfg.protected_namespaces.end()};
+  if (!cfg.own_namespace.empty()) {
+    r.namespaces.insert(cfg.own_namespace);
+  }
+  r.kinds = {cfg.protected_kinds.begin(), cfg.protected_kinds.end()};
+  r.labels = cfg.protected_labels;
+  r.annotations = cfg.protected_annotations;
+  return r;
 }
 
 namespace {
@@ -124,6 +158,9 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
   ao.memory_max = cfg.memory_max;
   ao.scale_max_replicas = static_cast<uint32_t>(cfg.scale_max_replicas);
   ao.hpa_max_cap = static_cast<uint32_t>(cfg.hpa_max_cap);
+  ao.scale_min_replicas = static_cast<uint32_t>(cfg.scale_min_replicas);
+  ao.pvc_max_size = cfg.pvc_max_size;
+  ao.protection = ProtectionOf(cfg);
   ao.drain_timeout = cfg.drain_timeout;
   ao.eviction_retry = cfg.eviction_retry;
   ao.notify_channels = cfg.notify_channels;
@@ -300,6 +337,7 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
     d["failed"] = std::to_string(st.failed);
     d["not_fixed"] = std::to_string(st.not_fixed);
     d["rolled_back"] = std::to_string(st.rolled_back);
+    d["refused"] = std::to_string(st.refused);
     d["indexed_actions"] = std::to_string(st.indexed);
   });
   if (auto st = rt.Start(); !st.ok()) {

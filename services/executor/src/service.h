@@ -5,8 +5,10 @@
 // ExecutorAdmin gRPC service and GetStatus details. main.cc calls these.
 #include <map>
 #include <string>
+#include <vector>
 
 #include "kubemend/common/config.h"
+#include "kubemend/common/protection.h"
 #include "kubemend/common/runtime.h"
 
 namespace kubemend::executor {
@@ -25,15 +27,27 @@ struct ExecutorConfig {
   int64_t memory_percent = 25;
   std::string memory_max = "8Gi";
   int64_t scale_max_replicas = 50;
+  int64_t scale_min_replicas = 1;
   int64_t hpa_max_cap = 100;
+  std::string pvc_max_size = "1Ti";
+  // What is never changed, checked on the live object, its owners and its
+  // namespace right before every write (same keys as the gate's).
+  std::string own_namespace = "kubemend";
+  std::vector<std::string> protected_namespaces;
+  std::vector<std::string> protected_kinds;
+  std::map<std::string, std::string> protected_labels;
+  std::map<std::string, std::string> protected_annotations;
   std::chrono::milliseconds drain_timeout{120000};
   std::chrono::milliseconds eviction_retry{1000};
-  // How long the decision consumer waits at start for the outcome index and
-  // the kill-switch state to be read from their topics.
+  // One attempt to read the outcome index and the kill-switch state at start
+  // (decisions wait until it is read, however long that takes).
   std::chrono::milliseconds catch_up_timeout{20000};
+  ExecutorConfig();
 };
 
 void AddExecutorKeys(ConfigSchema& schema, ExecutorConfig* cfg);
+// The protection rules of `cfg` (own namespace included).
+ProtectionRules ProtectionOf(const ExecutorConfig& cfg);
 
 // Runs until SIGTERM; returns the exit code.
 int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg);

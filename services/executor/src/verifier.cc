@@ -105,7 +105,10 @@ std::string Verifier::Check(const VerifyPlan& plan) {
           }
         }
         bool mirror = GetField(p, "metadata.annotations[\"kubernetes.io/config.mirror\"]") != nullptr;
-        if (!daemon && !mirror && phase != "Succeeded" && phase != "Failed") {
+        // Protected pods the drain left in place on purpose do not count.
+        bool kept = plan.left_in_place.count(ObjectKey("Pod", p["metadata"].value("namespace", ""),
+                                                       p["metadata"].value("name", ""))) > 0;
+        if (!daemon && !mirror && !kept && phase != "Succeeded" && phase != "Failed") {
           ++left;
         }
       }

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "kubemend/common/ids.h"
+#include "kubemend/common/protection.h"
 
 namespace kubemend::gate {
 namespace {
@@ -28,8 +29,18 @@ int ModeRank(v1::Mode m) {
   }
 }
 
-bool IsDisruptive(v1::ActionType t) {
-  switch (t) {
+bool IsScaleDown(const v1::Action& a) {
+  return a.type() == v1::ACTION_TYPE_SCALE_WORKLOAD && a.scale_workload().delta() < 0;
+}
+
+// Capacity reductions count as disruptive: a scale-down removes pods, a
+// throttle lowers an HPA's ceiling, evictions move pods.
+bool IsDisruptive(const v1::Action& a) {
+  if (IsScaleDown(a)) {
+    return true;
+  }
+  switch (a.type()) {
+    case v1::ACTION_TYPE_THROTTLE_SCALING:
     case v1::ACTION_TYPE_RESTART_POD:
     case v1::ACTION_TYPE_ROLLOUT_RESTART:
     case v1::ACTION_TYPE_INCREASE_MEMORY:
@@ -65,8 +76,11 @@ std::optional<int64_t> Fact(const v1::RemediationProposal& p, const std::string&
 }
 
 int64_t PodsAffected(const v1::RemediationProposal& p) {
-  if (!IsDisruptive(p.action().type())) {
+  if (!IsDisruptive(p.action())) {
     return 0;
+  }
+  if (IsScaleDown(p.action())) {
+    return -int64_t{p.action().scale_workload().delta()};  // every removed pod
   }
   auto v = Fact(p, "pods_affected");
   return v && *v > 0 ? *v : 1;
@@ -147,6 +161,20 @@ Level Gate::LevelFor(const v1::Event& proposal) const {
       a.adjust_hpa().percent() > cfg_.auto_max_scale_percent) {
     return Level::kConfirm;
   }
+  // Capacity reductions: automatic only with a known replica count, at
+  // least one replica left and a step within auto_max_scale_delta (the blast
+  // radius then bounds the share removed). Lowering an HPA's ceiling always
+  // asks a human.
+  if (IsScaleDown(a)) {
+    auto replicas = Fact(proposal.proposal(), "replicas");
+    int64_t removed = -int64_t{a.scale_workload().delta()};
+    if (!replicas || *replicas - removed < 1 || removed > cfg_.auto_max_scale_delta) {
+      return Level::kConfirm;
+    }
+  }
+  if (a.type() == v1::ACTION_TYPE_THROTTLE_SCALING) {
+    return Level::kConfirm;
+  }
   return l;
 }
 
@@ -209,6 +237,13 @@ bool Gate::HardRefusal(const v1::Event& proposal, Verdict* out) const {
       return reject("protected-label", target + " carries the protecting label " + key + "=" +
                                            it->second + "; kubemend never touches it");
     }
+  }
+  // The opt-out, as the event carries it (the collector copies a pod's
+  // kubemend.io/remediate annotation into the target's labels). The
+  // executor checks it again on the live objects and their namespace.
+  if (auto it = t.labels().find(kRemediateKey); it != t.labels().end() && IsOptOutValue(it->second)) {
+    v.compared["label"] = std::string(kRemediateKey) + "=" + it->second;
+    return reject("opted-out", target + " opted out of remediation (" + kRemediateKey + "=\"" + it->second + "\")");
   }
 
   // Never-allowed actions.

@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "kubemend/common/events.h"
+#include "kubemend/common/protection.h"
 
 namespace kubemend::gate {
 namespace {
@@ -204,13 +205,10 @@ std::string FormatDuration(Millis d) {
 
 GateConfig DefaultGateConfig() {
   GateConfig c;
-  c.protected_namespaces = {"kube-system", "kube-public",   "kube-node-lease",
-                            "cert-manager", "ingress-nginx", "monitoring"};
-  c.protected_kinds = {"CustomResourceDefinition", "PersistentVolume", "Role", "ClusterRole",
-                       "RoleBinding", "ClusterRoleBinding", "ServiceAccount", "Secret",
-                       "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
-                       "APIService", "PriorityClass", "StorageClass"};
-  c.protected_labels = {{"kubemend.io/protected", "true"}};
+  ProtectionRules shipped = DefaultProtectionRules();  // the executor's defaults too
+  c.protected_namespaces = shipped.namespaces;
+  c.protected_kinds = shipped.kinds;
+  c.protected_labels = shipped.labels;
   c.never_actions = {v1::ACTION_TYPE_DELETE_WORKLOAD, v1::ACTION_TYPE_CHANGE_RBAC,
                      v1::ACTION_TYPE_DELETE_PERSISTENT_VOLUME};
   for (auto t : {v1::ACTION_TYPE_RESTART_POD, v1::ACTION_TYPE_ROLLOUT_RESTART,

@@ -146,6 +146,56 @@ TEST_F(GateTest, RejectsProtectedLabelsAndConfiguredHelmLabel) {
   EXPECT_EQ(D(g, other).verdict(), v1::VERDICT_APPROVED);
 }
 
+TEST_F(GateTest, OptOutOnTheTargetIsRefused) {
+  Gate g(Loose(), kWho, clock);
+  v1::Event p = Pod(clock);
+  (*p.mutable_target()->mutable_labels())["kubemend.io/remediate"] = "false";
+  auto d = D(g, p);
+  EXPECT_EQ(d.verdict(), v1::VERDICT_REJECTED);
+  EXPECT_EQ(d.rule(), "opted-out");
+  EXPECT_EQ(d.compared().at("label"), "kubemend.io/remediate=false");
+  v1::Event in = Pod(clock, "shop", "api-2");
+  (*in.mutable_target()->mutable_labels())["kubemend.io/remediate"] = "true";
+  EXPECT_EQ(D(g, in).verdict(), v1::VERDICT_APPROVED);
+}
+
+TEST_F(GateTest, ScaleDownGoesThroughApprovalLevelsAndTheBlastRadius) {
+  GateConfig c = Loose();
+  c.max_disrupted_share = 0.25;
+  Gate g(c, kWho, clock);
+  auto down = [&](const std::string& name, int32_t delta, const char* replicas) {
+    v1::Event e = Proposal(clock, "shop", "Deployment", name, v1::ACTION_TYPE_SCALE_WORKLOAD);
+    e.mutable_proposal()->mutable_action()->mutable_scale_workload()->set_delta(delta);
+    if (replicas != nullptr) {
+      (*e.mutable_proposal()->mutable_facts())["replicas"] = replicas;
+    }
+    return D(g, e);
+  };
+  // A 20-replica Deployment is never scaled to 0 automatically.
+  auto zero = down("big", -20, "20");
+  EXPECT_EQ(zero.verdict(), v1::VERDICT_AWAITING_APPROVAL);
+  EXPECT_EQ(zero.rule(), "approval-level");
+  // Unknown size, or a step above auto_max_scale_delta: a human.
+  EXPECT_EQ(down("unknown", -1, nullptr).verdict(), v1::VERDICT_AWAITING_APPROVAL);
+  EXPECT_EQ(down("big2", -11, "100").verdict(), v1::VERDICT_AWAITING_APPROVAL);
+  // Within the blast radius (25% of 20 = 5 pods): automatic.
+  EXPECT_EQ(down("mid", -5, "20").verdict(), v1::VERDICT_APPROVED);
+  // More than the share at once: refused by the blast radius.
+  auto wide = down("mid2", -6, "20");
+  EXPECT_EQ(wide.rule(), "blast-radius-disruption");
+  EXPECT_EQ(wide.compared().at("pods_affected"), "6");
+  // Scale-up is untouched.
+  EXPECT_EQ(down("up", 3, "20").verdict(), v1::VERDICT_APPROVED);
+}
+
+TEST_F(GateTest, LoweringAnHpaCeilingAsksAHuman) {
+  Gate g(Loose(), kWho, clock);
+  v1::Event e = Proposal(clock, "shop", "HorizontalPodAutoscaler", "web", v1::ACTION_TYPE_THROTTLE_SCALING);
+  auto d = D(g, e);
+  EXPECT_EQ(d.verdict(), v1::VERDICT_AWAITING_APPROVAL);
+  EXPECT_EQ(d.rule(), "approval-level");
+}
+
 TEST_F(GateTest, RefusesNeverAllowedActionsWhateverTheModeSays) {
   Gate g(Loose(), kWho, clock);
   for (auto a : {v1::ACTION_TYPE_DELETE_WORKLOAD, v1::ACTION_TYPE_CHANGE_RBAC,
@@ -483,6 +533,7 @@ TEST_F(GateTest, BudgetGuardRefusesScaleUpWhileOverBudget) {
   EXPECT_EQ(d.rule(), "budget-guard");
   v1::Event down = Proposal(clock, "shop", "Deployment", "api", v1::ACTION_TYPE_SCALE_WORKLOAD);
   down.mutable_proposal()->mutable_action()->mutable_scale_workload()->set_delta(-1);
+  (*down.mutable_proposal()->mutable_facts())["replicas"] = "4";  // a known size: a small step is automatic
   EXPECT_EQ(D(g, down).verdict(), v1::VERDICT_APPROVED);
   EXPECT_EQ(D(g, Proposal(clock, "shop", "HorizontalPodAutoscaler", "api", v1::ACTION_TYPE_ADJUST_HPA)).rule(),
             "budget-guard");

@@ -45,7 +45,7 @@ void PrintPolicies(Context& ctx, const google::protobuf::RepeatedPtrField<v1::Lo
     }
     rows.push_back({p.ref().name(), Dash(p.namespace_()), p.shape(), ModeName(p.mode()),
                     std::to_string(p.priority()), Dash(actions),
-                    p.require_approval() ? "yes" : "no", Dash(p.ref().version().substr(0, 12)),
+                    p.require_approval() ? "yes" : "no", Dash(Abbrev(ctx, p.ref().version(), 12)),
                     Dash(p.ref().source())});
   }
   PrintTable(ctx.out,
@@ -161,7 +161,7 @@ int PoliciesReload(Context& ctx, const Args& a) {
     if (resp.changes_size() > 0) {
       std::vector<std::vector<std::string>> rows;
       for (const auto& ch : resp.changes()) {
-        rows.push_back({ch.change(), ch.policy().name(), Dash(ch.policy().version().substr(0, 12)),
+        rows.push_back({ch.change(), ch.policy().name(), Dash(Abbrev(ctx, ch.policy().version(), 12)),
                         Dash(ch.detail())});
       }
       PrintTable(ctx.out, {"CHANGE", "POLICY", "VERSION", "DETAIL"}, rows);

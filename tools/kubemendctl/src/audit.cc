@@ -60,20 +60,20 @@ bool Limit(Context& ctx, const Args& a, int32_t* out) {
   if (!a.Has("limit")) {
     return true;
   }
-  try {
-    *out = std::stoi(a.Get("limit"));
-    return true;
-  } catch (const std::exception&) {
-    ctx.err << "kubemendctl: --limit wants a number\n";
+  int64_t n = 0;
+  if (!ParseInt64(a.Get("limit"), &n) || n > 100000) {
+    ctx.err << "kubemendctl: --limit wants a number, got '" << a.Get("limit") << "'\n";
     return false;
   }
+  *out = static_cast<int32_t>(n);
+  return true;
 }
 
 void PrintRecords(Context& ctx, const google::protobuf::RepeatedPtrField<v1::AuditRecord>& recs) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : recs) {
     rows.push_back({std::to_string(r.seq()), FormatTime(r.occurred_at().seconds()), r.event_type(),
-                    TargetText(r.target()), Dash(r.incident_id().substr(0, 8)), r.summary()});
+                    TargetText(r.target()), Dash(Abbrev(ctx, r.incident_id(), 8)), r.summary()});
   }
   PrintTable(ctx.out, {"SEQ", "OCCURRED", "TYPE", "TARGET", "INCIDENT", "SUMMARY"}, rows);
 }
@@ -204,7 +204,12 @@ int AuditQuery(Context& ctx, const Args& a) {
   }
   req.set_limit(limit);
   if (a.Has("after-seq")) {
-    req.set_after_seq(std::stoll(a.Get("after-seq")));
+    int64_t seq = 0;
+    if (!ParseInt64(a.Get("after-seq"), &seq)) {
+      ctx.err << "kubemendctl audit query: --after-seq wants a sequence number, got '" << a.Get("after-seq") << "'\n";
+      return kUsage;
+    }
+    req.set_after_seq(seq);
   }
   v1::QueryEventsResponse resp;
   auto c = ctx.Call();
@@ -229,17 +234,13 @@ int AuditTail(Context& ctx, const Args& a) {
   req.set_namespace_(a.Get("namespace"));
   req.set_event_type(a.Get("type"));
   int64_t max = -1;
-  try {
-    if (a.Has("after-seq")) {
-      req.set_after_seq(std::stoll(a.Get("after-seq")));
-    }
-    if (a.Has("count")) {
-      max = std::stoll(a.Get("count"));
-    }
-  } catch (const std::exception&) {
+  int64_t seq = 0;
+  if ((a.Has("after-seq") && !ParseInt64(a.Get("after-seq"), &seq)) ||
+      (a.Has("count") && !ParseInt64(a.Get("count"), &max))) {
     ctx.err << "kubemendctl audit tail: --after-seq and --count want numbers\n";
     return kUsage;
   }
+  req.set_after_seq(seq);
   auto c = ctx.Call(/*streaming=*/true);
   auto reader = stub->Tail(c.get(), req);
   v1::AuditRecord r;
@@ -253,7 +254,7 @@ int AuditTail(Context& ctx, const Args& a) {
       ctx.out << Json(r, true) << "\n";
     } else {
       ctx.out << r.seq() << "  " << FormatTime(r.occurred_at().seconds()) << "  " << r.event_type()
-              << "  " << TargetText(r.target()) << "  " << Dash(r.incident_id().substr(0, 8))
+              << "  " << TargetText(r.target()) << "  " << Dash(Abbrev(ctx, r.incident_id(), 8))
               << "  " << r.summary() << "\n";
     }
     ctx.out.flush();

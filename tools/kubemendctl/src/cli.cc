@@ -3,6 +3,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <ctime>
 #include <fstream>
@@ -18,6 +20,36 @@ const std::set<std::string> kGlobalFlags = {"output", "token", "token-file", "co
                                             "stack-env", "endpoint", "tls-ca", "tls-cert",
                                             "tls-key", "timeout", "as"};
 const std::set<std::string> kBoolFlags = {"help", "follow"};
+
+// -o json / -ojson / -n ns / -nns: the short forms kubectl users type.
+std::string Expand(const std::string& a, std::string* inline_value) {
+  static const std::map<std::string, std::string> kShort = {{"-o", "output"}, {"-n", "namespace"}, {"-h", "help"}};
+  for (const auto& [s, name] : kShort) {
+    if (a == s) {
+      return "--" + name;
+    }
+    if (a.size() > 2 && a.rfind(s, 0) == 0 && a[2] != '-' && name != "help") {
+      *inline_value = a.substr(a[2] == '=' ? 3 : 2);
+      return "--" + name;
+    }
+  }
+  return a;
+}
+
+// JSON documents (one per line or one object) re-emitted as YAML documents.
+bool JsonToYaml(const std::string& json, std::ostream& out) {
+  try {
+    std::vector<YAML::Node> docs = YAML::LoadAll(json);
+    for (size_t i = 0; i < docs.size(); ++i) {
+      YAML::Emitter e;
+      e << docs[i];
+      out << (i > 0 || docs.size() > 1 ? "---\n" : "") << e.c_str() << "\n";
+    }
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
 
 std::string Trim(std::string s) {
   s.erase(0, s.find_first_not_of(" \t\r\n"));
@@ -69,7 +101,9 @@ void Overview(std::ostream& out, const Registry& reg) {
     out << "  " << std::left << std::setw(38) << p << " " << c.summary << "\n";
   }
   out << "\nGlobal flags:\n"
-         "  -o, --output table|json   output format (KUBEMENDCTL_OUTPUT)\n"
+         "  -o, --output FORMAT       table, wide (full ids), json or yaml; -ojson works too\n"
+         "                            (KUBEMENDCTL_OUTPUT)\n"
+         "  -n, --namespace NS        on commands that filter by namespace (others refuse it)\n"
          "  --token TOKEN             bearer token (KUBEMENDCTL_TOKEN)\n"
          "  --token-file FILE         file holding the token (KUBEMENDCTL_TOKEN_FILE)\n"
          "  --endpoint SERVICE=ADDR   a service's gRPC address, repeatable\n"
@@ -80,7 +114,8 @@ void Overview(std::ostream& out, const Registry& reg) {
          "                            (KUBEMENDCTL_CONFIG)\n"
          "  --tls-ca FILE, --tls-cert FILE, --tls-key FILE\n"
          "                            TLS to the services; cert+key for mTLS (KUBEMENDCTL_TLS_*)\n"
-         "  --timeout MS              per-call deadline, default 10000\n"
+         "  --timeout DURATION        per-call deadline: 5s, 500ms, 2m (a bare number is ms);\n"
+         "                            default 10s\n"
          "  --as NAME                 who approve, deny, pause, resume, mode set and rollback\n"
          "                            are issued by (default $USER)\n\n"
          "Exit codes: 0 ok, 1 error, 2 usage, 3 unauthenticated or denied, 4 unavailable.\n"
@@ -160,6 +195,38 @@ int Context::Fail(const std::string& what, const grpc::Status& st) {
   }
 }
 
+bool ParseInt64(const std::string& text, int64_t* out, bool allow_negative) {
+  size_t start = allow_negative && !text.empty() && text[0] == '-' ? 1 : 0;
+  if (text.size() <= start || text.size() - start > 18 ||
+      !std::all_of(text.begin() + static_cast<long>(start), text.end(), ::isdigit)) {
+    return false;
+  }
+  *out = std::stoll(text);
+  return true;
+}
+
+bool ParseDurationMs(const std::string& text, int64_t* out_ms) {
+  static const std::vector<std::pair<std::string, int64_t>> kUnits = {
+      {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+  int64_t n = 0;
+  if (ParseInt64(text, &n)) {
+    *out_ms = n;
+    return n > 0;
+  }
+  for (const auto& [unit, mult] : kUnits) {
+    if (text.size() > unit.size() && text.compare(text.size() - unit.size(), unit.size(), unit) == 0 &&
+        ParseInt64(text.substr(0, text.size() - unit.size()), &n) && n > 0) {
+      *out_ms = n * mult;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string Abbrev(const Context& ctx, const std::string& s, size_t n) { return ctx.wide ? s : s.substr(0, n); }
+
+std::string CtlVersion() { return "0.1.0"; }
+
 std::string FormatTime(int64_t seconds) {
   if (seconds == 0) {
     return "-";
@@ -178,8 +245,8 @@ bool ParseSince(const std::string& text, int64_t now_s, int64_t* out_s) {
   }
   char unit = text.back();
   std::string num = text.substr(0, text.size() - 1);
-  if (!num.empty() && std::all_of(num.begin(), num.end(), ::isdigit)) {
-    int64_t n = std::stoll(num);
+  int64_t n = 0;
+  if (ParseInt64(num, &n)) {
     int64_t mult = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
     if (mult) {
       *out_s = now_s - n * mult;
@@ -305,17 +372,14 @@ int Run(const std::vector<std::string>& argv, const std::map<std::string, std::s
   Args args;
   std::vector<std::string> endpoint_flags;
   for (size_t i = 1; i < argv.size(); ++i) {
-    std::string a = argv[i];
-    if (a == "-o") {
-      a = "--output";
-    } else if (a == "-h") {
-      a = "--help";
-    }
+    std::string value;
+    std::string a = Expand(argv[i], &value);
     if (a.rfind("--", 0) == 0 && a.size() > 2) {
       std::string name = a.substr(2);
-      std::string value;
       auto eq = name.find('=');
-      if (eq != std::string::npos) {
+      if (!value.empty()) {
+        // -ojson / -nshop: the value came with the short flag.
+      } else if (eq != std::string::npos) {
         value = name.substr(eq + 1);
         name = name.substr(0, eq);
       } else if (kBoolFlags.count(name)) {
@@ -343,6 +407,10 @@ int Run(const std::vector<std::string>& argv, const std::map<std::string, std::s
       cmd = &c;
     }
   }
+  if (!cmd && args.positional.size() == 1 && args.positional[0] == "version") {
+    out << "kubemendctl " << CtlVersion() << "\n";
+    return kOk;
+  }
   if (!cmd) {
     if (args.positional.empty() && args.Has("help")) {
       Overview(out, reg);
@@ -364,7 +432,7 @@ int Run(const std::vector<std::string>& argv, const std::map<std::string, std::s
     if (!kGlobalFlags.count(name) &&
         std::find(cmd->flags.begin(), cmd->flags.end(), name) == cmd->flags.end()) {
       err << "kubemendctl " << PathString(cmd->path) << ": unknown flag --" << name
-          << " (see --help)\n";
+          << (name == "namespace" ? " (this command does not filter by namespace)" : "") << " (see --help)\n";
       return kUsage;
     }
   }
@@ -479,11 +547,26 @@ int Run(const std::vector<std::string>& argv, const std::map<std::string, std::s
   ctx.tls_key = args.Get("tls-key", env_get("KUBEMENDCTL_TLS_KEY").empty()
                                         ? ctx.tls_key
                                         : env_get("KUBEMENDCTL_TLS_KEY"));
+  for (const auto& [flag, path] : {std::pair{"tls-ca", ctx.tls_ca}, std::pair{"tls-cert", ctx.tls_cert},
+                                    std::pair{"tls-key", ctx.tls_key}}) {
+    std::string content;
+    if (!path.empty() && !ReadFile(path, &content)) {
+      err << "kubemendctl: --" << flag << " " << path << ": cannot read (" << std::strerror(errno) << ")\n";
+      return kUsage;
+    }
+  }
+  if (!ctx.tls_cert.empty() != !ctx.tls_key.empty()) {
+    err << "kubemendctl: --tls-cert and --tls-key go together (mTLS)\n";
+    return kUsage;
+  }
   std::string output = args.Get("output", env_get("KUBEMENDCTL_OUTPUT"));
-  if (output == "json") {
+  bool yaml = output == "yaml";
+  if (output == "json" || yaml) {
     ctx.json = true;
+  } else if (output == "wide") {
+    ctx.wide = true;
   } else if (!output.empty() && output != "table") {
-    err << "kubemendctl: --output wants table or json, got '" << output << "'\n";
+    err << "kubemendctl: --output wants table, wide, json or yaml, got '" << output << "'\n";
     return kUsage;
   }
   if (args.Has("as")) {
@@ -496,14 +579,32 @@ int Run(const std::vector<std::string>& argv, const std::map<std::string, std::s
     ctx.who = env_get("USER");
   }
   if (args.Has("timeout")) {
-    try {
-      ctx.timeout_ms = std::stoi(args.Get("timeout"));
-    } catch (const std::exception&) {
-      err << "kubemendctl: --timeout wants milliseconds\n";
+    int64_t ms = 0;
+    if (!ParseDurationMs(args.Get("timeout"), &ms) || ms > 24 * 3600 * 1000) {
+      err << "kubemendctl: --timeout wants a duration such as 5s, 500ms or 2m, got '" << args.Get("timeout")
+          << "'\n";
       return kUsage;
     }
+    ctx.timeout_ms = static_cast<int>(ms);
   }
-  return cmd->run(ctx, args);
+  if (!yaml) {
+    return cmd->run(ctx, args);
+  }
+  std::ostringstream buffer;
+  Context yctx(buffer, err);
+  yctx.json = true;
+  yctx.endpoints = ctx.endpoints;
+  yctx.token = ctx.token;
+  yctx.tls_ca = ctx.tls_ca;
+  yctx.tls_cert = ctx.tls_cert;
+  yctx.tls_key = ctx.tls_key;
+  yctx.timeout_ms = ctx.timeout_ms;
+  yctx.who = ctx.who;
+  int code = cmd->run(yctx, args);
+  if (!buffer.str().empty() && !JsonToYaml(buffer.str(), out)) {
+    out << buffer.str();
+  }
+  return code;
 }
 
 }  // namespace kubemend::ctl

@@ -46,7 +46,8 @@ class Context {
   Context(std::ostream& out, std::ostream& err) : out(out), err(err) {}
   std::ostream& out;
   std::ostream& err;
-  bool json = false;
+  bool json = false;  // -o json (and -o yaml: the JSON is re-emitted as YAML)
+  bool wide = false;  // -o wide: tables with full ids and versions
   std::map<std::string, std::string> endpoints;  // service -> host:port
   std::string token;
   std::string tls_ca, tls_cert, tls_key;
@@ -91,6 +92,14 @@ int Run(const std::vector<std::string>& argv, const std::map<std::string, std::s
 
 // Helpers shared by the command files.
 std::string FormatTime(int64_t seconds);                         // RFC 3339, UTC
+// A whole decimal number (no sign unless `allow_negative`, no trailing text).
+bool ParseInt64(const std::string& text, int64_t* out, bool allow_negative = false);
+// A duration as milliseconds: 500ms, 5s, 2m, 1h, or a bare number of ms.
+bool ParseDurationMs(const std::string& text, int64_t* out_ms);
+// `s` cut to `n` characters in tables, whole with -o wide.
+std::string Abbrev(const Context& ctx, const std::string& s, size_t n);
+// The client's version (kubemendctl version).
+std::string CtlVersion();
 bool ParseSince(const std::string& text, int64_t now_s, int64_t* out_s);  // 1h, 7d, or RFC 3339
 // Enum names as operators type and read them: "dry_run", "RestartPod",
 // "approved", "rolled_back".

@@ -49,12 +49,48 @@ TEST(KubemendctlTest, UsageErrorsExitTwo) {
   EXPECT_EQ(Ctl({}).code, kUsage);
   EXPECT_EQ(Ctl({"frobnicate"}).code, kUsage);
   EXPECT_EQ(Ctl({"audit", "query", "--bogus", "1"}).code, kUsage);
-  EXPECT_EQ(Ctl({"status", "-o", "yaml"}).code, kUsage);
+  EXPECT_EQ(Ctl({"status", "-o", "xml"}).code, kUsage);
   Result r = Ctl({"status", "--endpoint", "nosuch=1.2.3.4:5"});
   EXPECT_EQ(r.code, kUsage);
   EXPECT_NE(r.err.find("SERVICE=HOST:PORT"), std::string::npos);
   EXPECT_EQ(Ctl({"incidents", "show"}, {{"KUBEMENDCTL_AUDIT_ADDR", "127.0.0.1:1"}}).code, kUsage);
   EXPECT_EQ(Ctl({"audit", "verify"}).code, kUsage) << "no audit endpoint known";
+}
+
+TEST(KubemendctlTest, FlagsAndNumbersGetClearErrors) {
+  Result v = Ctl({"version"});
+  EXPECT_EQ(v.code, kOk);
+  EXPECT_EQ(v.out, "kubemendctl " + CtlVersion() + "\n");
+  std::map<std::string, std::string> audit = {{"KUBEMENDCTL_AUDIT_ADDR", "127.0.0.1:1"}};
+  Result seq = Ctl({"audit", "query", "--after-seq", "abc"}, audit);
+  EXPECT_EQ(seq.code, kUsage);
+  EXPECT_NE(seq.err.find("--after-seq wants a sequence number, got 'abc'"), std::string::npos) << seq.err;
+  EXPECT_EQ(Ctl({"audit", "tail", "--count", "x1"}, audit).code, kUsage);
+  EXPECT_EQ(Ctl({"incidents", "list", "--limit", "ten"}, audit).code, kUsage);
+  Result ca = Ctl({"audit", "verify", "--tls-ca", "/nonexistent/ca.pem"}, audit);
+  EXPECT_EQ(ca.code, kUsage);
+  EXPECT_NE(ca.err.find("--tls-ca /nonexistent/ca.pem: cannot read"), std::string::npos) << ca.err;
+  Result t = Ctl({"audit", "verify", "--timeout", "soon"}, audit);
+  EXPECT_EQ(t.code, kUsage);
+  EXPECT_NE(t.err.find("--timeout wants a duration such as 5s"), std::string::npos) << t.err;
+  // -n on a command that does not filter by namespace is refused, not ignored.
+  Result n = Ctl({"pending", "list", "-n", "shop"}, audit);
+  EXPECT_EQ(n.code, kUsage);
+  EXPECT_NE(n.err.find("unknown flag --namespace (this command does not filter by namespace)"), std::string::npos)
+      << n.err;
+  EXPECT_EQ(Ctl({"status", "-oxml"}).code, kUsage);
+  int64_t ms = 0;
+  ASSERT_TRUE(ParseDurationMs("5s", &ms));
+  EXPECT_EQ(ms, 5000);
+  ASSERT_TRUE(ParseDurationMs("250ms", &ms));
+  EXPECT_EQ(ms, 250);
+  ASSERT_TRUE(ParseDurationMs("1500", &ms));
+  EXPECT_EQ(ms, 1500);
+  EXPECT_FALSE(ParseDurationMs("5x", &ms));
+  EXPECT_FALSE(ParseDurationMs("-5s", &ms));
+  int64_t n64 = 0;
+  EXPECT_FALSE(ParseInt64("99999999999999999999", &n64));
+  EXPECT_FALSE(ParseInt64("12a", &n64));
 }
 
 TEST(KubemendctlTest, MutatingCommandsCheckTheirArgumentsBeforeCallingAnything) {

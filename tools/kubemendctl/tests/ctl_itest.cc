@@ -157,6 +157,34 @@ TEST_F(KubemendctlAuditTest, VerifyQueryAndIncidents) {
   EXPECT_NE(t.out.find("\n4  "), std::string::npos) << t.out;
 }
 
+// --since is a bigint bound on PostgreSQL (it used to fail: "out of range for
+// type integer"), -n filters, -ojson and -o yaml print the same incident.
+TEST_F(KubemendctlAuditTest, SinceNamespaceAndOutputFormatsAgainstPostgres) {
+  for (std::vector<std::string> cmd : {std::vector<std::string>{"incidents", "list", "--since", "1h"},
+                                       {"actions", "list", "--since", "1h"},
+                                       {"audit", "query", "--since", "7d"}}) {
+    Result r = Ctl(cmd);
+    EXPECT_EQ(r.code, 0) << cmd[0] << ": " << r.err;
+    EXPECT_EQ(r.err.find("out of range"), std::string::npos) << r.err;
+  }
+  Result all = Ctl({"incidents", "list", "--since", "36500d", "-n", "shop"});
+  EXPECT_EQ(all.code, 0) << all.err;
+  EXPECT_NE(all.out.find("inc-42"), std::string::npos) << all.out;
+  Result other = Ctl({"incidents", "list", "-n", "payments"});
+  EXPECT_EQ(other.code, 0) << other.err;
+  EXPECT_EQ(other.out.find("inc-42"), std::string::npos) << other.out;
+  EXPECT_EQ(Ctl({"actions", "list", "-npayments"}).out.find("256Mi"), std::string::npos);
+  Result j = Ctl({"incidents", "show", "inc-42", "-ojson"});
+  EXPECT_EQ(j.code, 0) << j.err;
+  EXPECT_NE(j.out.find("\"incident_id\": \"inc-42\""), std::string::npos) << j.out;
+  Result y = Ctl({"incidents", "show", "inc-42", "-o", "yaml"});
+  EXPECT_EQ(y.code, 0) << y.err;
+  EXPECT_NE(y.out.find("incident_id: inc-42"), std::string::npos) << y.out;
+  Result w = Ctl({"audit", "query", "-o", "wide", "--timeout", "5s"});
+  EXPECT_EQ(w.code, 0) << w.err;
+  EXPECT_NE(w.out.find("inc-42"), std::string::npos) << w.out;
+}
+
 TEST_F(KubemendctlAuditTest, VerifyNamesATamperedRowAndExitsOne) {
   {
     pqxx::connection c(dsn_);

@@ -29,9 +29,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include "kubemend/common/clock.h"
 #include "kubemend/common/config.h"
 
 namespace kubemend {
@@ -47,6 +49,27 @@ struct AdminAuthConfig {
   std::string tls_key_file;
   std::string tls_client_ca_file;   // set: clients must present a certificate it signed
   bool publish_denials = true;      // denied calls also go to the control topic (the trail)
+  int64_t denials_per_minute = 10;  // at most this many reach the topic; the rest are counted
+};
+
+// Keeps refused admin calls from growing the control topic without bound
+// (every gate and executor replays it at start): at most `per_minute`
+// publications per minute per process; the others are counted (and logged,
+// and in the metric) and the next publication says how many were left out.
+// Thread-safe.
+class DenialLimiter {
+ public:
+  explicit DenialLimiter(int64_t per_minute) : per_minute_(per_minute) {}
+  // True when this denial may be published; *suppressed_before is the number
+  // held back since the last publication (reset by this call when true).
+  bool Allow(TimePoint now, int64_t* suppressed_before);
+
+ private:
+  std::mutex mu_;
+  int64_t per_minute_;
+  TimePoint window_start_{};
+  int64_t in_window_ = 0;
+  int64_t suppressed_ = 0;
 };
 
 // Registers admin.tokens_file, admin.tokens, admin.tls.cert_file,

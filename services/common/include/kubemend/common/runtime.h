@@ -41,10 +41,14 @@ struct CommonConfig {
   std::string log_level = "info";
   std::string log_format = "logfmt";
   std::string ready_file;  // written with the bound addresses once serving starts
+  // Where services keep state files (the collector's dedup state). Empty:
+  // $TMPDIR, else /tmp. Never the working directory (read-only in the image).
+  std::string state_dir;
   AdminAuthConfig admin;   // who may call the admin APIs (auth.h)
 };
 
 // Registers kafka.*, grpc.listen, http.listen, log.*, runtime.ready_file,
+// runtime.state_dir,
 // admin.* (auth.h).
 void AddCommonKeys(ConfigSchema& schema, CommonConfig* cfg, const std::string& service);
 
@@ -54,6 +58,10 @@ bool ParseArgs(int argc, char** argv, const std::string& service, const ConfigSc
                std::string* config_path, int* exit_code);
 
 std::string KubemendVersion();
+
+// runtime.state_dir with its default: the configured directory, else
+// env TMPDIR, else /tmp.
+std::string StateDir(const CommonConfig& cfg, const Env& env);
 
 class ServiceRuntime {
  public:
@@ -121,6 +129,7 @@ class ServiceRuntime {
   std::mutex reason_mu_;
   std::mutex producer_mu_;  // producer() is called from gRPC threads too (denials)
   std::atomic<uint64_t> errors_{0};
+  std::unique_ptr<DenialLimiter> denial_limiter_;
   int grpc_port_ = 0;
   int http_port_ = 0;
 };
