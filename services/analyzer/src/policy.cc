@@ -205,12 +205,14 @@ ParseResult ParsePolicyNodeUnguarded(const YAML::Node& doc, const std::string& o
   return out;
 }
 
-// yaml-cpp 0.7 (Debian 12) loops forever, allocating, on a document whose
-// first token is ',' (jbeder/yaml-cpp#1040, still open; found by the policy
-// fuzzer with ",\x87`\x04"). Such text is not valid YAML anyway: refuse it
-// before the parser sees it. "" when the text is safe to parse.
+// yaml-cpp 0.7 (Debian 12) loops forever, allocating, when a line outside a
+// flow collection starts with ',' (jbeder/yaml-cpp#1040, still open; found by
+// the policy fuzzer: ",\x87`\x04" and "- 1\n, period: 1"). A plain scalar
+// cannot start with ',' in YAML, so refuse such text before the parser sees
+// it; the price is that a block scalar line starting with ',' must be
+// quoted. "" when the text is safe to parse.
 std::string YamlCppHang(const std::string& text) {
-  bool doc_start = true;
+  int depth = 0;  // open [ and { (quotes and comments skipped, roughly)
   int line_no = 0;
   size_t pos = 0;
   while (pos <= text.size()) {
@@ -218,26 +220,37 @@ std::string YamlCppHang(const std::string& text) {
     if (end == std::string::npos) {
       end = text.size();
     }
-    std::string line = text.substr(pos, end - pos);
+    const std::string line = text.substr(pos, end - pos);
     pos = end + 1;
     ++line_no;
     size_t i = line.find_first_not_of(" \t\r");
-    if (i == std::string::npos || line[i] == '#' || (doc_start && line[i] == '%')) {
+    if (i == std::string::npos) {
       continue;
     }
-    std::string rest = line.substr(i);
-    if (rest.rfind("---", 0) == 0 || rest.rfind("...", 0) == 0) {
-      doc_start = true;
-      size_t j = rest.find_first_not_of(" \t\r", 3);
-      if (j == std::string::npos || rest[j] == '#') {
+    if (line.compare(i, 3, "---") == 0 || line.compare(i, 3, "...") == 0) {
+      i = line.find_first_not_of(" \t\r", i + 3);
+      if (i == std::string::npos) {
         continue;
       }
-      rest = rest.substr(j);
     }
-    if (doc_start && rest[0] == ',') {
-      return "line " + std::to_string(line_no) + ": a document cannot start with ','";
+    if (line[i] == ',' && depth <= 0) {
+      return "line " + std::to_string(line_no) + ": a line cannot start with ',' (quote the value)";
     }
-    doc_start = false;
+    char quote = 0;
+    for (size_t k = i; k < line.size(); ++k) {
+      char ch = line[k];
+      if (quote) {
+        quote = ch == quote ? 0 : quote;
+      } else if (ch == '"' || ch == '\'') {
+        quote = ch;
+      } else if (ch == '#' && (k == 0 || line[k - 1] == ' ' || line[k - 1] == '\t')) {
+        break;
+      } else if (ch == '[' || ch == '{') {
+        ++depth;
+      } else if (ch == ']' || ch == '}') {
+        --depth;
+      }
+    }
   }
   return "";
 }

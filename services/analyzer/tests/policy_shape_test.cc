@@ -157,14 +157,15 @@ TEST(PolicyShapeTest, ACustomResourceDocumentWithAShapeMistakeIsRefusedNotThrown
 // guard this test hangs until ctest's timeout.
 TEST(PolicyShapeTest, TextThatWouldHangYamlCppIsRefused) {
   for (const std::string& text : {std::string(","), std::string(" ,a"), std::string("# c\n,"),
-                                 std::string("--- ,"), Doc(kGoodSpec) + "---\n,x\n"}) {
+                                 std::string("--- ,"), Doc(kGoodSpec) + "---\n,x\n",
+                                 std::string("- 1\n, period:  1\n- 2stratey\n")}) {
     auto r = ParsePolicies(text, "f.yaml", PolicyDefaults{});
     ASSERT_EQ(r.errors.size(), 1u) << text;
     EXPECT_NE(r.errors[0].message.find("cannot start with ','"), std::string::npos) << r.errors[0].ToString();
   }
-  // A comma elsewhere is fine.
-  auto ok = ParsePolicies(Doc("  triggers: [{alert: {name: X}}, {alert: {name: Y}}]\n"
-                              "  actions: [{type: RestartPod}]\n"),
+  // A comma elsewhere is fine, also leading a line inside a flow collection.
+  auto ok = ParsePolicies(Doc("  triggers: [{alert: {name: X}}\n    , {alert: {name: Y}}]\n"
+                              "  actions: [{type: RestartPod}]  # [not counted\n"),
                           "f.yaml", PolicyDefaults{});
   EXPECT_TRUE(ok.errors.empty()) << ok.errors[0].ToString();
 }
