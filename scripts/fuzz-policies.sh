@@ -35,17 +35,17 @@ mapfile -t libs < <(tr ' ' '\n' < "$BUILD/services/analyzer/CMakeFiles/analyzer_
 CORPUS=$SRC/fuzz/corpus
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"  # crash-* files land here and are kept in $OUT/findings
+mkdir -p "$OUT/findings"
+# New inputs go to $WORK; crashes and hangs to $OUT/findings (never into a
+# corpus directory: a hanging input there would hang the merge below).
 set +e
 "$OUT/analyzer_policy_fuzz" "$WORK" "$CORPUS" -dict="$SRC/fuzz/policy.dict" -max_total_time="$RUN_SECONDS" \
-  -max_len=4096 -timeout=5 -rss_limit_mb=1024 -print_final_stats=1
+  -max_len=4096 -timeout=5 -rss_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$OUT/findings/"
 rc=$?
 set -e
-if ls "$WORK"/crash-* "$WORK"/timeout-* "$WORK"/oom-* >/dev/null 2>&1; then
-  mkdir -p "$OUT/findings"
-  cp "$WORK"/crash-* "$WORK"/timeout-* "$WORK"/oom-* "$OUT/findings/" 2>/dev/null || true
-  echo "fuzz-policies: findings copied to $OUT/findings" >&2
+if ((rc != 0)); then
+  echo "fuzz-policies: a finding is in $OUT/findings; add it to $CORPUS once fixed" >&2
+  exit $rc
 fi
 # Keep only the new inputs that add coverage.
-"$OUT/analyzer_policy_fuzz" -merge=1 "$CORPUS" "$WORK" >/dev/null 2>&1 || true
-exit $rc
+timeout 300 "$OUT/analyzer_policy_fuzz" -merge=1 -timeout=5 "$CORPUS" "$WORK" >/dev/null 2>&1
