@@ -51,7 +51,11 @@ int main(int argc, char** argv) {
   const Clock& clock = rt.clock();
   std::unique_ptr<DedupStore> dedup;
   if (cfg.dedup.enabled) {
-    auto d = DedupStore::Open(cfg.dedup.state_file, cfg.dedup.forget_after, clock);
+    DedupStore::Limits limits;
+    limits.forget_after = cfg.dedup.forget_after;
+    limits.forget_firing_after = cfg.dedup.forget_firing_after;
+    limits.max_entries = static_cast<size_t>(cfg.dedup.max_entries);
+    auto d = DedupStore::Open(cfg.dedup.state_file, limits, clock);
     if (!d.ok()) {
       return Fail(std::string(d.status().message()), 2);
     }

@@ -343,166 +343,182 @@ bool ResolveTarget(const PolicyAction& a, v1::ActionType type, const Policy& pol
 
 }  // namespace
 
-void Engine::Propose(Incident& inc, const v1::Event& cause, const v1::Event& signal,
-                     TimePoint now, Decision* d) {
-  const Policy* pol = nullptr;
-  MatchResult m;
-  std::string first_miss;
+// Step 1: the first policy (priority order) whose selector and a trigger match.
+const Policy* Engine::MatchFirst(const v1::Event& signal, TimePoint now, MatchResult* m) const {
   int64_t now_ms = ToUnixMillis(now);
   for (const auto& p : policies_->policies) {
-    m = MatchPolicy(p, signal, now_ms, /*explain=*/false);
-    if (m.matched) {
-      pol = &p;
-      break;
+    *m = MatchPolicy(p, signal, now_ms, /*explain=*/false);
+    if (m->matched) {
+      return &p;
     }
   }
-  if (!pol) {
-    d->reason = "no policy matches signal " + signal.signal().name() + " on " +
-                TargetString(signal.target());
-    return;
-  }
-  // Loop breaking: the first action not yet exhausted on this subject.
-  const PolicyAction* step = nullptr;
-  size_t attempts = 0;
-  std::string akey;
-  std::string exhausted;
-  std::vector<v1::ActionType> still_allowed;
-  for (const auto& a : pol->actions) {
+  return nullptr;
+}
+
+// Step 2, loop breaking: the first action not yet exhausted on this subject.
+Engine::StepChoice Engine::ChooseStep(const Incident& inc, const Policy& pol, TimePoint now) {
+  StepChoice c;
+  for (const auto& a : pol.actions) {
     std::string key = inc.key + "|" + ActionTypeName(a.action.type());
-    size_t n = CountAttempts(key, pol->loop_window, now);
-    if (n >= pol->loop_max_attempts) {
-      exhausted += (exhausted.empty() ? "" : ", ") + ActionTypeName(a.action.type()) + " tried " +
-                   std::to_string(n) + "x";
+    size_t n = CountAttempts(key, pol.loop_window, now);
+    if (n >= pol.loop_max_attempts) {
+      c.exhausted += (c.exhausted.empty() ? "" : ", ") + ActionTypeName(a.action.type()) +
+                     " tried " + std::to_string(n) + "x";
       continue;
     }
-    if (!step) {
-      step = &a;
-      attempts = n;
-      akey = key;
+    if (!c.step) {
+      c.step = &a;
+      c.attempts = n;
+      c.attempt_key = key;
     }
-    still_allowed.push_back(a.action.type());
+    c.still_allowed.push_back(a.action.type());
   }
-  v1::Event p;
-  v1::RemediationProposal* prop = p.mutable_proposal();
-  if (!step) {
-    if (inc.escalated) {
-      d->reason = "every action of " + pol->ref.name() + " exhausted; already escalated";
-      return;
+  return c;
+}
+
+// Step 3a: every action exhausted: one escalation to a human (never twice).
+bool Engine::BuildEscalation(const Incident& inc, const Policy& pol, const v1::Event& cause,
+                             StepChoice* c, v1::Event* p, Decision* d) {
+  if (inc.escalated) {
+    d->reason = "every action of " + pol.ref.name() + " exhausted; already escalated";
+    return false;
+  }
+  *p = NewCausedEvent(v1::EVENT_TYPE_PROPOSAL, cause, "escalation", who_, clock_);
+  v1::RemediationProposal* prop = p->mutable_proposal();
+  *p->mutable_target() = inc.subject;
+  std::string msg = "kubemend stopped remediating " + TargetString(inc.subject) + " (incident " +
+                    inc.id + "): " + c->exhausted + " within " + Ms(pol.loop_window) +
+                    " without a lasting fix; a human must look";
+  FillAction(v1::ACTION_TYPE_NOTIFY, {{"channel", pol.escalation_channel}, {"message", msg}},
+             prop->mutable_action())
+      .IgnoreError();
+  prop->set_escalation(true);
+  prop->set_requires_approval(true);
+  prop->set_reason("loop breaker: " + msg);
+  c->attempt_key = inc.key + "|escalation";
+  return true;
+}
+
+// Step 3b: cooldown and hourly budget (remediations only, not escalation).
+bool Engine::WithinBudget(const Incident& inc, const Policy& pol, TimePoint now, Decision* d) {
+  std::string ck = pol.ref.name() + "|" + inc.key;
+  if (auto it = last_proposal_.find(ck);
+      it != last_proposal_.end() && now - it->second < pol.cooldown) {
+    auto left = std::chrono::duration_cast<Millis>(pol.cooldown - (now - it->second));
+    d->reason = "policy " + pol.ref.name() + " cooling down on " + TargetString(inc.subject) +
+                " for " + Ms(left) + " more";
+    return false;
+  }
+  auto& hour = per_hour_[pol.ref.name()];
+  while (!hour.empty() && now - hour.front() >= std::chrono::hours(1)) {
+    hour.pop_front();
+  }
+  if (hour.size() >= pol.max_actions_per_hour) {
+    d->reason = "policy " + pol.ref.name() + " reached maxActionsPerHour " +
+                std::to_string(pol.max_actions_per_hour);
+    return false;
+  }
+  return true;
+}
+
+// Step 3c: the remedy: the chosen action on its resolved target.
+bool Engine::BuildRemedy(const Incident& inc, const Policy& pol, const MatchResult& m,
+                         const v1::Event& cause, const v1::Event& signal, TimePoint now,
+                         StepChoice* c, v1::Event* p, Decision* d) {
+  v1::Action action = c->step->action;
+  v1::Target target;
+  std::string why;
+  if (!ResolveTarget(*c->step, action.type(), pol, inc.subject, signal, &target, &why)) {
+    d->reason = "policy " + pol.ref.name() + ": " + why;
+    return false;
+  }
+  *p = NewCausedEvent(v1::EVENT_TYPE_PROPOSAL, cause, "proposal", who_, clock_);
+  v1::RemediationProposal* prop = p->mutable_proposal();
+  std::string reason = "policy " + pol.ref.name() + " " + m.reason + " on " +
+                       signal.signal().name() + ": " + ActionTypeName(action.type()) + " on " +
+                       TargetString(target) + " (attempt " + std::to_string(c->attempts + 1) +
+                       " of " + std::to_string(pol.loop_max_attempts) + ")";
+  if (pol.advice && adviser_) {
+    ApplyAdvice(inc, pol, signal, now, c, &action, &target, &reason, prop);
+  }
+  *prop->mutable_action() = action;
+  *p->mutable_target() = target;
+  prop->set_reason(reason);
+  prop->set_attempt(static_cast<uint32_t>(c->attempts + 1));
+  prop->set_requires_approval(pol.require_approval || pol.mode == v1::MODE_MANUAL);
+  return true;
+}
+
+// Step 3c': the LLM adviser may pick another of the policy's actions, bounded
+// by what ResolveTarget allows; its advice is recorded either way.
+void Engine::ApplyAdvice(const Incident& inc, const Policy& pol, const v1::Event& signal,
+                         TimePoint now, StepChoice* c, v1::Action* action, v1::Target* target,
+                         std::string* reason, v1::RemediationProposal* prop) {
+  AdviceRequest req;
+  req.incident_id = inc.id;
+  req.target = *target;
+  req.policy = pol.ref.name();
+  req.allowed = c->still_allowed;
+  std::vector<std::string> names;
+  for (const auto& [k, s] : inc.signals) {
+    if (s.firing) {
+      req.signals.push_back(s.last.signal());
+      names.push_back(s.name);
     }
-    p = NewCausedEvent(v1::EVENT_TYPE_PROPOSAL, cause, "escalation", who_, clock_);
-    prop = p.mutable_proposal();
-    *p.mutable_target() = inc.subject;
-    std::string msg = "kubemend stopped remediating " + TargetString(inc.subject) +
-                      " (incident " + inc.id + "): " + exhausted + " within " +
-                      Ms(pol->loop_window) + " without a lasting fix; a human must look";
-    FillAction(v1::ACTION_TYPE_NOTIFY, {{"channel", pol->escalation_channel}, {"message", msg}},
-               prop->mutable_action())
-        .IgnoreError();
-    prop->set_escalation(true);
-    prop->set_requires_approval(true);
-    prop->set_reason("loop breaker: " + msg);
-    akey = inc.key + "|escalation";
+  }
+  std::sort(names.begin(), names.end());
+  req.fingerprint = inc.key;
+  for (const auto& n : names) {
+    req.fingerprint += "|" + n;
+  }
+  for (const auto& a : pol.actions) {
+    std::string k = inc.key + "|" + ActionTypeName(a.action.type());
+    size_t n = CountAttempts(k, pol.loop_window, now);
+    if (n > 0) {
+      req.history.push_back(ActionTypeName(a.action.type()) + " tried " + std::to_string(n) +
+                            " times in the last " + Ms(pol.loop_window) + " without a lasting fix");
+    }
+  }
+  AdviceResult r = adviser_->Advise(req);
+  *prop->mutable_advice() = r.advice;
+  if (!r.action) {
+    return;
+  }
+  auto keep_verification = [&](const PolicyAction& from) {
+    action->set_verify(from.action.verify());
+    action->set_verify_timeout_seconds(from.action.verify_timeout_seconds());
+    action->set_rollback_on_failed_verification(from.action.rollback_on_failed_verification());
+  };
+  if (r.action->type() == action->type()) {
+    *action = *r.action;  // same type, the adviser's bounded parameters
+    keep_verification(*c->step);
+    *reason += "; adviser agreed";
+    return;
+  }
+  const PolicyAction* chosen = nullptr;
+  for (const auto& a : pol.actions) {
+    if (a.action.type() == r.action->type()) {
+      chosen = &a;
+    }
+  }
+  v1::Target t2;
+  std::string why2;
+  if (chosen && ResolveTarget(*chosen, r.action->type(), pol, inc.subject, signal, &t2, &why2)) {
+    *action = *r.action;
+    keep_verification(*chosen);
+    *target = t2;
+    c->attempt_key = inc.key + "|" + ActionTypeName(action->type());
+    c->attempts = CountAttempts(c->attempt_key, pol.loop_window, now);
+    *reason += "; adviser chose " + ActionTypeName(action->type()) + " on " + TargetString(t2);
   } else {
-    // Cooldown and hourly budget apply to remediations, not to escalation.
-    std::string ck = pol->ref.name() + "|" + inc.key;
-    if (auto it = last_proposal_.find(ck);
-        it != last_proposal_.end() && now - it->second < pol->cooldown) {
-      auto left = std::chrono::duration_cast<Millis>(pol->cooldown - (now - it->second));
-      d->reason = "policy " + pol->ref.name() + " cooling down on " + TargetString(inc.subject) +
-                  " for " + Ms(left) + " more";
-      return;
-    }
-    auto& hour = per_hour_[pol->ref.name()];
-    while (!hour.empty() && now - hour.front() >= std::chrono::hours(1)) {
-      hour.pop_front();
-    }
-    if (hour.size() >= pol->max_actions_per_hour) {
-      d->reason = "policy " + pol->ref.name() + " reached maxActionsPerHour " +
-                  std::to_string(pol->max_actions_per_hour);
-      return;
-    }
-    v1::Action action = step->action;
-    v1::Target target;
-    std::string why;
-    if (!ResolveTarget(*step, action.type(), *pol, inc.subject, signal, &target, &why)) {
-      d->reason = "policy " + pol->ref.name() + ": " + why;
-      return;
-    }
-    p = NewCausedEvent(v1::EVENT_TYPE_PROPOSAL, cause, "proposal", who_, clock_);
-    prop = p.mutable_proposal();
-    std::string reason = "policy " + pol->ref.name() + " " + m.reason + " on " +
-                         signal.signal().name() + ": " + ActionTypeName(action.type()) + " on " +
-                         TargetString(target) + " (attempt " + std::to_string(attempts + 1) +
-                         " of " + std::to_string(pol->loop_max_attempts) + ")";
-    if (pol->advice && adviser_) {
-      AdviceRequest req;
-      req.incident_id = inc.id;
-      req.target = target;
-      req.policy = pol->ref.name();
-      req.allowed = still_allowed;
-      std::vector<std::string> names;
-      for (const auto& [k, s] : inc.signals) {
-        if (s.firing) {
-          req.signals.push_back(s.last.signal());
-          names.push_back(s.name);
-        }
-      }
-      std::sort(names.begin(), names.end());
-      req.fingerprint = inc.key;
-      for (const auto& n : names) {
-        req.fingerprint += "|" + n;
-      }
-      for (const auto& a : pol->actions) {
-        std::string k = inc.key + "|" + ActionTypeName(a.action.type());
-        size_t n = CountAttempts(k, pol->loop_window, now);
-        if (n > 0) {
-          req.history.push_back(ActionTypeName(a.action.type()) + " tried " + std::to_string(n) +
-                                " times in the last " + Ms(pol->loop_window) +
-                                " without a lasting fix");
-        }
-      }
-      AdviceResult r = adviser_->Advise(req);
-      *prop->mutable_advice() = r.advice;
-      if (r.action && r.action->type() != action.type()) {
-        const PolicyAction* chosen = nullptr;
-        for (const auto& a : pol->actions) {
-          if (a.action.type() == r.action->type()) {
-            chosen = &a;
-          }
-        }
-        v1::Target t2;
-        std::string why2;
-        if (chosen && ResolveTarget(*chosen, r.action->type(), *pol, inc.subject, signal, &t2, &why2)) {
-          action = *r.action;
-          action.set_verify(chosen->action.verify());
-          action.set_verify_timeout_seconds(chosen->action.verify_timeout_seconds());
-          action.set_rollback_on_failed_verification(chosen->action.rollback_on_failed_verification());
-          target = t2;
-          akey = inc.key + "|" + ActionTypeName(action.type());
-          attempts = CountAttempts(akey, pol->loop_window, now);
-          reason += "; adviser chose " + ActionTypeName(action.type()) + " on " + TargetString(t2);
-        } else {
-          prop->mutable_advice()->set_accepted(false);
-          prop->mutable_advice()->set_rejection_reason(why2.empty() ? "choice not applicable"
-                                                                    : why2);
-        }
-      } else if (r.action) {
-        action = *r.action;  // same type, the adviser's bounded parameters
-        action.set_verify(step->action.verify());
-        action.set_verify_timeout_seconds(step->action.verify_timeout_seconds());
-        action.set_rollback_on_failed_verification(step->action.rollback_on_failed_verification());
-        reason += "; adviser agreed";
-      }
-    }
-    *prop->mutable_action() = action;
-    *p.mutable_target() = target;
-    prop->set_reason(reason);
-    prop->set_attempt(static_cast<uint32_t>(attempts + 1));
-    prop->set_requires_approval(pol->require_approval || pol->mode == v1::MODE_MANUAL);
+    prop->mutable_advice()->set_accepted(false);
+    prop->mutable_advice()->set_rejection_reason(why2.empty() ? "choice not applicable" : why2);
   }
-  p.set_incident_id(inc.id);
-  *prop->mutable_policy() = pol->ref;
-  prop->set_mode(pol->mode);
+}
+
+// Step 4: what the decision was based on, for the trail.
+void Engine::FillFacts(const Incident& inc, const Policy& pol, const MatchResult& m,
+                       const v1::Event& signal, const StepChoice& c, v1::RemediationProposal* prop) {
   for (const auto& [k, s] : inc.signals) {
     if (s.firing) {
       prop->add_signal_ids(s.event_id);
@@ -510,9 +526,9 @@ void Engine::Propose(Incident& inc, const v1::Event& cause, const v1::Event& sig
   }
   auto& facts = *prop->mutable_facts();
   facts["incident_key"] = inc.key;
-  facts["attempt_key"] = akey;
+  facts["attempt_key"] = c.attempt_key;
   facts["signal"] = signal.signal().name();
-  facts["policy_shape"] = pol->shape;
+  facts["policy_shape"] = pol.shape;
   if (m.trigger) {
     facts["trigger"] = m.trigger->name;
   }
@@ -522,9 +538,33 @@ void Engine::Propose(Incident& inc, const v1::Event& cause, const v1::Event& sig
       facts["condition"] = m.trigger->op + " " + std::to_string(m.trigger->threshold);
     }
   }
-  if (!exhausted.empty()) {
-    facts["exhausted"] = exhausted;
+  if (!c.exhausted.empty()) {
+    facts["exhausted"] = c.exhausted;
   }
+}
+
+void Engine::Propose(Incident& inc, const v1::Event& cause, const v1::Event& signal,
+                     TimePoint now, Decision* d) {
+  MatchResult m;
+  const Policy* pol = MatchFirst(signal, now, &m);
+  if (!pol) {
+    d->reason = "no policy matches signal " + signal.signal().name() + " on " +
+                TargetString(signal.target());
+    return;
+  }
+  StepChoice c = ChooseStep(inc, *pol, now);
+  v1::Event p;
+  bool built = c.step ? WithinBudget(inc, *pol, now, d) &&
+                            BuildRemedy(inc, *pol, m, cause, signal, now, &c, &p, d)
+                      : BuildEscalation(inc, *pol, cause, &c, &p, d);
+  if (!built) {
+    return;
+  }
+  v1::RemediationProposal* prop = p.mutable_proposal();
+  p.set_incident_id(inc.id);
+  *prop->mutable_policy() = pol->ref;
+  prop->set_mode(pol->mode);
+  FillFacts(inc, *pol, m, signal, c, prop);
   RecordProposal(p, now);
   d->reason = prop->reason();
   d->out.push_back(std::move(p));

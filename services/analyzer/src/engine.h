@@ -118,8 +118,31 @@ class Engine {
   Decision HandleOutcome(const v1::Event& e, TimePoint now, bool replay);
   Decision HandleDecision(const v1::Event& e, TimePoint now, bool replay);
   void RecordProposal(const v1::Event& p, TimePoint at);
+  // Propose and its steps: match, choose the step (loop breaker), then an
+  // escalation or a remedy within cooldown/budget (with the adviser), facts.
+  struct StepChoice {
+    const PolicyAction* step = nullptr;  // null: every action exhausted
+    size_t attempts = 0;
+    std::string attempt_key;
+    std::string exhausted;
+    std::vector<v1::ActionType> still_allowed;
+  };
   void Propose(Incident& inc, const v1::Event& cause, const v1::Event& signal, TimePoint now,
                Decision* d);
+  const Policy* MatchFirst(const v1::Event& signal, TimePoint now, MatchResult* m) const;
+  StepChoice ChooseStep(const Incident& inc, const Policy& pol, TimePoint now);
+  bool BuildEscalation(const Incident& inc, const Policy& pol, const v1::Event& cause,
+                       StepChoice* c, v1::Event* p, Decision* d);
+  bool WithinBudget(const Incident& inc, const Policy& pol, TimePoint now, Decision* d);
+  bool BuildRemedy(const Incident& inc, const Policy& pol, const MatchResult& m,
+                   const v1::Event& cause, const v1::Event& signal, TimePoint now, StepChoice* c,
+                   v1::Event* p, Decision* d);
+  void ApplyAdvice(const Incident& inc, const Policy& pol, const v1::Event& signal, TimePoint now,
+                   StepChoice* c, v1::Action* action, v1::Target* target, std::string* reason,
+                   v1::RemediationProposal* prop);
+  static void FillFacts(const Incident& inc, const Policy& pol, const MatchResult& m,
+                        const v1::Event& signal, const StepChoice& c,
+                        v1::RemediationProposal* prop);
   void Close(const std::string& id, const std::string& classification, const std::string& detail,
              const v1::Event* cause, TimePoint now, Decision* d, const std::string& merged_into = "");
   void Sweep(const v1::Event& cause, TimePoint now, Decision* d, bool replay);

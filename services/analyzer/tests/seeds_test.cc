@@ -91,6 +91,21 @@ spec:
   EXPECT_EQ(p.fixed_target->kind(), "Deployment");
   EXPECT_EQ(p.fixed_target->namespace_(), "shop");
   EXPECT_EQ(p.actions[0].action.type(), v1::ACTION_TYPE_ROLLOUT_RESTART);
+  // The collector's signal, as health_check.cc emits it: named HealthCheckFailed,
+  // the check in label health_check, the consecutive failures as the value.
+  FakeClock clock;
+  v1::Event sig = testing::PodSignal(clock, "HealthCheckFailed", "api-7d9f-abcde", "api", "shop");
+  sig.mutable_signal()->set_source(v1::SIGNAL_SOURCE_HEALTH_CHECK);
+  (*sig.mutable_signal()->mutable_labels())["health_check"] = "api-health";
+  sig.mutable_signal()->set_has_value(true);
+  sig.mutable_signal()->set_value(4);
+  EXPECT_TRUE(MatchPolicy(p, sig, ToUnixMillis(clock.Now())).matched)
+      << MatchPolicy(p, sig, ToUnixMillis(clock.Now())).reason;
+  sig.mutable_signal()->set_value(3);
+  EXPECT_FALSE(MatchPolicy(p, sig, ToUnixMillis(clock.Now())).matched) << "below failureThreshold";
+  sig.mutable_signal()->set_value(4);
+  (*sig.mutable_signal()->mutable_labels())["health_check"] = "other-check";
+  EXPECT_FALSE(MatchPolicy(p, sig, ToUnixMillis(clock.Now())).matched) << "another check's failures";
   EXPECT_NE(FirstError(R"(
 apiVersion: aiops.prophet.io/v1alpha1
 kind: HealthCheck
@@ -111,6 +126,7 @@ spec:
   sloName: backend-availability
   sloTarget: "99.9%"
   errorBudgetThreshold: 0.1
+  errorRatioQuery: sum(rate(errors[5m])) / sum(rate(requests[5m]))
   actions: [{type: scale, value: increase}, {type: alert}]
   hpaRef: {name: backend-hpa, namespace: default}
   enableChaos: false
@@ -132,6 +148,7 @@ kind: SLOViolation
 metadata: {name: s}
 spec:
   sloTarget: "99.9%"
+  errorRatioQuery: errors_ratio
   actions: [{type: alert}]
   enableChaos: true
 )").find("spec.enableChaos"), std::string::npos);
@@ -164,13 +181,21 @@ apiVersion: aiops.prophet.io/v1alpha1
 kind: CostAlert
 metadata: {name: spike}
 spec:
-  threshold: {percentIncrease: 20}
+  threshold: {absolute: 500}
   scope: {kind: namespace, namespace: team-a}
   channel: finops
 )");
   EXPECT_EQ(p.triggers[0].source, v1::SIGNAL_SOURCE_COST);
-  EXPECT_DOUBLE_EQ(p.triggers[0].threshold, 20);
-  EXPECT_TRUE(p.triggers[0].match.Matches("cost_increase_percent"));
+  EXPECT_DOUBLE_EQ(p.triggers[0].threshold, 500);
+  EXPECT_TRUE(p.triggers[0].match.Matches("BudgetExceeded"));
+  // percentIncrease could never fire (nothing measures an increase): refused.
+  EXPECT_NE(FirstError(R"(
+apiVersion: aiops.prophet.io/v1alpha1
+kind: CostAlert
+metadata: {name: spike}
+spec:
+  threshold: {percentIncrease: 20}
+)").find("spec.threshold.percentIncrease: not supported"), std::string::npos);
   EXPECT_EQ(p.actions[0].action.notify().channel(), "finops");
   EXPECT_NE(FirstError(R"(
 apiVersion: aiops.prophet.io/v1alpha1

@@ -97,61 +97,6 @@ absl::StatusOr<std::map<std::string, std::string>> StringMap(const json& j, cons
 
 }  // namespace
 
-v1::Target TargetFromLabels(const std::map<std::string, std::string>& l, const std::string& cluster) {
-  v1::Target t;
-  t.set_cluster(cluster);
-  auto get = [&](const char* k) {
-    auto it = l.find(k);
-    return it == l.end() ? std::string() : it->second;
-  };
-  t.set_namespace_(get("namespace"));
-  t.set_container(get("container"));
-  struct KindLabel {
-    const char* label;
-    const char* kind;
-  };
-  // Most specific first.
-  const KindLabel order[] = {
-      {"pod", "Pod"},
-      {"deployment", "Deployment"},
-      {"statefulset", "StatefulSet"},
-      {"daemonset", "DaemonSet"},
-      {"horizontalpodautoscaler", "HorizontalPodAutoscaler"},
-      {"job_name", "Job"},
-      {"persistentvolumeclaim", "PersistentVolumeClaim"},
-      {"node", "Node"},
-  };
-  for (const auto& kl : order) {
-    std::string v = get(kl.label);
-    if (!v.empty()) {
-      t.set_kind(kl.kind);
-      t.set_name(v);
-      break;
-    }
-  }
-  if (t.kind().empty() && !t.namespace_().empty()) {
-    t.set_kind("Namespace");
-    t.set_name(t.namespace_());
-  }
-  if (t.kind() == "Node") {
-    t.set_namespace_("");
-  }
-  for (const char* owner : {"deployment", "statefulset", "daemonset"}) {
-    std::string v = get(owner);
-    if (!v.empty() && t.kind() == "Pod") {
-      std::string k = owner;
-      k[0] = static_cast<char>(toupper(k[0]));
-      t.set_owner_kind(k == "Statefulset" ? "StatefulSet" : k == "Daemonset" ? "DaemonSet" : k);
-      t.set_owner_name(v);
-      break;
-    }
-  }
-  for (const auto& [k, v] : l) {
-    (*t.mutable_labels())[k] = v;
-  }
-  return t;
-}
-
 namespace {
 
 absl::StatusOr<std::vector<v1::Event>> ParseImpl(const std::string& body, const WebhookOptions& opts,

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kubemend/common/clock.h"
+#include "alert_target.h"
 #include "kubemend/common/events.h"
 
 namespace kubemend::collector {
@@ -26,9 +27,5 @@ absl::StatusOr<std::vector<v1::Event>> ParseAlertmanagerWebhook(const std::strin
 // Alertmanager's zero time "0001-01-01T00:00:00Z" parses to before the epoch.
 bool ParseRfc3339(const std::string& s, TimePoint* out);
 
-// The target an alert concerns, from the usual labels (most specific wins:
-// container/pod, then workload kinds, then node/pvc, then namespace).
-v1::Target TargetFromLabels(const std::map<std::string, std::string>& labels,
-                            const std::string& cluster);
 
 }  // namespace kubemend::collector

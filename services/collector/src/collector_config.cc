@@ -20,7 +20,11 @@ void AddCollectorKeys(ConfigSchema& s, CollectorConfig* c) {
   s.Add("dedup.enabled", &c->dedup.enabled, "drop repeats of the last published status per fingerprint");
   s.Add("dedup.state_file", &c->dedup.state_file,
         "where the dedup state survives restarts (default: collector.dedup in runtime.state_dir)");
-  s.Add("dedup.forget_after", &c->dedup.forget_after, "resolved fingerprints are forgotten after this long");
+  s.Add("dedup.forget_after", &c->dedup.forget_after,
+        "resolved fingerprints (and Warning-event ones, whatever their status) are forgotten after this long");
+  s.Add("dedup.forget_firing_after", &c->dedup.forget_firing_after,
+        "firing fingerprints are forgotten after this long (a still-firing alert is then published once more)");
+  s.Add("dedup.max_entries", &c->dedup.max_entries, "at most this many fingerprints are kept; the oldest go first", 1);
   s.AddEnum("kubernetes.enabled", &c->kubernetes.enabled, {"auto", "true", "false"},
             "watch pods, nodes and events (auto: when a kubeconfig or in-cluster config exists)");
   s.Add("kubernetes.kubeconfig", &c->kubernetes.kubeconfig, "kubeconfig path (default: in-cluster, $KUBECONFIG)");

@@ -22,6 +22,8 @@ struct CollectorConfig {
     bool enabled = true;
     std::string state_file;  // default: collector.dedup next to the ready file
     Millis forget_after{86'400'000};
+    Millis forget_firing_after{7 * 86'400'000LL};
+    int64_t max_entries = 200'000;
   } dedup;
   struct {
     std::string enabled = "auto";  // auto: on when a kubeconfig or in-cluster config is present

@@ -38,6 +38,15 @@ void MemorySignalSink::set_fail(bool fail) {
   fail_ = fail;
 }
 
+namespace {
+// A firing occurrence's start (0: unknown): dedup tells a new occurrence
+// after a missed resolve from a repeat of the same one.
+int64_t StartsAtMs(const v1::Signal& s) {
+  return s.status() == v1::SIGNAL_STATUS_FIRING && s.has_starts_at() ? ToUnixMillis(FromTimestamp(s.starts_at()))
+                                                                     : 0;
+}
+}  // namespace
+
 Publisher::Publisher(SignalSink* sink, DedupStore* dedup, MetricsRegistry* metrics)
     : sink_(sink), dedup_(dedup), metrics_(metrics) {}
 
@@ -83,17 +92,19 @@ absl::StatusOr<PublishResult> Publisher::Publish(const std::string& source,
   std::vector<v1::Event> fresh;
   // Within one batch only the last status per fingerprint matters as the
   // "last published", but every change is published in order.
-  std::map<std::string, v1::SignalStatus> in_batch;
+  std::map<std::string, std::pair<v1::SignalStatus, int64_t>> in_batch;
   for (const auto& e : events) {
     const auto& s = e.signal();
+    const int64_t starts = StartsAtMs(s);
     auto prior = in_batch.find(s.fingerprint());
-    bool publish = prior != in_batch.end() ? prior->second != s.status()
-                                           : (dedup_ == nullptr || dedup_->ShouldPublish(s.fingerprint(), s.status()));
+    bool publish = prior != in_batch.end()
+                       ? prior->second != std::make_pair(s.status(), starts)
+                       : (dedup_ == nullptr || dedup_->ShouldPublish(s.fingerprint(), s.status(), starts));
     if (!publish) {
       ++result.deduplicated;
       continue;
     }
-    in_batch[s.fingerprint()] = s.status();
+    in_batch[s.fingerprint()] = {s.status(), starts};
     fresh.push_back(e);
   }
   c->deduplicated->Inc(result.deduplicated);
@@ -108,7 +119,8 @@ absl::StatusOr<PublishResult> Publisher::Publish(const std::string& source,
   metrics_->GetCounter("kubemend_events_out_total", "Events published", {{"type", "signal"}}).Inc(fresh.size());
   for (const auto& e : fresh) {
     if (dedup_ != nullptr) {
-      if (auto st = dedup_->Record(e.signal().fingerprint(), e.signal().status()); !st.ok()) {
+      if (auto st = dedup_->Record(e.signal().fingerprint(), e.signal().status(), StartsAtMs(e.signal()));
+          !st.ok()) {
         // Published already; losing the record only risks one repeat after a restart.
         CountError(source, std::string(st.message()));
       }
