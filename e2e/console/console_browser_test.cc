@@ -20,7 +20,7 @@
 namespace kubemend::e2e {
 namespace {
 
-std::pair<int, std::string> Run(const std::string& cmd) {
+std::pair<int, std::string> Shell(const std::string& cmd) {
   std::string out;
   FILE* p = popen((cmd + " 2>&1").c_str(), "r");
   if (!p) {
@@ -46,13 +46,13 @@ std::string SimUrl(const std::string& run_dir) {
 class ConsoleBrowserTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto [rc, path] = Run(std::string(ENSURE_NPM) + " playwright-core@1.65.2");
+    auto [rc, path] = Shell(std::string(ENSURE_NPM) + " playwright-core@1.65.2");
     ASSERT_EQ(rc, 0) << "cannot install playwright-core: " << path;
     node_path_ = path.substr(path.rfind('\n', path.size() - 2) + 1);
     while (!node_path_.empty() && node_path_.back() == '\n') {
       node_path_.pop_back();
     }
-    ASSERT_EQ(Run("test -x /usr/bin/chromium").first, 0)
+    ASSERT_EQ(Shell("test -x /usr/bin/chromium").first, 0)
         << "Debian's chromium is missing: scripts/install-deps.sh test";
     operator_token_ = "op-" + NewUuid() + NewUuid();
     viewer_token_ = "view-" + NewUuid() + NewUuid();
@@ -79,7 +79,7 @@ TEST_F(ConsoleBrowserTest, IncidentTimelineApprovalAndHostileAnnotationInChromiu
                     " COLLECTOR_URL=" + stack_.CollectorUrl() + " SIM_URL=" + sim +
                     " OPERATOR_TOKEN=" + operator_token_ + " VIEWER_TOKEN=" + viewer_token_ +
                     " ARTIFACT_DIR=" + ARTIFACT_DIR + " node " + CONSOLE_TEST_JS;
-  auto [rc, out] = Run(cmd);
+  auto [rc, out] = Shell(cmd);
   ASSERT_EQ(rc, 0) << out << "\nlogs: " << stack_.run_dir() << "/logs";
   auto at = out.rfind("RESULT ");
   ASSERT_NE(at, std::string::npos) << out;

@@ -6,11 +6,14 @@
 //
 // env: CONSOLE_URL, COLLECTOR_URL, SIM_URL, OPERATOR_TOKEN, VIEWER_TOKEN, ARTIFACT_DIR,
 //      CHROMIUM (default /usr/bin/chromium)
-import { chromium } from 'playwright-core';
+import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
 import assert from 'node:assert/strict';
 
+// playwright-core lives in the npm cache (NODE_PATH, scripts/ensure-npm.sh),
+// which only require() consults.
+const { chromium } = createRequire(import.meta.url)('playwright-core');
 const env = (k) => { const v = process.env[k]; if (!v) throw new Error(`${k} is not set`); return v; };
 const CONSOLE = env('CONSOLE_URL');
 const ART = env('ARTIFACT_DIR');
@@ -59,8 +62,9 @@ async function shot(page, name) {
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${fs.mkdtempSync('/tmp/kubemend-chromium-')}`],
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  // (launch() gives chromium a fresh temporary --user-data-dir of its own and
+  // refuses one passed here.)
 });
 const result = {};
 try {
@@ -101,7 +105,7 @@ try {
   const sess = cookies.find((c) => c.name === 'kubemend_session');
   assert.ok(sess && sess.httpOnly && sess.sameSite === 'Strict', 'HttpOnly SameSite=Strict session cookie: ' + JSON.stringify(cookies));
   assert.ok(!sess.value.includes(env('OPERATOR_TOKEN')));
-  await op.page.waitForSelector('#incidents');
+  await op.page.waitForSelector('#incidents', { state: 'attached' });
   await op.page.waitForFunction(() => document.querySelector('#live').classList.contains('on'));
   await op.page.evaluate(() => { window.__noReload = true; });
 
@@ -112,35 +116,37 @@ try {
     status: 'firing', labels: { alertname: 'KubePodOOMKilled', namespace: 'demo', pod, deployment: 'web', container: 'app' },
     annotations: { summary: HOSTILE_SUMMARY, description: HOSTILE_DESC },
     startsAt: new Date().toISOString(), fingerprint: 'console-e2e-' + Date.now() }] });
-  const row = await op.page.waitForSelector('tr[data-incident]', { timeout: 30000 });
+  // (kube-sim's own OOMKilled watch signal may open or join an incident too:
+  // look for the one the webhook's alert is in.)
+  const row = await op.page.waitForSelector('tr[data-incident]:has-text("KubePodOOMKilled")', { timeout: 30000 });
   assert.equal(await op.page.evaluate(() => window.__noReload), true, 'appeared without a reload');
   const incidentId = await row.getAttribute('data-incident');
-  result.incident_id = incidentId;
   await shot(op.page, '01-incidents');
 
-  // ---- its timeline: the signal's facts, as text; the gate holds the proposal.
+  // ---- its timeline: the signal's facts, hostile annotations as text.
   step('timeline ' + incidentId);
   await row.click();
-  await op.page.waitForSelector('#timeline section[data-type=signal]');
-  await op.page.waitForSelector('#timeline section[data-type=decision]', { timeout: 30000 });
-  const annotations = await op.page.textContent('#timeline section[data-type=signal] .annotations');
+  await op.page.waitForSelector('#timeline section[data-type=signal] .annotations');
+  const annotations = (await op.page.locator('#timeline section[data-type=signal] .annotations').allTextContents())
+    .find((t) => t.includes('runbook')) || '';
   assert.ok(annotations.includes(HOSTILE_SUMMARY), 'script annotation shown as text: ' + annotations);
   assert.ok(annotations.includes(HOSTILE_DESC), 'img annotation shown as text');
   assert.equal(await op.page.locator('#timeline script, #timeline img').count(), 0, 'no element from alert text');
   assert.equal(await op.page.evaluate(() => window.__pwned), undefined, 'no script from alert text ran');
-  const proposalCard = await op.page.textContent('#timeline section[data-type=proposal]');
-  assert.match(proposalCard, /IncreaseMemory/);
-  assert.match(proposalCard, /oom/i, 'the policy behind it');
-  assert.match(await op.page.textContent('#timeline section[data-type=decision]'), /awaiting_approval/);
-  await shot(op.page, '02-timeline-waiting');
+  await shot(op.page, '02-timeline-signal');
 
-  // ---- a viewer sees the pending approval but cannot approve.
+  // ---- a viewer sees what waits for a human (kube-sim's OOMKilled watch
+  // signal and the alert land on the same deployment: the analyzer proposes
+  // once, for whichever came first) but cannot approve.
   step('viewer');
   const viewer = await login(browser, env('VIEWER_TOKEN'));
   await viewer.page.goto(CONSOLE + '/console/#/approvals');
-  const vcard = await viewer.page.waitForSelector('#pending section[data-proposal]', { timeout: 30000 });
+  const vcard = await viewer.page.waitForSelector('#pending section[data-proposal]:has-text("IncreaseMemory")', { timeout: 30000 });
   const proposalId = await vcard.getAttribute('data-proposal');
-  assert.equal(await viewer.page.isDisabled('#pending section[data-proposal] button.approve'), true);
+  const healId = await vcard.getAttribute('data-incident');
+  result.incident_id = healId;
+  result.alert_incident_id = incidentId;
+  assert.equal(await viewer.page.isDisabled(`#pending section[data-proposal="${proposalId}"] button.approve`), true);
   const refused = await viewer.page.evaluate(async (id) => {
     const s = await (await fetch('/console/api/session')).json();
     const r = await fetch(`/console/api/pending/${id}/approve`, { method: 'POST',
@@ -151,6 +157,14 @@ try {
   assert.match(refused.body, /operator/);
   await shot(viewer.page, '03-approvals-viewer');
   await viewer.ctx.close();
+
+  // ---- the waiting incident's timeline: proposal, policy, the gate holding it.
+  await op.page.goto(CONSOLE + '/console/#/incident/' + encodeURIComponent(healId));
+  await op.page.waitForSelector('#timeline section[data-type=decision]', { timeout: 30000 });
+  const proposalCard = (await op.page.locator('#timeline section[data-type=proposal]').allTextContents()).join(' ');
+  assert.match(proposalCard, /IncreaseMemory/);
+  assert.match(proposalCard, /oomkill-memory/, 'the policy behind it');
+  assert.match((await op.page.locator('#timeline section[data-type=decision]').allTextContents()).join(' '), /awaiting_approval/);
 
   // ---- CSRF: the operator's own session, without the header, is refused.
   const noCsrf = await op.page.evaluate(async (id) => (await fetch(`/console/api/pending/${id}/approve`, {
@@ -172,7 +186,7 @@ try {
   result.decision_id = (msg.match(/decision ([0-9a-f-]{36})/) || [])[1];
   assert.ok(result.decision_id, 'decision id in: ' + msg);
   result.proposal_id = proposalId;
-  await op.page.goto(CONSOLE + '/console/#/incident/' + encodeURIComponent(incidentId));
+  await op.page.goto(CONSOLE + '/console/#/incident/' + encodeURIComponent(healId));
   await op.page.waitForSelector('#timeline section[data-type=outcome] .pill.succeeded', { timeout: 90000 });
   const decisions = await op.page.locator('#timeline section[data-type=decision]').allTextContents();
   assert.ok(decisions.some((d) => /approved/.test(d) && /alice/.test(d)), 'approved by alice: ' + decisions.join(' | '));

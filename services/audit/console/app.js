@@ -61,7 +61,12 @@ function target(t) {
   return [t.namespace, t.kind && t.name ? t.kind + '/' + t.name : t.name, t.container && '[' + t.container + ']']
     .filter(Boolean).join(' ');
 }
-function later(fn) { clearTimeout(state.timer); state.timer = setTimeout(fn, 250); }
+// At most one reload per 300 ms however fast rows arrive (a debounce would
+// starve while a busy trail streams without pause).
+function later(fn) {
+  if (state.timer) return;
+  state.timer = setTimeout(() => { state.timer = null; fn(); }, 300);
+}
 function message(node, text, bad) { clear(node).append(el('span', { class: bad ? 'error' : 'muted' }, text)); }
 
 // ---------------------------------------------------------------- API
@@ -127,6 +132,8 @@ function route() {
   if (!state.csrf) return;
   const [, page, arg] = (location.hash || '#/incidents').split('/');
   state.onRecord = null;
+  clearTimeout(state.timer);
+  state.timer = null;
   for (const a of document.querySelectorAll('#nav a')) {
     a.classList.toggle('active', a.dataset.page === (page === 'incident' ? 'incidents' : page));
   }
@@ -251,7 +258,7 @@ pages.approvals = () => {
   const card = (p) => {
     const reason = el('input', { placeholder: 'reason (required)', class: 'reason' });
     const prop = p.proposal || {};
-    return el('section', { class: 'card', 'data-proposal': p.proposal_id },
+    return el('section', { class: 'card', 'data-proposal': p.proposal_id, 'data-incident': p.incident_id },
       el('h3', {}, actionName(prop.action && prop.action.type), ' on ', target(p.target), ' ',
         p.escalated ? pill('escalated', 'failed') : null),
       kv({ 'why it waits': (p.rule || '') + (p.reason ? ': ' + p.reason : ''), since: when(p.queued_at),

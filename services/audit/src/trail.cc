@@ -186,7 +186,7 @@ absl::StatusOr<v1::ListIncidentsResponse> TrailReader::ListIncidents(
     auto rows = w.exec_params(
         "SELECT " + kIncidentColumns +
             " FROM incidents WHERE ($1 = '' OR target_namespace = $1) AND ($2 = '' OR status = $2)"
-            " AND ($3 = 0 OR first_seen >= to_timestamp($3 / 1000000.0))"
+            " AND ($3::bigint = 0 OR first_seen >= to_timestamp($3 / 1000000.0))"
             " ORDER BY first_seen DESC, incident_id LIMIT $4",
         req.namespace_(), req.status(), req.has_since() ? MicrosOf(req.since()) : 0,
         Limit(req.limit(), 50, 1000));
@@ -228,7 +228,7 @@ absl::StatusOr<v1::ListActionsResponse> TrailReader::ListActions(const v1::ListA
             "coalesce(rule, ''), approver, reason, changes::text, verified_healthy, error, "
             "policy_name FROM actions WHERE ($1 = '' OR target_namespace = $1) AND "
             "($2 = '' OR incident_id = $2) AND ($3 = '' OR outcome = $3) AND "
-            "($4 = 0 OR occurred_at >= to_timestamp($4 / 1000000.0)) ORDER BY seq DESC LIMIT $5",
+            "($4::bigint = 0 OR occurred_at >= to_timestamp($4 / 1000000.0)) ORDER BY seq DESC LIMIT $5",
         req.namespace_(), req.incident_id(), req.outcome(),
         req.has_since() ? MicrosOf(req.since()) : 0, Limit(req.limit(), 50, 1000));
     for (const auto& row : rows) {
@@ -270,8 +270,8 @@ absl::StatusOr<v1::QueryEventsResponse> TrailReader::Query(const v1::QueryEvents
             " FROM audit_events WHERE ($1 = '' OR target_namespace = $1) AND "
             "($2 = '' OR target_kind = $2) AND ($3 = '' OR target_name = $3) AND "
             "($4 = '' OR event_type = $4) AND ($5 = '' OR incident_id = $5) AND "
-            "($6 = 0 OR occurred_at >= to_timestamp($6 / 1000000.0)) AND "
-            "($7 = 0 OR occurred_at < to_timestamp($7 / 1000000.0)) AND seq > $8 "
+            "($6::bigint = 0 OR occurred_at >= to_timestamp($6 / 1000000.0)) AND "
+            "($7::bigint = 0 OR occurred_at < to_timestamp($7 / 1000000.0)) AND seq > $8 "
             "ORDER BY seq LIMIT $9",
         req.namespace_(), req.kind(), req.name(), req.event_type(), req.incident_id(),
         req.has_since() ? MicrosOf(req.since()) : 0, req.has_until() ? MicrosOf(req.until()) : 0,
