@@ -205,6 +205,14 @@ try {
   await op.page.click('#verify');
   await op.page.waitForFunction(() => /intact/.test(document.querySelector('#chain').textContent), null, { timeout: 15000 });
   await shot(op.page, '06-health');
+  // Pause and resume, with a reason and a confirmation (dialogs are accepted).
+  await op.page.fill('#control-reason', 'console e2e: stop acting');
+  await op.page.click('#pause');
+  await op.page.waitForSelector('#resume', { timeout: 15000 });
+  assert.match(await op.page.textContent('#gate'), /paused\s*yes/);
+  await op.page.fill('#control-reason', 'console e2e: done');
+  await op.page.click('#resume');
+  await op.page.waitForSelector('#pause', { timeout: 15000 });
   await op.page.click('#nav a[data-page=actions]');
   await op.page.waitForSelector('#action-types tbody tr');
   assert.match(await op.page.textContent('#action-types'), /IncreaseMemory/);

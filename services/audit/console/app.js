@@ -51,9 +51,11 @@ function actionName(t) {
 function when(ts) {
   if (!ts) return '';
   const d = new Date(ts);
-  const s = Math.round((Date.now() - d.getTime()) / 1000);
-  const ago = s < 60 ? s + 's ago' : s < 3600 ? Math.round(s / 60) + 'm ago'
-    : s < 86400 ? Math.round(s / 3600) + 'h ago' : Math.round(s / 86400) + 'd ago';
+  const diff = Math.round((Date.now() - d.getTime()) / 1000);
+  const s = Math.abs(diff);
+  const span = s < 60 ? s + 's' : s < 3600 ? Math.round(s / 60) + 'm'
+    : s < 86400 ? Math.round(s / 3600) + 'h' : Math.round(s / 86400) + 'd';
+  const ago = diff < 0 ? 'in ' + span : span + ' ago';
   return d.toISOString().replace('T', ' ').slice(0, 19) + ' (' + ago + ')';
 }
 function target(t) {
