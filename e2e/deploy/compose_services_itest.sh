@@ -7,8 +7,9 @@
 #   - kubemend-healthcheck (compose's health check) says SERVING for each,
 #   - an alert POSTed to the collector's webhook comes out the far end as an
 #     outcome in the audit trail (migrations applied by audit at start).
-# Needs KUBEMEND_TEST_PG_DSN (./kubemend test sets it); runs its own broker
-# with its own topic prefix and its own database. Fails without the env.
+# Needs KUBEMEND_TEST_PG_DSN and (./kubemend test sets them)
+# KUBEMEND_TEST_KAFKA_BROKERS; uses its own topic prefix and its own database.
+# Fails without the env.
 set -euo pipefail
 root=$1 build=$2
 : "${KUBEMEND_TEST_PG_DSN:?KUBEMEND_TEST_PG_DSN is not set (run through ./kubemend test)}"
@@ -27,12 +28,9 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; for s in "${SERVICES[@]}"; do echo "--- $s"; tail -5 "$dir/$s.log" 2>/dev/null; done; exit 1; }
 
 prefix=deployitest$$.
-"$build/tools/kafka-dev-broker/kafka-dev-broker" --bootstrap-file "$dir/kafka.bootstrap" --topic-prefix "$prefix" \
-  --partitions 4 >"$dir/broker.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do [ -s "$dir/kafka.bootstrap" ] && break; sleep 0.1; done
-[ -s "$dir/kafka.bootstrap" ] || fail "broker did not start"
-brokers=$(cat "$dir/kafka.bootstrap")
+# The run's Apache Kafka (./kubemend test starts it), under a topic prefix of our own.
+: "${KUBEMEND_TEST_KAFKA_BROKERS:?KUBEMEND_TEST_KAFKA_BROKERS is not set (run through ./kubemend test)}"
+brokers=$KUBEMEND_TEST_KAFKA_BROKERS
 psql "$KUBEMEND_TEST_PG_DSN" -Xqc "CREATE DATABASE $db" || fail "cannot create database $db"
 dsn="${KUBEMEND_TEST_PG_DSN/dbname=postgres/dbname=$db}"
 

@@ -26,23 +26,40 @@ std::string CreateDatabase(const std::string& name) {
 }
 
 std::string Stack::Up(const std::string& extra_args) {
-  const char* root = std::getenv("KUBEMEND_ROOT");
   const char* pg = std::getenv("KUBEMEND_TEST_PG_DSN");
   const char* kafka = std::getenv("KUBEMEND_TEST_KAFKA_BROKERS");
-  if (!root || !pg || !kafka) {
+  if (!pg || !kafka) {
     return "KUBEMEND_ROOT, KUBEMEND_TEST_PG_DSN and KUBEMEND_TEST_KAFKA_BROKERS must be set; run "
            "the tests through ./kubemend test";
   }
-  root_ = root;
   brokers_ = kafka;
   std::string id = NewUuid().substr(0, 8);
   db_ = "e2e_" + id;
   dsn_ = CreateDatabase(db_);
+  return UpWith("--kafka-brokers " + brokers_ + " --pg-dsn '" + dsn_ + "'", extra_args);
+}
+
+std::string Stack::UpOwnInfra(const std::string& extra_args) {
+  std::string err = UpWith("", extra_args);
+  if (err.empty()) {
+    brokers_ = Env("KUBEMEND_KAFKA_BROKERS");
+    dsn_ = Env("KUBEMEND_PG_DSN");
+  }
+  return err;
+}
+
+std::string Stack::UpWith(const std::string& infra_args, const std::string& extra_args) {
+  const char* root = std::getenv("KUBEMEND_ROOT");
+  if (!root) {
+    return "KUBEMEND_ROOT must be set; run the tests through ./kubemend test";
+  }
+  root_ = root;
+  std::string id = NewUuid().substr(0, 8);
   prefix_ = "e2e" + id + ".";
   run_dir_ = "/tmp/kubemend-e2e-" + id;
-  std::string cmd = root_ + "/kubemend up --no-build --run-dir " + run_dir_ + " --kafka-brokers " +
-                    brokers_ + " --pg-dsn '" + dsn_ + "' --topic-prefix " + prefix_ + " " +
-                    extra_args + " > " + "/tmp/kubemend-e2e-" + id + ".up.log 2>&1";
+  std::string cmd = root_ + "/kubemend up --no-build --run-dir " + run_dir_ + " " + infra_args +
+                    " --topic-prefix " + prefix_ + " " + extra_args + " > " + "/tmp/kubemend-e2e-" +
+                    id + ".up.log 2>&1";
   int rc = std::system(cmd.c_str());
   up_ = true;
   if (rc != 0) {

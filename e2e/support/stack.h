@@ -15,6 +15,9 @@ class Stack {
  public:
   // Empty string on success, else why it failed (environment missing, up failed).
   std::string Up(const std::string& extra_args = "");
+  // A stack with a broker and a PostgreSQL of its own (in its run dir), for
+  // tests that kill or restart them (./kubemend restart-broker|restart-postgres).
+  std::string UpOwnInfra(const std::string& extra_args = "");
   ~Stack();
   void Down();
 
@@ -33,6 +36,7 @@ class Stack {
   std::string root_, dsn_, brokers_, prefix_, run_dir_, db_;
   std::map<std::string, std::string> env_;
   bool up_ = false;
+  std::string UpWith(const std::string& infra_args, const std::string& extra_args);
 };
 
 // Creates a fresh database on the test server and returns its DSN.

@@ -13,6 +13,7 @@
 #include "src/admin_service.h"
 #include "src/console.h"
 #include "src/rows.h"
+#include "src/ingest.h"
 #include "src/store.h"
 
 using namespace kubemend;
@@ -119,14 +120,18 @@ int main(int argc, char** argv) {
       [&](std::span<const InMessage> batch) -> absl::Status {
         google::protobuf::Timestamp now;
         SetTimestamp(&now, rt.clock().Now());
-        audit::Rows rows = audit::RowsFromBatch(batch, dlq, audit::Rfc3339(now));
-        absl::Status st = store.Append(rows);
-        if (!st.ok()) {
+        const std::string now_text = audit::Rfc3339(now);
+        auto res = audit::AppendOrDeadLetter(store, audit::RowsFromBatch(batch, dlq, now_text),
+                                             now_text);
+        if (!res.ok()) {
           rt.CountError("postgres");
-          return st;
+          return res.status();
         }
-        rows_written.Inc(rows.events.size());
-        dl_written.Inc(rows.dead_letters.size());
+        if (res->refused > 0) {
+          rt.CountError("row_refused");
+        }
+        rows_written.Inc(res->events);
+        dl_written.Inc(res->dead_letters);
         return absl::OkStatus();
       },
       &rt.metrics(), opts);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Audit ingest benchmark on this machine: a private PostgreSQL and dev broker,
+# Audit ingest benchmark on this machine: a private PostgreSQL and Apache Kafka,
 # then audit_bench (Kafka -> trail rows/s next to plain COPY). Usage:
 #   services/audit/bench/audit_bench.sh [--events N] [--batch N]
-# Needs a build: ./kubemend build (or the audit_bench and kafka-dev-broker targets).
+# Needs a build: ./kubemend build (or the audit_bench target).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 BUILD=${KUBEMEND_BUILD_DIR:-$ROOT/build}
@@ -24,10 +24,10 @@ port=$((20000 + RANDOM % 40000))
 as_pg "$PG_BIN/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w \
   -o "-p $port -k $dir/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
   start >/dev/null
-"$BUILD/tools/kafka-dev-broker/kafka-dev-broker" --bootstrap-file "$dir/kb" \
-  --topic bench.outcomes:16 --topic bench.deadletter:1 >"$dir/broker.log" 2>&1 &
-echo $! >"$dir/broker.pid"
-for _ in $(seq 1 100); do [ -s "$dir/kb" ] && break; sleep 0.1; done
+"$ROOT/scripts/kafka.sh" start "$dir" >"$dir/kb"
+cp "$dir/kafka/pid" "$dir/broker.pid"
+"$ROOT/scripts/kafka.sh" create-topic "$dir" bench.outcomes 16
+"$ROOT/scripts/kafka.sh" create-topic "$dir" bench.deadletter 1
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 "$BUILD/services/audit/audit_bench" --pg-dsn "host=127.0.0.1 port=$port user=postgres dbname=postgres" \
   --brokers "$(cat "$dir/kb")" --topic-prefix bench. "$@"

@@ -29,6 +29,86 @@ int64_t Micros(const google::protobuf::Timestamp& ts) {
   return ts.seconds() * 1000000 + ts.nanos() / 1000;
 }
 
+namespace {
+constexpr char kReplacement[] = "\xEF\xBF\xBD";  // U+FFFD
+
+// PostgreSQL text cannot hold NUL: it becomes U+FFFD (the Protobuf payload
+// column keeps the original bytes).
+void ReplaceNul(std::string& s) {
+  if (s.find('\0') == std::string::npos) {
+    return;
+  }
+  std::string out;
+  out.reserve(s.size() + 8);
+  for (char c : s) {
+    if (c == '\0') {
+      out += kReplacement;
+    } else {
+      out += c;
+    }
+  }
+  s.swap(out);
+}
+}  // namespace
+
+std::string JsonWithoutNul(const std::string& json) {
+  // jsonb refuses the escape \u0000. Only a real escape counts: one preceded
+  // by an odd number of backslashes (an escaped backslash followed by
+  // "u0000" is text, left alone).
+  if (json.find("u0000") == std::string::npos) {
+    return json;
+  }
+  std::string out;
+  out.reserve(json.size());
+  size_t i = 0;
+  while (i < json.size()) {
+    if (json[i] == '\\' && i + 1 < json.size()) {
+      if (json.compare(i, 6, "\\u0000") == 0) {
+        out += "\\ufffd";
+        i += 6;
+        continue;
+      }
+      out += json[i];
+      out += json[i + 1];
+      i += 2;
+      continue;
+    }
+    out += json[i++];
+  }
+  return out;
+}
+
+void SanitizeForPostgres(AuditRow& r) {
+  for (std::string* f : {&r.event_type, &r.producer_service, &r.producer_instance, &r.incident_id,
+                         &r.causation_id, &r.trace_id, &r.target_cluster, &r.target_namespace,
+                         &r.target_kind, &r.target_name, &r.target_container, &r.signal_name,
+                         &r.action_type, &r.verdict, &r.rule, &r.outcome_status, &r.policy_name,
+                         &r.kafka_topic}) {
+    ReplaceNul(*f);
+  }
+  r.payload_json = JsonWithoutNul(r.payload_json);
+}
+
+void SanitizeForPostgres(DeadLetterRow& d) {
+  for (std::string* f : {&d.source_topic, &d.consumer, &d.reason, &d.dead_lettered_at}) {
+    ReplaceNul(*f);
+  }
+}
+
+DeadLetterRow DeadLetterFromRow(const AuditRow& r, const std::string& reason,
+                                const std::string& now_rfc3339) {
+  DeadLetterRow d;
+  d.source_topic = r.kafka_topic;
+  d.source_partition = r.kafka_partition;
+  d.source_offset = r.kafka_offset;
+  d.consumer = "audit";
+  d.reason = reason;
+  d.payload = r.payload;
+  d.dead_lettered_at = now_rfc3339;
+  SanitizeForPostgres(d);
+  return d;
+}
+
 AuditRow RowFromEvent(const v1::Event& e, const InMessage& raw) {
   AuditRow r;
   r.event_id = CanonicalUuid(e.event_id()).value_or(e.event_id());
@@ -78,6 +158,7 @@ AuditRow RowFromEvent(const v1::Event& e, const InMessage& raw) {
   google::protobuf::util::JsonPrintOptions opts;
   opts.preserve_proto_field_names = true;
   (void)google::protobuf::util::MessageToJsonString(e, &r.payload_json, opts);
+  SanitizeForPostgres(r);
   return r;
 }
 
@@ -110,6 +191,7 @@ Rows RowsFromChunk(std::span<const InMessage> batch, const std::string& deadlett
         d.payload = m.payload;
         d.dead_lettered_at = now_rfc3339;
       }
+      SanitizeForPostgres(d);
       out.dead_letters.push_back(std::move(d));
       continue;
     }
@@ -127,6 +209,7 @@ Rows RowsFromChunk(std::span<const InMessage> batch, const std::string& deadlett
       d.key = m.key;
       d.payload = m.payload;
       d.dead_lettered_at = now_rfc3339;
+      SanitizeForPostgres(d);
       out.dead_letters.push_back(std::move(d));
       continue;
     }

@@ -50,7 +50,16 @@ struct Rows {
 Rows RowsFromBatch(std::span<const InMessage> batch, const std::string& deadletter_topic,
                    const std::string& now_rfc3339);
 
+// The row as the event is, with NUL characters made storable: PostgreSQL's
+// text and jsonb refuse NUL, so text columns get U+FFFD and the JSON's
+// \u0000 escapes become \ufffd. The payload column keeps the original bytes.
 AuditRow RowFromEvent(const v1::Event& e, const InMessage& raw);
+std::string JsonWithoutNul(const std::string& json);
+void SanitizeForPostgres(AuditRow& r);
+void SanitizeForPostgres(DeadLetterRow& d);
+// The dead-letter row for an event row PostgreSQL refused (consumer "audit").
+DeadLetterRow DeadLetterFromRow(const AuditRow& r, const std::string& reason,
+                                const std::string& now_rfc3339);
 std::string Rfc3339(const google::protobuf::Timestamp& ts);
 int64_t Micros(const google::protobuf::Timestamp& ts);
 

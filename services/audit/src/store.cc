@@ -175,6 +175,11 @@ int64_t MonthIndex(int64_t us) {
   return (tm.tm_year + 1900) * 12 + tm.tm_mon;
 }
 
+std::string FirstLine(const std::string& s) {
+  auto nl = s.find('\n');
+  return nl == std::string::npos ? s : s.substr(0, nl);
+}
+
 std::string UuidArray(const std::vector<AuditRow>& rows) {
   std::string out = "{";
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -276,6 +281,15 @@ absl::Status PgAuditStore::Append(const Rows& rows) {
     // The commit may or may not have landed; the retry is idempotent.
     conn_.reset();
     last_error_ = std::string("postgres commit in doubt: ") + e.what();
+    return absl::UnavailableError(last_error_);
+  } catch (const pqxx::sql_error& e) {
+    // Class 22 (data exception: a NUL, bad encoding, a value out of range)
+    // and 23 (integrity): this data will never go in, retrying won't help.
+    const std::string state = e.sqlstate();
+    if (state.rfind("22", 0) == 0 || state.rfind("23", 0) == 0) {
+      return absl::InvalidArgumentError("SQLSTATE " + state + ": " + FirstLine(e.what()));
+    }
+    last_error_ = std::string("postgres write failed: ") + e.what();
     return absl::UnavailableError(last_error_);
   } catch (const std::exception& e) {
     if (conn_ && !conn_->is_open()) {

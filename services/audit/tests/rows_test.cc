@@ -77,3 +77,15 @@ TEST(AuditRowsTest, BigBatchesKeepTheirOrder) {
 
 }  // namespace
 }  // namespace kubemend::audit
+
+namespace kubemend::audit {
+namespace {
+TEST(JsonWithoutNulTest, ReplacesOnlyRealEscapes) {
+  EXPECT_EQ(JsonWithoutNul(R"({"a":"x\u0000y"})"), R"({"a":"x\ufffdy"})");
+  // An escaped backslash followed by the text u0000 is not an escape.
+  EXPECT_EQ(JsonWithoutNul(R"({"a":"x\\u0000y"})"), R"({"a":"x\\u0000y"})");
+  EXPECT_EQ(JsonWithoutNul(R"({"a":"\\\u0000"})"), R"({"a":"\\\ufffd"})");
+  EXPECT_EQ(JsonWithoutNul("plain"), "plain");
+}
+}  // namespace
+}  // namespace kubemend::audit

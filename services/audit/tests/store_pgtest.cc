@@ -12,6 +12,7 @@
 #include "admin_service.h"
 #include "kubemend/common/events.h"
 #include "kubemend/common/ids.h"
+#include "ingest.h"
 #include "store.h"
 #include "trail.h"
 
@@ -96,6 +97,56 @@ TEST_F(AuditStoreTest, AppendIsIdempotentAcrossRedelivery) {
   auto v = w.exec1("SELECT ok, checked FROM audit_verify_chain()");
   EXPECT_TRUE(v[0].as<bool>());
   EXPECT_EQ(v[1].as<int>(), 60);
+}
+
+// Issue 12: one row PostgreSQL refuses used to fail the batch forever. Now
+// the batch goes in row by row, the refused row becomes a dead letter with
+// PostgreSQL's reason, and a NUL in an alert label is stored (as U+FFFD in
+// the text and JSON columns; the Protobuf payload keeps the NUL).
+TEST_F(AuditStoreTest, RefusedRowIsDeadLetteredAndNulIsStored) {
+  PgAuditStore store(dsn_);
+  ASSERT_TRUE(store.Open(KUBEMEND_MIGRATIONS_DIR).ok());
+  FakeClock clock;
+  std::vector<InMessage> batch;
+  const std::string nul_name("KubePodCrashLooping\0evil", 25);
+  for (int i = 0; i < 4; ++i) {
+    v1::Event s = NewRootEvent(v1::EVENT_TYPE_SIGNAL, {"collector", "c", "0"}, clock);
+    s.mutable_signal()->set_name(i == 1 ? nul_name : "ok-" + std::to_string(i));
+    (*s.mutable_signal()->mutable_labels())["pod"] = i == 1 ? std::string("web\0", 4) : "web";
+    s.mutable_target()->set_namespace_("shop");
+    s.mutable_target()->set_name(i == 1 ? std::string("web\0x", 5) : "web");
+    batch.push_back({"kubemend.signals", 0, i, "k", s.SerializeAsString(), 0});
+  }
+  Rows rows = RowsFromBatch(batch, "kubemend.deadletter", "2026-01-01 00:00:00+00");
+  ASSERT_EQ(rows.events.size(), 4u);
+  rows.events[2].occurred_at = "294277-01-01 00:00:00+00";  // beyond timestamptz: 22008
+  absl::Status whole = store.Append(rows);
+  EXPECT_EQ(whole.code(), absl::StatusCode::kInvalidArgument) << whole;
+
+  auto res = AppendOrDeadLetter(store, rows, "2026-01-01 00:00:00+00");
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->refused, 1u);
+  EXPECT_EQ(res->events, 3u);
+  EXPECT_EQ(Count("SELECT count(*) FROM audit_events"), 3);
+  EXPECT_EQ(Count("SELECT max(seq) FROM audit_events"), 3) << "no gap in seq";
+  EXPECT_EQ(Count("SELECT count(*) FROM dead_letters WHERE source_offset = 2 AND consumer = 'audit' "
+                  "AND reason LIKE 'postgres refused the row: SQLSTATE 22%'"),
+            1);
+  pqxx::connection c(dsn_);
+  pqxx::work w(c);
+  auto r = w.exec1("SELECT payload, payload_json->'signal'->>'name', target_name FROM audit_events "
+                   "WHERE kafka_offset = 1");
+  v1::Event back;
+  ASSERT_TRUE(back.ParseFromString(pqxx::binarystring(r[0]).str()));
+  EXPECT_EQ(back.signal().name(), nul_name) << "the payload keeps the original bytes";
+  EXPECT_EQ(r[1].as<std::string>(), "KubePodCrashLooping\xEF\xBF\xBD" "evil");
+  EXPECT_EQ(r[2].as<std::string>(), "web\xEF\xBF\xBDx");
+  EXPECT_TRUE(w.exec1("SELECT ok FROM audit_verify_chain()")[0].as<bool>());
+  // A redelivery of the same batch changes nothing.
+  w.commit();
+  ASSERT_TRUE(AppendOrDeadLetter(store, rows, "2026-01-01 00:00:00+00").ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM audit_events"), 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM dead_letters"), 1);
 }
 
 TEST_F(AuditStoreTest, TrailIsAppendOnlyForOwnerAndWriterAndReadOnlyForReader) {
@@ -302,6 +353,43 @@ Rows StoryRows() {
   }
   batch.push_back({"kubemend.x", 0, off++, "k", "junk", 0});
   return RowsFromBatch(batch, "kubemend.deadletter", "2026-01-01 00:00:00+00");
+}
+
+// Issue 12: the incidents view mapped the redelivery fence's DUPLICATE to
+// 'resolved', hiding a NOT_FIXED outcome (or a lost one) behind it.
+TEST_F(AuditStoreTest, DuplicateOutcomeNeverMakesAnIncidentResolved) {
+  PgAuditStore store(dsn_);
+  ASSERT_TRUE(store.Open(KUBEMEND_MIGRATIONS_DIR).ok());
+  FakeClock clock;
+  auto decision = [&](const std::string& incident) {
+    v1::Event d = NewRootEvent(v1::EVENT_TYPE_DECISION, {"safety-gate", "g", "0"}, clock);
+    d.set_incident_id(incident);
+    d.mutable_decision()->set_verdict(v1::VERDICT_APPROVED);
+    return d;
+  };
+  auto outcome = [&](const std::string& incident, v1::OutcomeStatus st) {
+    clock.Advance(std::chrono::seconds(1));
+    v1::Event o = NewRootEvent(v1::EVENT_TYPE_OUTCOME, {"executor", "e", "0"}, clock);
+    o.set_incident_id(incident);
+    o.mutable_outcome()->set_status(st);
+    return o;
+  };
+  std::vector<v1::Event> ev = {decision("inc-a"), outcome("inc-a", v1::OUTCOME_STATUS_NOT_FIXED),
+                               outcome("inc-a", v1::OUTCOME_STATUS_DUPLICATE),
+                               decision("inc-b"), outcome("inc-b", v1::OUTCOME_STATUS_DUPLICATE)};
+  std::vector<InMessage> batch;
+  int off = 0;
+  for (const auto& e : ev) {
+    batch.push_back({"kubemend.x", 0, off++, "k", e.SerializeAsString(), 0});
+  }
+  ASSERT_TRUE(store.Append(RowsFromBatch(batch, "kubemend.deadletter", "2026-01-01 00:00:00+00")).ok());
+  pqxx::connection c(dsn_);
+  pqxx::work w(c);
+  auto inc = w.exec("SELECT incident_id, status, outcome FROM incidents ORDER BY incident_id");
+  ASSERT_EQ(inc.size(), 2u);
+  EXPECT_EQ(inc[0][1].as<std::string>(), "failed") << "not_fixed, then the fence said duplicate";
+  EXPECT_EQ(inc[0][2].as<std::string>(), "not_fixed");
+  EXPECT_EQ(inc[1][1].as<std::string>(), "in_progress") << "only the fence answered: no result known";
 }
 
 TEST_F(AuditStoreTest, ViewsTellTheStory) {

@@ -236,6 +236,10 @@ absl::StatusOr<std::vector<v1::Event>> ParseImpl(const std::string& body, const 
     // The incident key for one alert instance: the same alert (fingerprint)
     // from the same start is the same incident, firing or resolved.
     e.set_incident_id(DerivedUuid(fingerprint, "incident/" + a.value("startsAt", std::string())));
+    // The event id is derived from the observation too (alert, start, status):
+    // the same alert delivered to two collector replicas (Alertmanager retries
+    // against another pod of the Service) is one event, stored once.
+    e.set_event_id(DerivedUuid(fingerprint, "signal/" + a.value("startsAt", std::string()) + "/" + status));
     *e.mutable_target() = TargetFromLabels(*labels, opts.cluster);
     v1::Signal* s = e.mutable_signal();
     s->set_source(v1::SIGNAL_SOURCE_ALERTMANAGER);

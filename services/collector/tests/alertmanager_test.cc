@@ -52,6 +52,17 @@ TEST(AlertmanagerTest, SameAlertInstanceKeepsItsIncidentAcrossFiringAndResolved)
   EXPECT_NE((*a)[0].event_id(), (*b)[0].event_id());
 }
 
+// Issue 12 (replicas): the same alert delivered to two collector replicas is
+// one event with one id, so the trail and every stage store it once.
+TEST(AlertmanagerTest, SameObservationHasTheSameEventIdOnEveryReplica) {
+  FakeClock clock;
+  auto a = ParseAlertmanagerWebhook(Body(kCrashLoop), {}, {"collector", "collector-1", "0"}, clock);
+  clock.Advance(std::chrono::seconds(5));
+  auto b = ParseAlertmanagerWebhook(Body(kCrashLoop), {}, {"collector", "collector-2", "0"}, clock);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ((*a)[0].event_id(), (*b)[0].event_id());
+}
+
 TEST(AlertmanagerTest, TargetsFromUsualLabels) {
   auto t = TargetFromLabels({{"namespace", "x"}, {"horizontalpodautoscaler", "web"}}, "c");
   EXPECT_EQ(t.kind(), "HorizontalPodAutoscaler");

@@ -77,6 +77,16 @@ std::string TargetKey(const v1::Target& t) {
   return t.cluster() + "/" + t.namespace_() + "/" + t.kind() + "/" + t.name();
 }
 
+std::string PartitionKey(Topic topic, const v1::Target& t) {
+  if (topic == Topic::kProposals) {
+    // Every proposal about one namespace goes to one partition, hence to one
+    // safety-gate replica: per-target and per-namespace limits stay exact
+    // with any number of replicas (docs/safety.md, replicas).
+    return t.cluster() + "/" + t.namespace_();
+  }
+  return TargetKey(t);
+}
+
 std::string TargetString(const v1::Target& t) {
   std::string s = t.namespace_().empty() ? "" : t.namespace_() + "/";
   s += t.kind() + "/" + t.name();

@@ -2,6 +2,8 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
+#include <set>
+
 #include "kubemend/common/log.h"
 
 namespace kubemend {
@@ -108,9 +110,14 @@ class DeliveryReporter : public RdKafka::DeliveryReportCb, public RdKafka::Event
   Counter* failed = nullptr;
 };
 
+absl::Status EnsureTopicsOnce(const KafkaConfig& cfg);  // kafka_topics.cc
+
 absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const KafkaConfig& cfg,
                                                            const std::string& client_id,
                                                            MetricsRegistry* metrics) {
+  if (auto st = EnsureTopicsOnce(cfg); !st.ok()) {
+    return st;
+  }
   std::unique_ptr<Producer> p(new Producer());
   p->conf_.reset(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   p->reporter_ = std::make_unique<DeliveryReporter>();
@@ -240,6 +247,9 @@ class RebalanceTracker : public RdKafka::RebalanceCb, public RdKafka::EventCb {
       Logger("kafka")->info("msg=\"partitions assigned\" count={}", partitions.size());
     } else {
       consumer->unassign();
+      // Offsets of partitions this member no longer owns must never be
+      // committed again: another member may have moved past them.
+      owner->committed_.clear();
       std::lock_guard lock(mu);
       assigned.clear();
       Logger("kafka")->info("msg=\"partitions revoked\" count={}", partitions.size());
@@ -261,6 +271,9 @@ absl::StatusOr<std::unique_ptr<BatchConsumer>> BatchConsumer::Create(
     Handler handler, MetricsRegistry* metrics, Options options) {
   if (cfg.group_id.empty()) {
     return absl::InvalidArgumentError("kafka consumer needs kafka.group_id");
+  }
+  if (auto st = EnsureTopicsOnce(cfg); !st.ok()) {
+    return st;
   }
   std::unique_ptr<BatchConsumer> c(new BatchConsumer());
   c->handler_ = std::move(handler);
@@ -401,9 +414,22 @@ void BatchConsumer::HandleOffsetReset(const std::string& topic, int32_t partitio
 }
 
 void BatchConsumer::Commit(std::span<const InMessage> batch, bool sync) {
+  std::set<std::pair<std::string, int32_t>> owned;
+  {
+    std::lock_guard lock(rebalance_->mu);
+    owned.insert(rebalance_->assigned.begin(), rebalance_->assigned.end());
+  }
   for (const auto& m : batch) {
+    // A partition revoked while this batch was being handled is another
+    // member's now: its offset is theirs to commit.
+    if (!owned.count({m.topic, m.partition})) {
+      continue;
+    }
     auto& n = committed_[{m.topic, m.partition}];
     n = std::max(n, m.offset + 1);
+  }
+  if (committed_.empty()) {
+    return;
   }
   std::vector<RdKafka::TopicPartition*> offsets;
   for (const auto& [tp, off] : committed_) {

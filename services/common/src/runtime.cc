@@ -65,6 +65,10 @@ void AddCommonKeys(ConfigSchema& s, CommonConfig* c, const std::string& service)
         "extra librdkafka properties (security.protocol, sasl.*, ssl.*, ...)");
   s.Add("kafka.delivery_timeout", &c->kafka.delivery_timeout,
         "how long a publish may wait for the broker's acknowledgement");
+  s.Add("kafka.manage_topics", &c->kafka.manage_topics,
+        "create missing topics at start and refuse to start when the control topic would "
+        "lose events to retention");
+  s.Add("kafka.partitions", &c->kafka.partitions, "partitions of topics created at start", 1, 1024);
   s.Add("grpc.listen", &c->grpc_listen, "gRPC health + admin address (port 0 = any)");
   s.Add("http.listen", &c->http_listen, "HTTP address for /metrics and /healthz (port 0 = any)");
   s.AddEnum("log.level", &c->log_level, {"trace", "debug", "info", "warn", "error"}, "log level");

@@ -47,7 +47,7 @@ absl::Status Stage::Send(const Emit& e, const std::shared_ptr<DeliveryTracker>& 
       .GetCounter("kubemend_events_out_total", "Events published",
                   {{"type", EventTypeName(e.event.type())}})
       .Inc();
-  return producer_->Produce(TopicName(rt_->config().kafka, e.topic), TargetKey(e.event.target()),
+  return producer_->Produce(TopicName(rt_->config().kafka, e.topic), PartitionKey(e.topic, e.event.target()),
                             e.event.SerializeAsString(), tracker,
                             {{"kubemend-event-type", EventTypeName(e.event.type())},
                              {"traceparent", e.event.trace().traceparent()}});
@@ -61,6 +61,28 @@ absl::Status Stage::Publish(const std::vector<Emit>& events) {
     }
   }
   return tracker->Wait(rt_->config().kafka.delivery_timeout);
+}
+
+bool IsTransient(const absl::Status& st) {
+  switch (st.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kAborted:
+      return true;
+    default:
+      return false;
+  }
+}
+
+absl::StatusOr<std::vector<Emit>> Stage::SafeTransform(const v1::Event& ev, const InMessage& msg) {
+  try {
+    return transform_(ev, msg);
+  } catch (const std::exception& e) {
+    return absl::InternalError(std::string("transform threw: ") + e.what());
+  } catch (...) {
+    return absl::InternalError("transform threw a non-standard exception");
+  }
 }
 
 absl::Status Stage::HandleBatch(std::span<const InMessage> batch) {
@@ -84,7 +106,25 @@ absl::Status Stage::HandleBatch(std::span<const InMessage> batch) {
         .GetCounter("kubemend_events_in_total", "Events consumed",
                     {{"type", EventTypeName(ev->type())}})
         .Inc();
-    auto out = transform_(*ev, msg);
+    auto out = SafeTransform(*ev, msg);
+    if (!out.ok() && !IsTransient(out.status())) {
+      // Maybe poison: after max_attempts failures in a row it is dead-lettered.
+      int n = ++attempts_[{msg.topic, msg.partition, msg.offset}];
+      if (n >= max_attempts_) {
+        rt_->CountError("poison");
+        log->error("msg=\"event keeps failing; dead-lettered\" event_id={} attempts={} error={}",
+                   ev->event_id(), n, Q(std::string(out.status().message())));
+        attempts_.erase({msg.topic, msg.partition, msg.offset});
+        if (auto st = dead_letters_->Send(msg,
+                                          "gave up after " + std::to_string(n) +
+                                              " attempts: " + std::string(out.status().message()),
+                                          tracker);
+            !st.ok()) {
+          return st;
+        }
+        continue;
+      }
+    }
     if (!out.ok()) {
       auto code = out.status().code();
       if (code == absl::StatusCode::kInvalidArgument ||
@@ -110,6 +150,7 @@ absl::Status Stage::HandleBatch(std::span<const InMessage> batch) {
   }
   absl::Status st = tracker->Wait(rt_->config().kafka.delivery_timeout);
   if (st.ok()) {
+    attempts_.clear();
     auto now = rt_->clock().Now();
     for (auto t : recorded) {
       latency_->Observe(std::chrono::duration<double>(now - t).count());

@@ -2,14 +2,19 @@
 // from KUBEMEND_TEST_KAFKA_BROKERS, set by `./kubemend test`. Each test uses
 // its own topics.
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <functional>
 #include <set>
 #include <thread>
 
 #include "kubemend/common/events.h"
 #include "kubemend/common/ids.h"
 #include "kubemend/common/kafka.h"
+#include "kubemend/common/runtime.h"
+#include "kubemend/common/stage.h"
 
 namespace kubemend {
 namespace {
@@ -176,6 +181,35 @@ TEST_F(KafkaTest, DeadLetterKeepsTheOriginalBytesAndReason) {
 
 // The dev broker keeps ~5 MiB per partition. A consumer whose committed
 // offset has fallen off must report data loss, not quietly jump ahead.
+// Deletes every record of `topic` (the log start moves to the end), as
+// retention does on a real broker: DeleteRecords through the admin API.
+void DeleteAllRecords(const std::string& brokers, const std::string& topic, int partitions) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), err, sizeof err);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  ASSERT_NE(rk, nullptr) << err;
+  rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = 0;
+    int64_t high = 0;
+    ASSERT_EQ(rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &low, &high, 10000),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_add(offsets, topic.c_str(), p)->offset = high;
+  }
+  rd_kafka_DeleteRecords_t* del = rd_kafka_DeleteRecords_new(offsets);
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_DeleteRecords(rk, &del, 1, nullptr, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 20000);
+  ASSERT_NE(ev, nullptr);
+  EXPECT_EQ(rd_kafka_event_error(ev), RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_event_error_string(ev);
+  rd_kafka_event_destroy(ev);
+  rd_kafka_DeleteRecords_destroy(del);
+  rd_kafka_topic_partition_list_destroy(offsets);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_destroy(rk);
+}
+
 TEST_F(KafkaTest, CommittedOffsetGoneFromBrokerIsReportedAsDataLoss) {
   KafkaConfig cfg = TestConfig("g5");
   std::string topic = cfg.topic_prefix + "small";
@@ -184,24 +218,186 @@ TEST_F(KafkaTest, CommittedOffsetGoneFromBrokerIsReportedAsDataLoss) {
   auto tracker = std::make_shared<DeliveryTracker>();
   ASSERT_TRUE((*p)->Produce(topic, "k", "first", tracker).ok());
   ASSERT_TRUE(tracker->Wait(std::chrono::seconds(10)).ok());
-  ASSERT_EQ(ConsumeN(cfg, topic, 1, std::chrono::seconds(20)).size(), 1u);
-  // Push well past the retention of every partition the topic has.
-  std::string blob(64 * 1024, 'x');
-  for (int i = 0; i < 700; ++i) {
-    ASSERT_TRUE((*p)->Produce(topic, "k", blob, tracker).ok());
-    if (i % 50 == 0) {
-      ASSERT_TRUE(tracker->Wait(std::chrono::seconds(20)).ok());
-    }
+  ASSERT_EQ(ConsumeN(cfg, topic, 1, std::chrono::seconds(30)).size(), 1u);
+  // More events arrive, then leave the log before this group reads them
+  // (retention on a real broker; here DeleteRecords does it at once).
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE((*p)->Produce(topic, "k", "lost-" + std::to_string(i), tracker).ok());
+  }
+  ASSERT_TRUE(tracker->Wait(std::chrono::seconds(20)).ok());
+  DeleteAllRecords(cfg.brokers, topic, 8);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE((*p)->Produce(topic, "k", "after-" + std::to_string(i), tracker).ok());
   }
   ASSERT_TRUE(tracker->Wait(std::chrono::seconds(20)).ok());
   MetricsRegistry metrics;
   ConsumerStatus status;
-  auto got = ConsumeN(cfg, topic, 10, std::chrono::seconds(20), &metrics, &status);
-  EXPECT_GE(got.size(), 10u);
+  auto got = ConsumeN(cfg, topic, 10, std::chrono::seconds(30), &metrics, &status);
+  EXPECT_EQ(got.size(), 10u);
   EXPECT_EQ(status.data_loss_events, 1u);
   EXPECT_NE(status.last_data_loss.find("gone from the broker"), std::string::npos)
       << status.last_data_loss;
+  EXPECT_NE(status.last_data_loss.find("20 events were lost"), std::string::npos)
+      << status.last_data_loss;
   EXPECT_EQ(metrics.GetCounter("kubemend_kafka_data_loss_total", "").Value(), 1u);
+}
+
+// A group member running BatchConsumer::Run on its own thread.
+struct Member {
+  Member(const KafkaConfig& cfg, const std::string& topic, std::atomic<int>* total) {
+    auto made = BatchConsumer::Create(
+        cfg, "member", {topic},
+        [total](std::span<const InMessage> batch) {
+          *total += static_cast<int>(batch.size());
+          return absl::OkStatus();
+        },
+        nullptr);
+    EXPECT_TRUE(made.ok()) << made.status();
+    consumer = std::move(*made);
+    thread = std::thread([this] { consumer->Run(); });
+  }
+  void Stop() {
+    consumer->Stop();
+    if (thread.joinable()) {
+      thread.join();
+    }
+    consumer.reset();
+  }
+  ~Member() { Stop(); }
+  std::unique_ptr<BatchConsumer> consumer;
+  std::thread thread;
+};
+
+bool WaitFor(const std::function<bool()>& pred, std::chrono::seconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    if (pred()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return pred();
+}
+
+// Issue 12: a member kept the offsets of partitions it no longer owned and
+// committed them again on its next commit, rewinding the partitions another
+// member had moved past: a third consumer then got those events again.
+TEST_F(KafkaTest, MemberNeverCommitsOffsetsOfPartitionsItLost) {
+  KafkaConfig cfg = TestConfig("g-stale-" + NewUuid().substr(0, 6));
+  std::string topic = TopicName(cfg, Topic::kSignals);
+  auto p = Producer::Create(cfg, "test", nullptr);
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto produce = [&](int n, const std::string& tag) {
+    auto tracker = std::make_shared<DeliveryTracker>();
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE((*p)->Produce(topic, tag + std::to_string(i), "v", tracker).ok());
+    }
+    ASSERT_TRUE(tracker->Wait(std::chrono::seconds(20)).ok());
+  };
+  produce(80, "a");
+  std::atomic<int> total{0};
+  auto a = std::make_unique<Member>(cfg, topic, &total);
+  ASSERT_TRUE(WaitFor([&] { return total >= 80; }, std::chrono::seconds(40))) << total;
+  // B joins: the partitions are split; both consume what comes next.
+  auto b = std::make_unique<Member>(cfg, topic, &total);
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  produce(160, "b");
+  ASSERT_TRUE(WaitFor([&] { return total >= 240; }, std::chrono::seconds(40))) << total;
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // async commits land
+  // B leaves; A takes every partition back and commits on the way out.
+  b->Stop();
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  produce(1, "c");
+  ASSERT_TRUE(WaitFor([&] { return total >= 241; }, std::chrono::seconds(40))) << total;
+  a->Stop();
+  ASSERT_EQ(total.load(), 241);
+  // Everything was committed where it was processed: a new member gets nothing.
+  std::atomic<int> again{0};
+  auto c = std::make_unique<Member>(cfg, topic, &again);
+  std::this_thread::sleep_for(std::chrono::seconds(8));
+  c->Stop();
+  EXPECT_EQ(again.load(), 0) << "events redelivered: a stale offset rewound a partition";
+}
+
+// Issue 12: an event the transform can never handle (here it throws, or
+// keeps answering Internal) used to be retried forever, stalling its
+// partition. Now it is dead-lettered after max_attempts with its last error,
+// and the events after it go through.
+TEST_F(KafkaTest, StageDeadLettersAPoisonEventAndMovesOn) {
+  KafkaConfig kc = TestConfig("g-poison-" + NewUuid().substr(0, 6));
+  CommonConfig cc;
+  cc.instance = "poison-1";
+  cc.kafka = kc;
+  ServiceRuntime rt("analyzer", cc);
+  std::atomic<int> calls_on_poison{0};
+  std::atomic<int> passed{0};
+  Stage stage(&rt, {Topic::kSignals}, [&](const v1::Event& in, const InMessage&)
+                  -> absl::StatusOr<std::vector<Emit>> {
+    if (in.signal().name() == "poison-throw") {
+      ++calls_on_poison;
+      throw std::runtime_error("boom");
+    }
+    if (in.signal().name() == "poison-internal") {
+      ++calls_on_poison;
+      return absl::InternalError("cannot handle this one");
+    }
+    ++passed;
+    return std::vector<Emit>{};
+  });
+  stage.set_max_attempts(3);
+  ASSERT_TRUE(stage.Init().ok());
+  auto p = Producer::Create(kc, "test", nullptr);
+  ASSERT_TRUE(p.ok());
+  FakeClock clock;
+  auto tracker = std::make_shared<DeliveryTracker>();
+  for (const char* name : {"a", "poison-throw", "b", "poison-internal", "c"}) {
+    v1::Event e = NewRootEvent(v1::EVENT_TYPE_SIGNAL, {"collector", "c", "0"}, clock);
+    e.mutable_signal()->set_name(name);
+    // One key: one partition, so the poison really sits in front of b and c.
+    ASSERT_TRUE((*p)->Produce(TopicName(kc, Topic::kSignals), "same", e.SerializeAsString(), tracker).ok());
+  }
+  ASSERT_TRUE(tracker->Wait(std::chrono::seconds(10)).ok());
+  std::thread t([&] { stage.Run(); });
+  bool done = WaitFor([&] { return passed >= 3; }, std::chrono::seconds(60));
+  stage.Stop();
+  t.join();
+  ASSERT_TRUE(done) << "events behind the poison never went through; passed=" << passed;
+  EXPECT_EQ(calls_on_poison.load(), 6) << "each poison event is tried exactly max_attempts times";
+  auto dead = ConsumeN(kc, TopicName(kc, Topic::kDeadLetter), 2, std::chrono::seconds(20));
+  ASSERT_EQ(dead.size(), 2u);
+  std::set<std::string> reasons;
+  for (const auto& m : dead) {
+    v1::DeadLetter dl;
+    ASSERT_TRUE(dl.ParseFromString(m.payload));
+    reasons.insert(dl.reason());
+  }
+  EXPECT_EQ(reasons, (std::set<std::string>{"gave up after 3 attempts: transform threw: boom",
+                                            "gave up after 3 attempts: cannot handle this one"}));
+}
+
+// Issue 12: the services check at start that their topics exist with usable
+// settings. Missing ones are created (control kept forever); a control topic
+// that would drop a pause with retention is refused with the fix named.
+TEST_F(KafkaTest, EnsureTopicsCreatesMissingAndRefusesAControlTopicWithRetention) {
+  KafkaConfig good = TestConfig("g-topics");
+  ASSERT_TRUE(EnsureTopics(good, std::chrono::seconds(20)).ok());
+  ASSERT_TRUE(EnsureTopics(good, std::chrono::seconds(20)).ok()) << "idempotent";
+
+  KafkaConfig bad = TestConfig("g-topics");
+  bad.manage_topics = false;  // let the broker auto-create control with its defaults
+  auto p = Producer::Create(bad, "test", nullptr);
+  ASSERT_TRUE(p.ok());
+  auto tracker = std::make_shared<DeliveryTracker>();
+  ASSERT_TRUE((*p)->Produce(TopicName(bad, Topic::kControl), "k", "v", tracker).ok());
+  ASSERT_TRUE(tracker->Wait(std::chrono::seconds(20)).ok());
+  absl::Status st = EnsureTopics(bad, std::chrono::seconds(20));
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_NE(st.message().find(TopicName(bad, Topic::kControl)), std::string::npos) << st;
+  EXPECT_NE(st.message().find("retention.ms=-1"), std::string::npos) << st;
+  // And a service's clients refuse to start on it.
+  bad.manage_topics = true;
+  auto refused = Producer::Create(bad, "test", nullptr);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

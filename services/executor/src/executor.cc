@@ -50,6 +50,9 @@ Executor::Executor(Actuator* actuator, Verifier* verifier, const Clock& clock, P
 
 std::shared_ptr<std::mutex> Executor::LockFor(const std::string& key) {
   std::lock_guard<std::mutex> g(mu_);
+  if (locks_.size() > 1024) {  // drop the locks nobody holds any more
+    std::erase_if(locks_, [](const auto& kv) { return kv.second.expired(); });
+  }
   auto& w = locks_[key];
   auto m = w.lock();
   if (!m) {
@@ -105,23 +108,65 @@ void Executor::IndexOutcome(const v1::Event& e) {
   std::lock_guard<std::mutex> g(mu_);
   if (!o.rolls_back_action_id().empty() &&
       (o.status() == v1::OUTCOME_STATUS_ROLLED_BACK || o.status() == v1::OUTCOME_STATUS_DUPLICATE)) {
-    rolled_back_.insert(o.rolls_back_action_id());
+    if (rolled_back_.insert(o.rolls_back_action_id()).second) {
+      rolled_back_order_.push_back(o.rolls_back_action_id());
+      if (rolled_back_order_.size() > kMaxIndexed) {
+        rolled_back_.erase(rolled_back_order_.front());
+        rolled_back_order_.pop_front();
+      }
+    }
   }
   bool recovered = o.status() == v1::OUTCOME_STATUS_DUPLICATE && o.changes_size() > 0 &&
                    o.rolls_back_action_id().empty() && !index_.count(o.action_id());
   if ((ChangedSomething(o.status()) || recovered) && !o.action_id().empty()) {
-    index_[o.action_id()] = e;
+    auto [it, fresh] = index_.insert_or_assign(o.action_id(), e);
+    (void)it;
+    if (fresh) {
+      index_order_.push_back(o.action_id());
+      if (index_order_.size() > kMaxIndexed) {
+        index_.erase(index_order_.front());
+        index_order_.pop_front();
+      }
+    }
   }
   stats_.indexed = index_.size();
 }
 
 std::vector<v1::Event> Executor::HandleDecision(const v1::Event& decision) {
+  const v1::SafetyDecision& d = decision.decision();
+  const std::string action_id =
+      d.action_id().empty() ? DerivedUuid(decision.event_id(), "action") : d.action_id();
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (auto it = unacked_.find(action_id); it != unacked_.end()) {
+      return it->second;  // published before but not acknowledged: the same events again
+    }
+  }
   auto out = Execute(decision);
   for (const auto& e : out) {
     Count(e.outcome().status());
-    IndexOutcome(e);
+  }
+  if (!out.empty()) {
+    std::lock_guard<std::mutex> g(mu_);
+    if (unacked_.emplace(action_id, out).second) {
+      unacked_order_.push_back(action_id);
+    }
+    while (unacked_order_.size() > kMaxUnacked) {  // decisions never retried here (rebalanced away)
+      unacked_.erase(unacked_order_.front());
+      unacked_order_.pop_front();
+    }
   }
   return out;
+}
+
+void Executor::Acknowledge(const std::vector<v1::Event>& outcomes) {
+  for (const auto& e : outcomes) {
+    IndexOutcome(e);
+  }
+  std::lock_guard<std::mutex> g(mu_);
+  for (const auto& e : outcomes) {
+    unacked_.erase(e.outcome().action_id());
+  }
 }
 
 std::vector<v1::Event> Executor::Execute(const v1::Event& decision) {

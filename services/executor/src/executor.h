@@ -22,6 +22,7 @@
 #include <absl/status/statusor.h>
 
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -62,8 +63,15 @@ class Executor {
            ExecutorOptions options);
 
   // Outcomes for one decision event (none for non-approvals; two when a
-  // failed verification was rolled back). Adds them to the index.
+  // failed verification was rolled back). They are held as unacknowledged
+  // until Acknowledge(): a retry of the same decision before that (the
+  // publish failed) gets the very same outcome events back, so the real
+  // outcome, its verification and any rollback still reach the trail
+  // instead of a DUPLICATE.
   std::vector<v1::Event> HandleDecision(const v1::Event& decision);
+  // The broker acknowledged these outcomes: they enter the index (a later
+  // redelivery of their decision is DUPLICATE).
+  void Acknowledge(const std::vector<v1::Event>& outcomes);
   // Decisions of one batch, grouped by target and run in parallel (bounded);
   // the result keeps the input order.
   std::vector<std::vector<v1::Event>> RunBatch(const std::vector<v1::Event>& decisions);
@@ -96,7 +104,18 @@ class Executor {
   std::map<std::string, v1::Event> index_;     // action id -> last outcome that changed something
   std::set<std::string> rolled_back_;          // action ids undone
   std::map<std::string, std::weak_ptr<std::mutex>> locks_;
+  // Bounded: the index forgets its oldest entries beyond kMaxIndexed (the
+  // marker the actuator writes on each object stays the durable fence).
+  std::deque<std::string> index_order_;
+  std::deque<std::string> rolled_back_order_;
+  // Decision action id -> outcomes not yet acknowledged by the broker.
+  std::map<std::string, std::vector<v1::Event>> unacked_;
+  std::deque<std::string> unacked_order_;
   ExecutorStats stats_;
+
+ public:
+  static constexpr size_t kMaxIndexed = 100000;
+  static constexpr size_t kMaxUnacked = 4096;
 };
 
 }  // namespace kubemend::executor

@@ -4,10 +4,12 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 
 #include "executor.h"
 #include "kubemend/common/log.h"
+#include "kubemend/common/log_follower.h"
 #include "kubemend/v1/executor_admin.grpc.pb.h"
 
 namespace kubemend::executor {
@@ -31,7 +33,8 @@ void AddExecutorKeys(ConfigSchema& s, ExecutorConfig* c) {
   s.Add("executor.drain.timeout", &c->drain_timeout, "DrainNode default timeout");
   s.Add("executor.drain.eviction_retry", &c->eviction_retry, "wait after a PodDisruptionBudget refusal");
   s.Add("executor.catch_up_timeout", &c->catch_up_timeout,
-        "at start, how long decisions wait for the outcome index and kill-switch state");
+        "at start, how long one attempt to read the outcome index and kill-switch state may take "
+        "(decisions wait until it is read, however long that takes)");
 }
 
 namespace {
@@ -70,22 +73,6 @@ class AdminService final : public v1::ExecutorAdmin::Service {
   Executor* ex_;
   std::function<absl::Status(const v1::Event&)> publish_;
 };
-
-// Read to the end of every assigned partition. No assignment yet counts as
-// caught up once `settled` (a topic nobody has written to has no partitions
-// to assign, and a group join takes a few seconds on any broker).
-bool CaughtUp(const BatchConsumer& c, bool settled) {
-  ConsumerStatus st = c.Status();
-  if (st.lag.empty()) {
-    return settled;
-  }
-  for (const auto& l : st.lag) {
-    if (l.high_watermark > 0 && (l.position < 0 || l.position < l.high_watermark)) {
-      return false;
-    }
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -185,78 +172,79 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
     return t->Wait(kafka.delivery_timeout);
   };
 
-  // Per-process groups read their topic from the oldest event on every start.
-  std::string start_tag = rt.config().instance + "-" + std::to_string(ToUnixMillis(SystemClock::Instance().Now()));
-  KafkaConfig index_cfg = kafka;
-  index_cfg.group_id = kafka.group_id + "-index-" + start_tag;
-  KafkaConfig control_cfg = kafka;
-  control_cfg.group_id = kafka.group_id + "-control-" + start_tag;
-
-  auto index_consumer = BatchConsumer::Create(
-      index_cfg, "kubemend-executor-index-" + rt.config().instance, {TopicName(kafka, Topic::kOutcomes)},
-      [&](std::span<const InMessage> batch) {
-        for (const auto& m : batch) {
-          auto e = DecodeEventFor(m.payload, Topic::kOutcomes);
-          if (e.ok()) {
-            ex.IndexOutcome(*e);
-          }
-        }
-        return absl::OkStatus();
-      },
-      &rt.metrics());
-  auto control_consumer = BatchConsumer::Create(
-      control_cfg, "kubemend-executor-control-" + rt.config().instance, {TopicName(kafka, Topic::kControl)},
-      [&](std::span<const InMessage> batch) -> absl::Status {
-        auto tracker = std::make_shared<DeliveryTracker>();
-        for (const auto& m : batch) {
-          auto e = DecodeEventFor(m.payload, Topic::kControl);
-          if (!e.ok()) {
-            continue;  // the services that own the control topic dead-letter it
-          }
-          bool was = ex.Stats().paused;
-          for (const auto& o : ex.HandleControl(*e)) {
-            if (auto st = send(o, tracker); !st.ok()) {
-              return st;
-            }
-            log_outcome(o);
-          }
-          bool now = ex.Stats().paused;
-          if (was != now) {
-            log->warn("msg=\"{}\" event_id={} by={} reason={}", now ? "paused" : "resumed", e->event_id(),
-                      Q(e->control().issued_by()), Q(e->control().reason()));
-          }
-        }
-        return tracker->Wait(kafka.delivery_timeout);
-      },
-      &rt.metrics());
-  if (!index_consumer.ok() || !control_consumer.ok()) {
-    log->error("msg=\"cannot start\" error={}",
-               Q(std::string((!index_consumer.ok() ? index_consumer.status() : control_consumer.status()).message())));
-    return 1;
-  }
-  std::atomic<bool> caught_up{false};
-  const TimePoint started = SystemClock::Instance().Now();
-  BatchConsumer* idx = index_consumer->get();
-  BatchConsumer* ctl = control_consumer->get();
-  auto wait_caught_up = [&] {
-    if (caught_up.load()) {
-      return;
+  // State: the redelivery index (every outcome) and the kill switch (every
+  // control event), read from the whole log on every partition without a
+  // consumer group (nothing is created on the broker per start). Decisions
+  // wait until that log has been read to its end as of start; until then,
+  // or if it cannot be read, the executor acts on nothing and stays
+  // NOT_SERVING with the reason (fail closed).
+  // Created by the state thread (the broker may be down at start: the
+  // executor then stays up, NOT_SERVING, and keeps trying).
+  std::unique_ptr<LogFollower> follower;
+  std::atomic<LogFollower*> follower_ptr{nullptr};
+  std::atomic<bool> state_ready{false};
+  std::mutex state_mu;
+  std::string state_detail = "reading the outcome index and the control state";
+  rt.AddHealthCheck("state", [&]() -> std::string {
+    if (state_ready) {
+      return "";
     }
-    TimePoint until = SystemClock::Instance().Now() + cfg.catch_up_timeout;
-    auto settled = [&] { return SystemClock::Instance().Now() - started >= Millis(6000); };
-    while (!rt.stopping() && SystemClock::Instance().Now() < until &&
-           !(CaughtUp(*idx, settled()) && CaughtUp(*ctl, settled()))) {
-      std::this_thread::sleep_for(Millis(50));
+    std::lock_guard g(state_mu);
+    return state_detail;
+  });
+  auto apply_control = [&](const v1::Event& e) -> absl::Status {
+    auto tracker = std::make_shared<DeliveryTracker>();
+    bool was = ex.Stats().paused;
+    for (const auto& o : ex.HandleControl(e)) {
+      if (auto st = send(o, tracker); !st.ok()) {
+        return st;
+      }
+      log_outcome(o);
     }
-    log->info("msg=\"state rebuilt\" indexed_actions={} paused={} complete={}", ex.Stats().indexed, ex.Stats().paused,
-              CaughtUp(*idx, true) && CaughtUp(*ctl, true));
-    caught_up = true;
+    bool now = ex.Stats().paused;
+    if (was != now) {
+      log->warn("msg=\"{}\" event_id={} by={} reason={}", now ? "paused" : "resumed", e.event_id(),
+                Q(e.control().issued_by()), Q(e.control().reason()));
+    }
+    return tracker->Wait(kafka.delivery_timeout);
+  };
+  // Replays the whole log: outcomes first (so a rollback already done is
+  // known as such), then control in order.
+  auto rebuild_state = [&]() -> absl::Status {
+    if (!follower) {
+      auto f = LogFollower::Create(
+          kafka, {TopicName(kafka, Topic::kOutcomes), TopicName(kafka, Topic::kControl)},
+          "kubemend-executor-state-" + rt.config().instance, std::chrono::seconds(30));
+      if (!f.ok()) {
+        return f.status();
+      }
+      follower = std::move(*f);
+      follower_ptr = follower.get();
+    }
+    auto events = follower->Replay({}, cfg.catch_up_timeout);
+    if (!events.ok()) {
+      return events.status();
+    }
+    for (const auto& e : *events) {
+      if (e.has_outcome()) {
+        ex.IndexOutcome(e);
+      }
+    }
+    for (const auto& e : *events) {
+      if (e.has_control()) {
+        if (auto st = apply_control(e); !st.ok()) {
+          return st;
+        }
+      }
+    }
+    log->info("msg=\"state rebuilt\" events={} indexed_actions={} paused={}", events->size(),
+              ex.Stats().indexed, ex.Stats().paused);
+    return absl::OkStatus();
   };
 
   auto decisions = BatchConsumer::Create(
       kafka, "kubemend-executor-" + rt.config().instance, {TopicName(kafka, Topic::kDecisions)},
       [&](std::span<const InMessage> batch) -> absl::Status {
-        wait_caught_up();
         auto tracker = std::make_shared<DeliveryTracker>();
         std::vector<v1::Event> in;
         for (const auto& m : batch) {
@@ -270,7 +258,8 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
           }
           in.push_back(std::move(*e));
         }
-        for (const auto& outs : ex.RunBatch(in)) {
+        auto results = ex.RunBatch(in);
+        for (const auto& outs : results) {
           for (const auto& o : outs) {
             if (auto st = send(o, tracker); !st.ok()) {
               return st;
@@ -278,7 +267,13 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
             log_outcome(o);
           }
         }
-        return tracker->Wait(kafka.delivery_timeout);
+        if (auto st = tracker->Wait(kafka.delivery_timeout); !st.ok()) {
+          return st;  // the batch is retried; unacknowledged outcomes are re-sent as they were
+        }
+        for (const auto& outs : results) {
+          ex.Acknowledge(outs);
+        }
+        return absl::OkStatus();
       },
       &rt.metrics(), BatchConsumer::Options{static_cast<size_t>(std::max<int64_t>(256, cfg.max_concurrent * 64)),
                                             Millis(100), Millis(500)});
@@ -287,8 +282,6 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
     return 1;
   }
   rt.AddConsumer(decisions->get());
-  rt.AddConsumer(ctl);
-  rt.AddConsumer(idx);
 
   AdminService admin(&ex, publish_one);
   rt.AddGrpcService(&admin);
@@ -313,16 +306,72 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
     log->error("msg=\"cannot start\" error={}", Q(std::string(st.message())));
     return 1;
   }
-  std::thread t_index([&] { idx->Run(); });
-  std::thread t_control([&] { ctl->Run(); });
-  std::thread t_decisions([&] { (*decisions)->Run(); });
+  // Fail closed: no decision is consumed before the state is complete.
+  std::thread t_state([&] {
+    for (int attempt = 1; !rt.stopping(); ++attempt) {
+      absl::Status st = rebuild_state();
+      if (st.ok()) {
+        state_ready = true;
+        break;
+      }
+      {
+        std::lock_guard g(state_mu);
+        state_detail = "cannot read the outcome index and control state (attempt " +
+                       std::to_string(attempt) + "): " + std::string(st.message()) +
+                       "; no decision is executed until it is read";
+      }
+      log->error("msg=\"state not rebuilt; executing nothing\" attempt={} error={}", attempt,
+                 Q(std::string(st.message())));
+      for (int i = 0; i < 50 && !rt.stopping(); ++i) {
+        std::this_thread::sleep_for(Millis(100));
+      }
+    }
+    if (!state_ready) {
+      return;
+    }
+    if (rt.stopping()) {
+      return;
+    }
+    follower->Follow([&](const v1::Event& e) {
+      if (e.has_outcome()) {
+        ex.IndexOutcome(e);
+      } else if (e.has_control()) {
+        while (!rt.stopping()) {
+          absl::Status st = apply_control(e);
+          if (st.ok()) {
+            break;
+          }
+          log->warn("msg=\"control outcome not published, retrying\" error={}",
+                    Q(std::string(st.message())));
+          std::this_thread::sleep_for(Millis(500));
+        }
+      }
+    });
+  });
+  std::thread t_decisions([&] {
+    while (!state_ready && !rt.stopping()) {
+      std::this_thread::sleep_for(Millis(20));
+    }
+    if (state_ready) {
+      (*decisions)->Run();
+    }
+  });
   rt.WaitForShutdown();
   (*decisions)->Stop();
   t_decisions.join();
-  ctl->Stop();
-  idx->Stop();
-  t_control.join();
-  t_index.join();
+  // The follower may appear while stopping: stop it until the thread is done.
+  std::atomic<bool> state_done{false};
+  std::thread stopper([&] {
+    while (!state_done) {
+      if (LogFollower* f = follower_ptr.load()) {
+        f->Stop();
+      }
+      std::this_thread::sleep_for(Millis(20));
+    }
+  });
+  t_state.join();
+  state_done = true;
+  stopper.join();
   (void)(*producer)->Flush(std::chrono::seconds(5));
   log->info("msg=\"stopped\"");
   return 0;

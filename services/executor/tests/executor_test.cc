@@ -150,6 +150,7 @@ TEST_F(ExecutorTest, RedeliveredDecisionIsDuplicateAndAppliedOnce) {
   v1::Event d = Decision(v1::ACTION_TYPE_SCALE_WORKLOAD);
   auto first = ex.HandleDecision(d);
   ASSERT_EQ(first[0].outcome().status(), v1::OUTCOME_STATUS_SUCCEEDED);
+  ex.Acknowledge(first);
   auto again = ex.HandleDecision(d);
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].outcome().status(), v1::OUTCOME_STATUS_DUPLICATE);
@@ -161,6 +162,28 @@ TEST_F(ExecutorTest, RedeliveredDecisionIsDuplicateAndAppliedOnce) {
   EXPECT_EQ(third[0].outcome().status(), v1::OUTCOME_STATUS_DUPLICATE);
   EXPECT_EQ(third[0].outcome().changes_size(), 1);
   EXPECT_EQ(kube_.Object(kube::Deployment("shop", "web"))["spec"]["replicas"], 3);
+}
+
+// Issue 12: the outcome used to be indexed before the broker acknowledged
+// it; when the publish failed, the retry found the index entry and emitted
+// only DUPLICATE, so the real outcome never reached the trail.
+TEST_F(ExecutorTest, UnacknowledgedOutcomeIsResentNotReplacedByDuplicate) {
+  SeedWeb(kube_);
+  on_tick_ = [this] { Settle(); };
+  Executor ex = Make();
+  v1::Event d = Decision(v1::ACTION_TYPE_SCALE_WORKLOAD);
+  auto first = ex.HandleDecision(d);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(first[0].outcome().status(), v1::OUTCOME_STATUS_SUCCEEDED);
+  // The publish failed (no Acknowledge): the retry gets the same outcome.
+  auto retry = ex.HandleDecision(d);
+  ASSERT_EQ(retry.size(), 1u);
+  EXPECT_EQ(retry[0].outcome().status(), v1::OUTCOME_STATUS_SUCCEEDED);
+  EXPECT_EQ(retry[0].event_id(), first[0].event_id());
+  EXPECT_EQ(retry[0].SerializeAsString(), first[0].SerializeAsString());
+  EXPECT_EQ(kube_.Object(kube::Deployment("shop", "web"))["spec"]["replicas"], 3) << "applied once";
+  ex.Acknowledge(retry);
+  EXPECT_EQ(ex.HandleDecision(d)[0].outcome().status(), v1::OUTCOME_STATUS_DUPLICATE);
 }
 
 TEST_F(ExecutorTest, PausedDecisionsAreSkippedUntilResumed) {
@@ -212,6 +235,7 @@ TEST_F(ExecutorTest, RollbackOnRequestRestoresAndIsAuditedOnce) {
   Executor ex = Make();
   auto out = ex.HandleDecision(Decision(v1::ACTION_TYPE_INCREASE_MEMORY));
   ASSERT_EQ(out[0].outcome().status(), v1::OUTCOME_STATUS_SUCCEEDED);
+  ex.Acknowledge(out);
   EXPECT_EQ(ex.Rollback("unknown", "test").status().code(), absl::StatusCode::kNotFound);
   auto rb = ex.Rollback("act-1", "test");
   ASSERT_TRUE(rb.ok()) << rb.status();

@@ -456,10 +456,50 @@ v1::Event Gate::Decide(const v1::Event& proposal) {
   if (d != decided_.end()) {
     return d->second;
   }
+  if (auto stale = StaleProposal(proposal, now)) {
+    return *stale;
+  }
   Verdict v = Evaluate(proposal, now);
   v1::Event out = BuildDecision(proposal, "decision", proposal.proposal(), v, kGateApprover, now);
   Observe(out);
   return out;
+}
+
+Millis Gate::MemoryHorizon() const {
+  Millis h = retention_;
+  if (cfg_.replay_lookback.count() > 0) {
+    h = std::min(h, cfg_.replay_lookback);
+  }
+  return h;
+}
+
+// A proposal older than what the gate remembers may have been decided
+// already (before a restart, or by another replica): deciding it again under
+// the same event id could give another verdict, and the executor acts on any
+// APPROVED copy. So it is never decided again: it gets a REJECTED decision of
+// its own id ("decision-stale"), which no executor acts on, and the analyzer
+// proposes afresh if the trouble persists.
+std::optional<v1::Event> Gate::StaleProposal(const v1::Event& proposal, TimePoint now) const {
+  const Millis margin(60 * 1000);  // clocks of the analyzer and the gate may differ a little
+  TimePoint recorded = FromTimestamp(proposal.recorded_at());
+  if (!proposal.has_recorded_at() || recorded >= now - MemoryHorizon() + margin) {
+    return std::nullopt;
+  }
+  Verdict v;
+  v.verdict = v1::VERDICT_REJECTED;
+  v.rule = "stale_proposal";
+  v.reason = "proposal recorded " +
+             std::to_string(std::chrono::duration_cast<std::chrono::minutes>(now - recorded).count()) +
+             " min ago is older than the gate's memory (" +
+             std::to_string(std::chrono::duration_cast<std::chrono::minutes>(MemoryHorizon()).count()) +
+             " min): it may have been decided before, so it is not decided again; a new proposal "
+             "follows if the condition persists";
+  v.compared["proposal_age_s"] =
+      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - recorded).count());
+  v.compared["memory_s"] =
+      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(MemoryHorizon()).count());
+  return BuildDecision(proposal, "decision-stale", proposal.proposal(), v,
+                       kGateApprover, now);
 }
 
 // ------------------------------------------------------------ human answers and timeouts

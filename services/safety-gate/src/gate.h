@@ -113,6 +113,8 @@ class Gate {
   void Prune(TimePoint now);
   int64_t CountSince(Times& t, TimePoint since) const;
   void PruneInFlight(TimePoint now);
+  Millis MemoryHorizon() const;
+  std::optional<v1::Event> StaleProposal(const v1::Event& proposal, TimePoint now) const;
   v1::Event BuildDecision(const v1::Event& cause, const std::string& purpose,
                           const v1::RemediationProposal& proposal, const Verdict& v,
                           const std::string& approver, TimePoint now) const;

@@ -228,6 +228,7 @@ absl::Status GateService::PublishAndApply(const std::vector<Emit>& events) {
   if (auto st = stage_->Publish(events); !st.ok()) {
     return st;
   }
+  std::lock_guard lock(mu_);
   for (const auto& e : events) {
     gate_.Observe(e.event);
     if (e.event.has_decision()) {
@@ -245,10 +246,13 @@ void GateService::TimeoutLoop() {
     for (int i = 0; i < 10 && !stop_; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    std::lock_guard lock(mu_);
+    std::lock_guard admin(admin_mu_);
     std::vector<Emit> out;
-    for (auto& e : gate_.DueTimeouts()) {
-      out.push_back({Topic::kDecisions, std::move(e)});
+    {
+      std::lock_guard lock(mu_);
+      for (auto& e : gate_.DueTimeouts()) {
+        out.push_back({Topic::kDecisions, std::move(e)});
+      }
     }
     if (auto st = PublishAndApply(out); !st.ok()) {
       log->warn("msg=\"cannot publish approval timeouts, will retry\" error={}",
@@ -259,8 +263,12 @@ void GateService::TimeoutLoop() {
 
 absl::StatusOr<v1::ResolveResponse> GateService::Resolve(const v1::ResolveRequest& req,
                                                          bool approve) {
-  std::lock_guard lock(mu_);
-  auto events = gate_.Resolve(req.proposal_id(), approve, req.issued_by(), req.reason());
+  std::lock_guard admin(admin_mu_);
+  absl::StatusOr<std::vector<v1::Event>> events;
+  {
+    std::lock_guard lock(mu_);
+    events = gate_.Resolve(req.proposal_id(), approve, req.issued_by(), req.reason());
+  }
   if (!events.ok()) {
     return events.status();
   }
@@ -285,14 +293,19 @@ absl::StatusOr<v1::ResolveResponse> GateService::Resolve(const v1::ResolveReques
 }
 
 absl::StatusOr<v1::ModeResponse> GateService::Control(v1::Control control) {
-  std::lock_guard lock(mu_);
-  auto e = gate_.MakeControl(std::move(control));
+  std::lock_guard admin(admin_mu_);
+  absl::StatusOr<v1::Event> e;
+  {
+    std::lock_guard lock(mu_);
+    e = gate_.MakeControl(std::move(control));
+  }
   if (!e.ok()) {
     return e.status();
   }
   if (auto st = PublishAndApply({{Topic::kControl, *e}}); !st.ok()) {
     return st;
   }
+  std::lock_guard lock(mu_);
   Logger("gate")->warn("msg=\"control\" event_id={} issued_by={} reason={} command={}",
                        e->event_id(), Q(e->control().issued_by()), Q(e->control().reason()),
                        Q(e->control().ShortDebugString()));

@@ -12,7 +12,7 @@
 #include "gate.h"
 #include "kubemend/common/stage.h"
 #include "kubemend/v1/safety_gate_admin.grpc.pb.h"
-#include "log_follower.h"
+#include "kubemend/common/log_follower.h"
 
 namespace kubemend::gate {
 
@@ -36,14 +36,17 @@ class GateService {
 
  private:
   absl::StatusOr<std::vector<Emit>> OnProposal(const v1::Event& in);
-  // Publishes events and applies them once acknowledged. Caller holds mu_.
+  // Publishes events and applies them once acknowledged. The caller holds
+  // admin_mu_ (one admin change at a time) but NOT mu_: the wait for the
+  // broker never blocks deciding proposals or following the log.
   absl::Status PublishAndApply(const std::vector<Emit>& events);
   void TimeoutLoop();
   void CountDecision(const v1::Event& d);
   void FillModeLocked(v1::ModeResponse* out);
 
   ServiceRuntime* rt_;
-  std::mutex mu_;
+  std::mutex admin_mu_;  // serialises Resolve, Control and timeouts (held across publishing)
+  std::mutex mu_;        // the gate's state (never held across publishing)
   Gate gate_;
   std::unique_ptr<Stage> stage_;
   std::unique_ptr<LogFollower> follower_;

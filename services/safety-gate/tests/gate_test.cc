@@ -88,6 +88,26 @@ TEST_F(GateTest, ApprovesOrdinaryRestartAndLinksTheProposal) {
   EXPECT_FALSE(d.decision().dry_run());
 }
 
+// Issue 12: the gate forgot its decisions after about an hour; a proposal
+// redelivered later (or decided by a lagging replica) was decided again
+// under the same event id, possibly with another verdict. Beyond its memory
+// it now never decides again under that id.
+TEST_F(GateTest, ProposalOlderThanTheGatesMemoryIsNeverDecidedAgain) {
+  Gate g(Loose(), kWho, clock);
+  v1::Event p = Pod(clock);
+  v1::Event first = g.Decide(p);
+  ASSERT_EQ(first.decision().verdict(), v1::VERDICT_APPROVED);
+  clock.Advance(std::chrono::hours(3));  // decided_ has forgotten it by now
+  v1::Event later = g.Decide(p);
+  EXPECT_NE(later.event_id(), first.event_id()) << "never a second verdict under the first id";
+  EXPECT_EQ(later.event_id(), DerivedUuid(p.event_id(), "decision-stale"));
+  EXPECT_EQ(later.decision().verdict(), v1::VERDICT_REJECTED);
+  EXPECT_EQ(later.decision().rule(), "stale_proposal");
+  EXPECT_NE(later.decision().reason().find("older than the gate's memory"), std::string::npos);
+  // A fresh proposal is decided as usual.
+  EXPECT_EQ(D(g, Pod(clock, "shop", "api-2")).verdict(), v1::VERDICT_APPROVED);
+}
+
 TEST_F(GateTest, RejectsProtectedNamespacesIncludingOwn) {
   Gate g(Loose(), kWho, clock);
   for (const char* ns : {"kube-system", "cert-manager", "monitoring", "kubemend"}) {

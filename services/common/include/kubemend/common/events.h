@@ -30,6 +30,10 @@ v1::Event NewCausedEvent(v1::EventType type, const v1::Event& cause, const std::
 
 // The Kafka key: everything about one target stays on one partition.
 std::string TargetKey(const v1::Target& t);
+// The key an event is published under on `topic`: TargetKey, except
+// proposals, keyed by namespace so that one gate replica decides a whole
+// namespace (its limits stay exact with several replicas).
+std::string PartitionKey(Topic topic, const v1::Target& t);
 std::string TargetString(const v1::Target& t);  // ns/Kind/name for humans and logs
 
 // Decodes and checks an event: parses, has an id, schema_version 1, the

@@ -52,12 +52,34 @@ struct KafkaConfig {
   std::string group_id;                         // consumers only
   std::map<std::string, std::string> properties;  // any librdkafka property, applied last
   std::chrono::milliseconds delivery_timeout{10000};
+  // Topics: created when missing (partitions; replication factor = the
+  // broker's default) and checked at start (EnsureTopics).
+  bool manage_topics = true;
+  int64_t partitions = 8;
 };
 
 // The topics, one per stage, plus the dead-letter topic.
 enum class Topic { kSignals, kProposals, kDecisions, kOutcomes, kControl, kDeadLetter };
 std::string TopicName(const KafkaConfig& cfg, Topic t);
 std::vector<Topic> AllTopics();
+
+// What each topic must keep. The control topic keeps its events forever
+// (retention.ms=-1): a pause or mode change must not vanish with retention.
+// The dead-letter topic keeps 30 days; the stage topics use the broker's
+// retention (7 days by default; it must exceed the gate's replay look-back).
+struct TopicSpec {
+  std::string name;
+  int partitions = 8;
+  std::map<std::string, std::string> config;
+};
+std::vector<TopicSpec> KubemendTopicSpecs(const KafkaConfig& cfg);
+
+// Creates the kubemend topics that are missing and checks the ones that
+// exist: FailedPrecondition (naming the topic, the setting and the fix) when
+// the control topic would lose events to retention; Unavailable when the
+// broker cannot be asked within `timeout`. Runs once per process per
+// (brokers, prefix) when called through Producer/BatchConsumer::Create.
+absl::Status EnsureTopics(const KafkaConfig& cfg, std::chrono::milliseconds timeout);
 
 // Counts outstanding messages and the first delivery error. Shared between
 // the producing thread and the delivery-report thread.

@@ -8,9 +8,15 @@
 //   - OK with the events to publish;
 //   - InvalidArgument / FailedPrecondition: the input can never be processed
 //     (poison): it is dead-lettered with the message as the reason;
-//   - any other error: transient, the whole batch is retried.
+//   - Unavailable / DeadlineExceeded / ResourceExhausted / Aborted: a
+//     dependency is down or busy; the whole batch is retried until it is back;
+//   - any other error (or an exception): retried with the batch, but an event
+//     that fails this way `max_attempts` times in a row is poison: it is
+//     dead-lettered with its last error and the partition moves on.
 // Undecodable messages are dead-lettered before the transform sees them.
 #include <functional>
+#include <map>
+#include <tuple>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +39,8 @@ class Stage {
  public:
   // `inputs`: topics consumed; the event type is checked against the topic.
   Stage(ServiceRuntime* rt, std::vector<Topic> inputs, Transform transform);
+  // Attempts before an event that keeps failing is dead-lettered (default 5).
+  void set_max_attempts(int n) { max_attempts_ = n; }
   absl::Status Init();  // creates the producer and the consumer
   void Run();           // consume loop on the calling thread until Stop()
   void Stop();
@@ -44,6 +52,7 @@ class Stage {
  private:
   absl::Status HandleBatch(std::span<const InMessage> batch);
   absl::Status Send(const Emit& e, const std::shared_ptr<DeliveryTracker>& tracker);
+  absl::StatusOr<std::vector<Emit>> SafeTransform(const v1::Event& ev, const InMessage& msg);
 
   ServiceRuntime* rt_;
   std::vector<Topic> inputs_;
@@ -53,7 +62,15 @@ class Stage {
   std::unique_ptr<BatchConsumer> consumer_;
   std::map<std::string, Topic> topic_by_name_;
   Histogram* latency_ = nullptr;
+  int max_attempts_ = 5;
+  // Failures per message (topic, partition, offset) of the batch being
+  // retried; consumer thread only, cleared when a batch goes through.
+  std::map<std::tuple<std::string, int32_t, int64_t>, int> attempts_;
 };
+
+// True for the errors that mean "a dependency is down or busy" (retry as long
+// as it takes), false for those that may be the event's own fault.
+bool IsTransient(const absl::Status& st);
 
 }  // namespace kubemend
 

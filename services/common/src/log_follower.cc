@@ -1,4 +1,4 @@
-#include "log_follower.h"
+#include "kubemend/common/log_follower.h"
 
 #include <librdkafka/rdkafkacpp.h>
 
@@ -10,7 +10,7 @@
 #include "kubemend/common/ids.h"
 #include "kubemend/common/log.h"
 
-namespace kubemend::gate {
+namespace kubemend {
 namespace {
 
 constexpr char kHint[] =
@@ -43,7 +43,7 @@ absl::StatusOr<std::unique_ptr<LogFollower>> LogFollower::Create(
   }
   // Required by the client, never used: partitions are assigned by hand and
   // no offset is ever committed.
-  props["group.id"] = "kubemend-safety-gate-state-" + NewUuid();
+  props["group.id"] = client_id + "-" + NewUuid();
   std::string err;
   for (const auto& [k, v] : props) {
     if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) {
@@ -179,4 +179,4 @@ void LogFollower::Follow(const std::function<void(const v1::Event&)>& apply) {
   }
 }
 
-}  // namespace kubemend::gate
+}  // namespace kubemend

@@ -1,11 +1,12 @@
 #pragma once
-// Reads the topics the gate's state is derived from (decisions, outcomes,
-// control, signals) on EVERY partition, without a consumer group and without
-// ever committing: each gate process sees the whole log, whichever proposal
-// partitions the group gave it. Replay() rebuilds state at start-up (from a
-// look-back per topic up to the high watermarks seen at the call); Follow()
-// then keeps the state current with what other replicas, the executor and
-// operators publish.
+// Reads the topics a service's state is derived from on EVERY partition,
+// without a consumer group and without ever committing (nothing is created
+// on the broker): each process sees the whole log, whichever partitions its
+// group gave it. The safety gate follows decisions, outcomes, control and
+// signals; the executor follows outcomes (its redelivery index) and control
+// (pause). Replay() rebuilds state at start-up (from a look-back per topic up
+// to the high watermarks seen at the call); Follow() then keeps the state
+// current with what other replicas, services and operators publish.
 //
 // Threading: Create/Replay on the main thread before Follow; Follow runs on
 // its own thread until Stop() (callable from any thread).
@@ -26,7 +27,7 @@ namespace RdKafka {
 class KafkaConsumer;
 }
 
-namespace kubemend::gate {
+namespace kubemend {
 
 class LogFollower {
  public:
@@ -59,4 +60,4 @@ class LogFollower {
   std::atomic<uint64_t> followed_{0};
 };
 
-}  // namespace kubemend::gate
+}  // namespace kubemend
