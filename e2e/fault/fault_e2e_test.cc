@@ -17,6 +17,7 @@
 // recover, and the counts.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <pqxx/pqxx>
 #include <signal.h>
 #include <unistd.h>
 
