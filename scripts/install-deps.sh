@@ -20,7 +20,7 @@ BUILD_PACKAGES=(build-essential cmake pkg-config ccache librdkafka-dev libgrpc++
   libgtest-dev libgmock-dev googletest nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev
   libfmt-dev libcpp-httplib-dev libboost-dev libcurl4-openssl-dev libssl-dev ca-certificates)
 
-TEST_PACKAGES=(kcat prometheus prometheus-alertmanager docker-compose yamllint python3
+TEST_PACKAGES=(kcat prometheus prometheus-alertmanager docker-compose yamllint python3 chromium nodejs
   python3-yaml postgresql postgresql-client curl iproute2 procps wrk nginx-light openssl)
 
 # Runtime: the packages of the libraries the shipped binaries link directly

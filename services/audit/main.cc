@@ -11,6 +11,7 @@
 #include "kubemend/common/log.h"
 #include "kubemend/common/runtime.h"
 #include "src/admin_service.h"
+#include "src/console.h"
 #include "src/rows.h"
 #include "src/ingest.h"
 #include "src/store.h"
@@ -44,6 +45,8 @@ int main(int argc, char** argv) {
              "role the writer switches to (INSERT+SELECT only); empty = the login role");
   schema.Add("audit.reader_role", &reader_role,
              "role the admin API reads as (SELECT only); empty = the login role");
+  audit::ConsoleOptions console_opts;
+  audit::AddConsoleKeys(schema, &console_opts);
   std::string path;
   int code = 0;
   if (!ParseArgs(argc, argv, "audit", schema, &path, &code)) {
@@ -78,6 +81,21 @@ int main(int argc, char** argv) {
   audit::PgAuditStore store(dsn, store_opts);
   audit::AuditAdminService admin(dsn, reader_role);
   rt.AddGrpcService(&admin);
+  // The console checks logins against the admin API's tokens (same config keys).
+  auto console_auth = TokenAuthenticator::Create(common.admin);
+  if (!console_auth.ok()) {
+    fprintf(stderr, "kubemend-audit: %s\n", std::string(console_auth.status().message()).c_str());
+    return 2;
+  }
+  audit::Console console(console_opts, dsn, reader_role, *console_auth);
+  if (console_opts.enabled) {
+    rt.ConfigureHttp([&](httplib::Server& http) {
+      // Live streams hold a thread each: keep room for /metrics and the API.
+      int threads = 8 + static_cast<int>(console_opts.max_streams);
+      http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+      console.Register(http);
+    });
+  }
   std::atomic<bool> db_ready{false};
   rt.AddHealthCheck("postgres", [&]() -> std::string {
     if (!db_ready) {
@@ -126,6 +144,7 @@ int main(int argc, char** argv) {
     log->error("msg=\"cannot start\" error={}", Q(std::string(st.message())));
     return 1;
   }
+  console.SetSelfEndpoint(audit::LocalAddress(common.grpc_listen, rt.grpc_port()));
   // PostgreSQL may not be up yet: keep trying, NOT_SERVING meanwhile, and
   // consume nothing until the trail can take it. A changed migration is a
   // start-up error, not something to retry.
@@ -154,6 +173,7 @@ int main(int argc, char** argv) {
   });
   rt.WaitForShutdown();
   admin.Stop();
+  console.Stop();
   (*consumer)->Stop();
   worker.join();
   return db_ready ? 0 : 1;
