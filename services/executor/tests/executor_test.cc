@@ -250,6 +250,24 @@ TEST_F(ExecutorTest, RollbackOnRequestRestoresAndIsAuditedOnce) {
   EXPECT_EQ(Container()["resources"]["limits"]["memory"], "256Mi");
 }
 
+// Issue 12: the index (fed from the whole outcomes topic) grew for the life
+// of the process. It now keeps the newest kMaxIndexed action ids.
+TEST_F(ExecutorTest, OutcomeIndexIsBounded) {
+  Executor ex = Make();
+  v1::Event o;
+  o.set_event_id("e");
+  o.mutable_outcome()->set_status(v1::OUTCOME_STATUS_SUCCEEDED);
+  for (size_t i = 0; i < Executor::kMaxIndexed + 500; ++i) {
+    o.mutable_outcome()->set_action_id("a-" + std::to_string(i));
+    ex.IndexOutcome(o);
+  }
+  EXPECT_EQ(ex.Stats().indexed, Executor::kMaxIndexed);
+  // The newest are kept: a rollback of the last one is known, the first not.
+  EXPECT_EQ(ex.Rollback("a-0", "t").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(ex.Rollback("a-" + std::to_string(Executor::kMaxIndexed + 499), "t").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(ExecutorTest, IndexRebuiltFromOutcomesAnswersDuplicatesAndRollbacks) {
   SeedWeb(kube_);
   on_tick_ = [this] { Settle(); };
