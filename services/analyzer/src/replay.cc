@@ -58,7 +58,8 @@ absl::StatusOr<std::vector<v1::Event>> ReadLog(const KafkaConfig& cfg, const std
     }
     for (const auto* p : *t->partitions()) {
       int64_t lo = 0, hi = 0;
-      if (auto rc = c->query_watermark_offsets(t->topic(), p->id(), &lo, &hi, to);
+      if (auto rc = static_cast<RdKafka::ErrorCode>(
+              QueryWatermarksSettled(c.get(), t->topic(), p->id(), &lo, &hi, timeout));
           rc != RdKafka::ERR_NO_ERROR) {
         for (auto* tp : parts) {
           delete tp;

@@ -230,6 +230,23 @@ bool Producer::Connected() const {
   return rc == RdKafka::ERR_NO_ERROR;
 }
 
+int QueryWatermarksSettled(RdKafka::KafkaConsumer* consumer, const std::string& topic,
+                           int32_t partition, int64_t* low, int64_t* high,
+                           std::chrono::milliseconds timeout) {
+  RdKafka::ErrorCode rc = RdKafka::ERR_NO_ERROR;
+  for (auto until = std::chrono::steady_clock::now() + timeout;;) {
+    rc = consumer->query_watermark_offsets(topic, partition, low, high, 5000);
+    bool settling = rc == RdKafka::ERR_NOT_LEADER_FOR_PARTITION ||
+                    rc == RdKafka::ERR_LEADER_NOT_AVAILABLE ||
+                    rc == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART || rc == RdKafka::ERR__TRANSPORT ||
+                    rc == RdKafka::ERR__TIMED_OUT;
+    if (!settling || std::chrono::steady_clock::now() > until) {
+      return rc;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
 // ------------------------------------------------------------ BatchConsumer
 
 // Assignment is explicit: on every assignment the committed offsets are
@@ -347,8 +364,8 @@ void BatchConsumer::AssignChecked(std::vector<RdKafka::TopicPartition*>& partiti
     }
     int64_t low = 0;
     int64_t high = 0;
-    if (consumer_->query_watermark_offsets(tp->topic(), tp->partition(), &low, &high, 5000) !=
-        RdKafka::ERR_NO_ERROR) {
+    if (QueryWatermarksSettled(consumer_.get(), tp->topic(), tp->partition(), &low, &high,
+                               std::chrono::seconds(10)) != RdKafka::ERR_NO_ERROR) {
       continue;
     }
     if (off >= low && off <= high && !resetting) {

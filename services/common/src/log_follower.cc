@@ -98,19 +98,9 @@ absl::StatusOr<std::vector<v1::Event>> LogFollower::Replay(
       int64_t low = 0;
       int64_t high = 0;
       // A topic created a moment ago may not have elected its partition
-      // leaders yet: retry those answers for a while.
-      RdKafka::ErrorCode rc = RdKafka::ERR_NO_ERROR;
-      for (auto until = std::chrono::steady_clock::now() + timeout;;) {
-        rc = consumer_->query_watermark_offsets(topic, p, &low, &high, 5000);
-        bool settling = rc == RdKafka::ERR_NOT_LEADER_FOR_PARTITION ||
-                        rc == RdKafka::ERR_LEADER_NOT_AVAILABLE ||
-                        rc == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART || rc == RdKafka::ERR__TRANSPORT ||
-                        rc == RdKafka::ERR__TIMED_OUT;
-        if (!settling || stop_ || std::chrono::steady_clock::now() > until) {
-          break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      }
+      // leaders yet: those answers are waited out.
+      auto rc = static_cast<RdKafka::ErrorCode>(
+          QueryWatermarksSettled(consumer_.get(), topic, p, &low, &high, timeout));
       if (rc != RdKafka::ERR_NO_ERROR) {
         RdKafka::TopicPartition::destroy(parts);
         return absl::UnavailableError("watermarks of " + topic + "[" + std::to_string(p) +

@@ -74,6 +74,14 @@ struct TopicSpec {
 };
 std::vector<TopicSpec> KubemendTopicSpecs(const KafkaConfig& cfg);
 
+// query_watermark_offsets that waits out the answers a partition gives
+// while its leader is being elected (a topic created a moment ago): "not
+// leader", "leader not available", "unknown partition", transport errors.
+// Returns the last RdKafka::ErrorCode (0 = ok).
+int QueryWatermarksSettled(RdKafka::KafkaConsumer* consumer, const std::string& topic,
+                           int32_t partition, int64_t* low, int64_t* high,
+                           std::chrono::milliseconds timeout);
+
 // Creates the kubemend topics that are missing and checks the ones that
 // exist: FailedPrecondition (naming the topic, the setting and the fix) when
 // the control topic would lose events to retention; Unavailable when the
