@@ -149,12 +149,18 @@ TEST_F(KafkaTest, FailedBatchIsRedeliveredNotSkipped) {
       nullptr, opt);
   ASSERT_TRUE(made.ok());
   c = std::move(*made);
+  // A deadline that ends with the test (a detached sleeper used to call
+  // Stop() on the destroyed consumer 20 s later, during another test).
+  std::atomic<bool> done{false};
   std::thread guard([&] {
-    std::this_thread::sleep_for(std::chrono::seconds(20));
+    for (int i = 0; i < 400 && !done; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     c->Stop();
   });
   c->Run();
-  guard.detach();
+  done = true;
+  guard.join();
   EXPECT_EQ(failures, 2);
   EXPECT_EQ(seen, (std::multiset<std::string>{"0", "1", "2", "3", "4"}));
 }
