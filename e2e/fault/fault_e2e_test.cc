@@ -76,7 +76,7 @@ class FaultSuite : public ::testing::Test {
                           "KUBEMEND_RATE_LIMITS_WORKLOAD_BUDGET_MAX", "KUBEMEND_BLAST_RADIUS_MAX_IN_FLIGHT"}) {
       setenv(k, "0", 1);
     }
-    setenv("KUBEMEND_ANALYZER_DEFAULTS_MAX_ACTIONS_PER_HOUR", "100000000", 1);
+    setenv("KUBEMEND_ANALYZER_DEFAULTS_MAX_ACTIONS_PER_HOUR", "1000000", 1);
     setenv("KUBEMEND_EXECUTOR_VERIFY_DEFAULT", "false", 1);
     setenv("KUBEMEND_BREAKER_MIN_SAMPLES", "1000000", 1);  // the load's pods do not exist: all fail
     port_ = FreePort();
