@@ -5,8 +5,9 @@
 //   audit_bench --pg-dsn 'host=... user=postgres dbname=postgres'
 //               --brokers HOST:PORT [--events 100000] [--batch 2000] [--topic-prefix P]
 //
-// The dev broker keeps ~5 MiB per partition: give the outcomes topic enough
-// partitions for --events (audit_bench.sh starts a broker with 16).
+// audit_bench.sh starts Apache Kafka (scripts/kafka.sh) and creates the
+// outcomes topic with 16 partitions, so the audit's consumer gets batches
+// from several partitions as in production.
 //
 // Each phase gets its own fresh database (the trail is append-only). The
 // ingest phase pre-fills a topic, then times from the first batch handed to
