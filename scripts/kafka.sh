@@ -41,7 +41,9 @@ fetch() {
 free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
+    # Below the kernel's ephemeral range, so that no client connection can
+    # hold the port when a listener (re)binds it (a restarted broker keeps its ports).
+    p=$((10000 + RANDOM % ($(cut -f1 /proc/sys/net/ipv4/ip_local_port_range) - 10000)))
     if ! ss -Hltn "sport = :$p" | grep -q .; then echo "$p"; return; fi
   done
   die "no free port found"
