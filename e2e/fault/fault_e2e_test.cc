@@ -40,7 +40,9 @@ namespace fs = std::filesystem;
 
 int FreePort() {
   for (int i = 0; i < 200; ++i) {
-    int p = 20000 + static_cast<int>(Clock::now().time_since_epoch().count() % 40000);
+    // Below the kernel's ephemeral range (32768+): the collector re-binds this
+    // port after each restart, and no client connection may hold it.
+    int p = 10000 + static_cast<int>(Clock::now().time_since_epoch().count() % 22000);
     std::string cmd = "ss -Hltn 'sport = :" + std::to_string(p) + "' | grep -q .";
     if (std::system(cmd.c_str()) != 0) {
       return p;
