@@ -348,7 +348,16 @@ TEST_F(KubectlE2eTest, OomKillCrashLoopsUntilLimitIsRaised) {
                out.find("OOMKilled") == std::string::npos && out.find("Terminating") == std::string::npos;
       },
       std::chrono::seconds(20)));
-  EXPECT_EQ(kubectl_ok("get pods -o jsonpath='{.items[*].status.containerStatuses[0].restartCount}'"), "0 0");
+  // The rollout's last old pod may still be listed for a moment after the new
+  // ones are Running (seen once as "2 0 0"): wait for exactly the two new ones.
+  std::string restarts;
+  EXPECT_TRUE(eventually(
+      [&] {
+        restarts = kubectl_ok("get pods -o jsonpath='{.items[*].status.containerStatuses[0].restartCount}'");
+        return restarts == "0 0";
+      },
+      std::chrono::seconds(20)))
+      << restarts;
 }
 
 TEST_F(KubectlE2eTest, BadImageCrashLoops) {
