@@ -65,6 +65,18 @@ struct CurrentCall {
 };
 thread_local CurrentCall* current_call = nullptr;
 
+// Publishes `call` as the current one for its scope (restored on unwind too).
+class CurrentCallScope {
+ public:
+  explicit CurrentCallScope(CurrentCall* call) : outer_(std::exchange(current_call, call)) {}
+  ~CurrentCallScope() { current_call = outer_; }
+  CurrentCallScope(const CurrentCallScope&) = delete;
+  CurrentCallScope& operator=(const CurrentCallScope&) = delete;
+
+ private:
+  CurrentCall* outer_;
+};
+
 class GuardedHandler final : public grpc::internal::MethodHandler {
  public:
   GuardedHandler(std::unique_ptr<grpc::internal::RpcServiceMethod> inner,
@@ -84,9 +96,8 @@ class GuardedHandler final : public grpc::internal::MethodHandler {
     grpc::Status st = auth_->Check(method_, authz, &who);
     if (st.ok()) {
       CurrentCall call{static_cast<const grpc::ServerContext*>(p.server_context), who};
-      CurrentCall* outer = std::exchange(current_call, &call);
+      CurrentCallScope scope(&call);
       inner_->handler()->RunHandler(p);
-      current_call = outer;
       return;
     }
     if (on_denied_) {
