@@ -26,6 +26,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -344,49 +345,55 @@ int Sim(const std::string& base, const std::string& path, const std::string& bod
   return res && res->status < 300 ? 200 : (res ? res->status : 0);
 }
 
-TEST(CollectorE2eTest, WatchSeesOomKillAndCrashLoopInTheSimulator) {
-  const fs::path dir = fs::temp_directory_path() / ("kubemend-collector-sim-" + NewUuid().substr(0, 8));
-  fs::create_directories(dir);
-  const fs::path ready = dir / "ready.json";
-  pid_t sim = fork();
-  if (sim == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    FILE* f = fopen((dir / "kube-sim.log").c_str(), "w");
-    if (f != nullptr) {
-      dup2(fileno(f), 2);
+// kube-sim as a child process with short back-offs; killed with the test.
+class SimProcess {
+ public:
+  explicit SimProcess(const std::string& name)
+      : dir_(fs::temp_directory_path() / (name + "-" + NewUuid().substr(0, 8))) {
+    fs::create_directories(dir_);
+    const fs::path ready = dir_ / "ready.json";
+    pid_ = fork();
+    if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
+      FILE* f = fopen((dir_ / "kube-sim.log").c_str(), "w");
+      if (f != nullptr) {
+        dup2(fileno(f), 2);
+      }
+      execl(KUBE_SIM_BINARY, KUBE_SIM_BINARY, "--state-dir", (dir_ / "state").c_str(), "--ready-file", ready.c_str(),
+            "--tick-ms", "50", "--backoff-base-ms", "400", "--crash-after-ms", "300", static_cast<char*>(nullptr));
+      _exit(127);
     }
-    execl(KUBE_SIM_BINARY, KUBE_SIM_BINARY, "--state-dir", (dir / "state").c_str(), "--ready-file", ready.c_str(),
-          "--tick-ms", "50", "--backoff-base-ms", "400", "--crash-after-ms", "300", static_cast<char*>(nullptr));
-    _exit(127);
+    if (!WaitUntil([&] { return !ReadFile(ready.string()).empty(); }, std::chrono::seconds(20))) {
+      return;
+    }
+    const std::string r = ReadFile(ready.string());
+    auto field = [&](const std::string& key) {
+      auto p = r.find("\"" + key + "\"");
+      p = r.find('"', r.find(':', p) + 1) + 1;
+      return r.substr(p, r.find('"', p) - p);
+    };
+    url_ = field("http_url");
+    kubeconfig_ = field("kubeconfig_http");
   }
-  struct Reap {
-    pid_t pid;
-    ~Reap() {
-      kill(pid, SIGTERM);
-      waitpid(pid, nullptr, 0);
-    }
-  } reap{sim};
-  ASSERT_TRUE(WaitUntil([&] { return !ReadFile(ready.string()).empty(); }, std::chrono::seconds(20)));
-  const std::string r = ReadFile(ready.string());
-  auto field = [&](const std::string& key) {
-    auto p = r.find("\"" + key + "\"");
-    p = r.find('"', r.find(':', p) + 1) + 1;
-    return r.substr(p, r.find('"', p) - p);
-  };
-  const std::string sim_url = field("http_url");
-  const std::string kubeconfig = field("kubeconfig_http");
+  ~SimProcess() {
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  bool ok() const { return !url_.empty(); }
+  const std::string& url() const { return url_; }
+  const std::string& kubeconfig() const { return kubeconfig_; }
 
-  // Seconds instead of minutes for the time-based parts (inherited by the
-  // services that ./kubemend up starts).
-  setenv("KUBEMEND_KUBERNETES_TICK", "500ms", 1);
-  setenv("KUBEMEND_KUBERNETES_RECOVERY_STABLE", "3s", 1);
-  Stack stack;
-  const std::string up = stack.Up("--kubeconfig " + kubeconfig);
-  unsetenv("KUBEMEND_KUBERNETES_TICK");
-  unsetenv("KUBEMEND_KUBERNETES_RECOVERY_STABLE");
-  ASSERT_EQ(up, "");
+ private:
+  fs::path dir_;
+  pid_t pid_ = -1;
+  std::string url_, kubeconfig_;
+};
 
-  ASSERT_EQ(Sim(sim_url, "/sim/v1/objects", R"(apiVersion: apps/v1
+// The objects both watch tests break: a Deployment that will use more memory
+// than its limit and a Pod whose image will crash.
+constexpr const char* kBreakableObjects = R"(apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, namespace: default}
 spec:
@@ -407,7 +414,34 @@ spec:
   containers:
   - name: app
     image: nginx:broken
-)",
+)";
+
+// Per fingerprint, no status follows itself: a condition is never stored as
+// firing (or resolved) twice in a row.
+constexpr const char* kRepeatedKubeStatuses =
+    "SELECT count(*) FROM (SELECT payload_json->'signal'->>'status' AS st, "
+    "lag(payload_json->'signal'->>'status') OVER (PARTITION BY "
+    "payload_json->'signal'->>'fingerprint' ORDER BY seq) AS prev FROM audit_events WHERE "
+    "event_type='signal' AND payload_json->'signal'->>'source'='SIGNAL_SOURCE_KUBERNETES') t "
+    "WHERE st = prev";
+
+TEST(CollectorE2eTest, WatchSeesOomKillAndCrashLoopInTheSimulator) {
+  SimProcess sim("kubemend-collector-sim");
+  ASSERT_TRUE(sim.ok());
+  const std::string sim_url = sim.url();
+  const std::string kubeconfig = sim.kubeconfig();
+
+  // Seconds instead of minutes for the time-based parts (inherited by the
+  // services that ./kubemend up starts).
+  setenv("KUBEMEND_KUBERNETES_TICK", "500ms", 1);
+  setenv("KUBEMEND_KUBERNETES_RECOVERY_STABLE", "3s", 1);
+  Stack stack;
+  const std::string up = stack.Up("--kubeconfig " + kubeconfig);
+  unsetenv("KUBEMEND_KUBERNETES_TICK");
+  unsetenv("KUBEMEND_KUBERNETES_RECOVERY_STABLE");
+  ASSERT_EQ(up, "");
+
+  ASSERT_EQ(Sim(sim_url, "/sim/v1/objects", kBreakableObjects,
                 "application/yaml"),
             200);
   ASSERT_EQ(Sim(sim_url, "/sim/v1/faults/image", R"({"image":"nginx:broken","mode":"crash"})", "application/json"),
@@ -439,21 +473,97 @@ spec:
                            [](long c) { return c >= 1; }, std::chrono::seconds(60), &n))
       << ReadFile(stack.run_dir() + "/logs/collector.log");
   // Never the same condition twice: per fingerprint, no status follows itself.
-  EXPECT_EQ(QueryLong(stack.dsn(),
-                      "SELECT count(*) FROM (SELECT payload_json->'signal'->>'status' AS st, "
-                      "lag(payload_json->'signal'->>'status') OVER (PARTITION BY "
-                      "payload_json->'signal'->>'fingerprint' ORDER BY seq) AS prev FROM audit_events WHERE "
-                      "event_type='signal' AND payload_json->'signal'->>'source'='SIGNAL_SOURCE_KUBERNETES') t "
-                      "WHERE st = prev"),
-            0);
+  EXPECT_EQ(QueryLong(stack.dsn(), kRepeatedKubeStatuses), 0);
   // And the crash loop of `broken` fired exactly once despite its back-off flaps.
   EXPECT_EQ(QueryLong(stack.dsn(),
                       "SELECT count(*) FROM audit_events WHERE event_type='signal' AND signal_name='CrashLoopBackOff' "
                       "AND target_name='broken' AND payload_json->'signal'->>'status'='SIGNAL_STATUS_FIRING'"),
             1);
   stack.Down();
-  std::error_code ec;
-  fs::remove_all(dir, ec);
+}
+// The event ids that a collector's log says it published ("msg=\"signal\" ... event_id=...").
+std::set<std::string> PublishedIds(const std::string& log) {
+  std::set<std::string> ids;
+  std::istringstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto p = line.find(" event_id=");
+    if (line.find("msg=\"signal\"") != std::string::npos && p != std::string::npos) {
+      p += 10;
+      ids.insert(line.substr(p, line.find(' ', p) - p));
+    }
+  }
+  return ids;
+}
+
+// Issue 12: two collector replicas, both watching one cluster. Every
+// occurrence is published by both (each has its own watches), with the same
+// event id, and the trail stores it once.
+TEST(CollectorE2eTest, TwoCollectorsWatchingOneClusterStoreEachObservationOnce) {
+  SimProcess sim("kubemend-collector-ha");
+  ASSERT_TRUE(sim.ok());
+  setenv("KUBEMEND_KUBERNETES_TICK", "500ms", 1);
+  setenv("KUBEMEND_KUBERNETES_RECOVERY_STABLE", "3s", 1);
+  Stack stack;
+  const std::string up = stack.Up("--kubeconfig " + sim.kubeconfig());
+  const int added = up.empty() ? stack.Kubemend("add-replica collector 2") : -1;
+  unsetenv("KUBEMEND_KUBERNETES_TICK");
+  unsetenv("KUBEMEND_KUBERNETES_RECOVERY_STABLE");
+  ASSERT_EQ(up, "");
+  ASSERT_EQ(added, 0);
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // collector-2's first list
+
+  ASSERT_EQ(Sim(sim.url(), "/sim/v1/objects", kBreakableObjects, "application/yaml"), 200);
+  ASSERT_EQ(Sim(sim.url(), "/sim/v1/faults/image", R"({"image":"nginx:broken","mode":"crash"})", "application/json"),
+            200);
+  ASSERT_EQ(Sim(sim.url(), "/sim/v1/faults/memory",
+                R"({"namespace":"default","workload":"deployment/web","bytes":"200Mi"})", "application/json"),
+            200);
+  ASSERT_EQ(Sim(sim.url(), "/sim/v1/faults/node", R"({"node":"node-3","status":"Unknown"})", "application/json"), 200);
+
+  const std::string signal = "SELECT count(*) FROM audit_events WHERE event_type='signal' AND ";
+  const std::string broken_loop = "signal_name='CrashLoopBackOff' AND target_name='broken'";
+  const std::string node_down = "signal_name='NodeNotReady' AND target_name='node-3'";
+  const std::string oom = "signal_name='OOMKilled' AND payload_json->'target'->>'owner_name'='web'";
+  const std::string firing = " AND payload_json->'signal'->>'status'='SIGNAL_STATUS_FIRING'";
+  const std::string resolved = " AND payload_json->'signal'->>'status'='SIGNAL_STATUS_RESOLVED'";
+  long n = 0;
+  for (const auto& what : {broken_loop, node_down, oom}) {
+    EXPECT_TRUE(WaitForCount(stack.dsn(), signal + what + firing, [](long c) { return c >= 1; },
+                             std::chrono::seconds(60), &n))
+        << what << "\n" << ReadFile(stack.run_dir() + "/logs/collector.log");
+  }
+  ASSERT_EQ(Sim(sim.url(), "/sim/v1/faults/image", R"({"image":"nginx:broken","mode":"ok"})", "application/json"), 200);
+  ASSERT_EQ(Sim(sim.url(), "/sim/v1/faults/node", R"({"node":"node-3","ready":true})", "application/json"), 200);
+  for (const auto& what : {broken_loop, node_down}) {
+    EXPECT_TRUE(WaitForCount(stack.dsn(), signal + what + resolved, [](long c) { return c >= 1; },
+                             std::chrono::seconds(60), &n))
+        << what << "\n" << ReadFile(stack.run_dir() + "/logs/collector.log");
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // the slower replica's copies arrive too
+
+  // Each occurrence once in the trail ...
+  EXPECT_EQ(QueryLong(stack.dsn(), kRepeatedKubeStatuses), 0);
+  EXPECT_EQ(QueryLong(stack.dsn(), signal + broken_loop + firing), 1);
+  EXPECT_EQ(QueryLong(stack.dsn(), signal + broken_loop + resolved), 1);
+  EXPECT_EQ(QueryLong(stack.dsn(), signal + node_down + firing), 1);
+  EXPECT_EQ(QueryLong(stack.dsn(), signal + node_down + resolved), 1);
+  // ... although both replicas published it: under the same id.
+  const auto one = PublishedIds(ReadFile(stack.run_dir() + "/logs/collector.log"));
+  const auto two = PublishedIds(ReadFile(stack.run_dir() + "/logs/collector-2.log"));
+  std::string both;
+  for (const auto& id : one) {
+    if (two.count(id) != 0 && id.find('\'') == std::string::npos) {
+      both += (both.empty() ? "'" : ",'") + id + "'";
+    }
+  }
+  ASSERT_FALSE(both.empty()) << "no event id published by both replicas; collector-1 published " << one.size()
+                             << ", collector-2 " << two.size();
+  EXPECT_EQ(QueryLong(stack.dsn(), signal + "event_id::text IN (" + both + ") AND ((" + broken_loop + ") OR (" +
+                                       node_down + ") OR (" + oom + firing + "))"),
+            4 + QueryLong(stack.dsn(), signal + oom + firing))
+      << "collector-1 published " << one.size() << " signals, collector-2 " << two.size();
+  stack.Down();
 }
 #endif
 
