@@ -6,14 +6,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <thread>
-
-#include <librdkafka/rdkafka.h>
 
 #include "kubemend/common/events.h"
 #include "kubemend/common/ids.h"
@@ -296,105 +295,93 @@ TEST_F(SafetyGateIntegrationTest, HumanApprovalThroughGrpcPublishesControlAndApp
   }
 }
 
-// Creates `topic` with `config` through the admin API (before any service
-// creates it with its own settings). Empty string on success.
-std::string CreateTopic(const std::string& brokers, const std::string& topic,
-                        const std::map<std::string, std::string>& config) {
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), err, sizeof err);
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-  if (rk == nullptr) {
-    return err;
-  }
-  rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), 8, -1, err, sizeof err);
-  for (const auto& [k, v] : config) {
-    rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
-  }
-  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
-  rd_kafka_CreateTopics(rk, &nt, 1, nullptr, q);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000);
-  std::string why = ev == nullptr ? "no answer to CreateTopics" : "";
-  if (ev != nullptr) {
-    size_t n = 0;
-    const rd_kafka_topic_result_t** r = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-    if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      why = rd_kafka_event_error_string(ev);
-    } else if (n == 1 && rd_kafka_topic_result_error(r[0]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      why = rd_kafka_topic_result_error_string(r[0]);
-    }
-    rd_kafka_event_destroy(ev);
-  }
-  rd_kafka_NewTopic_destroy(nt);
-  rd_kafka_queue_destroy(q);
-  rd_kafka_destroy(rk);
-  return why;
-}
-
-// Issue 12: an admin change waits for the broker's acknowledgement with the
-// admin mutex held, never the state mutex. Here the broker cannot
-// acknowledge the Pause at all: the control topic wants two in-sync replicas
-// of a one-node cluster, so every try is refused (NOT_ENOUGH_REPLICAS, which
-// the producer retries until the delivery timeout). Meanwhile reads answer
-// at once and proposals are still decided; the Pause then fails and was
-// never applied.
-TEST_F(SafetyGateIntegrationTest, BrokerThatCannotAckAPauseBlocksNeitherReadsNorDecisions) {
+// Issue 12: an admin change waits for the broker's acknowledgement holding
+// the admin mutex, never the state mutex. Here the gate's broker (one of the
+// test's own) is frozen with SIGSTOP while a Pause is published: the Pause
+// waits for its ack until the delivery timeout and fails, and meanwhile the
+// reads that take the state lock (GetMode, ListPending) answer at once and
+// show the Pause not applied. Before the fix GetMode waited the whole timeout.
+TEST_F(SafetyGateIntegrationTest, FrozenBrokerBlocksAPauseButNeverTheReads) {
+  const char* root = std::getenv("KUBEMEND_ROOT");
+  ASSERT_NE(root, nullptr) << "KUBEMEND_ROOT not set; run through ./kubemend test";
+  const std::string dir = "/tmp/kubemend-gate-frozen-" + NewUuid().substr(0, 8);
+  const std::string kafka_sh = std::string(root) + "/scripts/kafka.sh";
+  ASSERT_EQ(std::system((kafka_sh + " start " + dir + " > " + dir + ".addr 2> " + dir + ".err").c_str()), 0)
+      << "scripts/kafka.sh start failed; see " << dir << ".err";
+  struct Broker {
+    std::string stop;
+    ~Broker() { (void)std::system(stop.c_str()); }
+  } broker{kafka_sh + " stop " + dir + " >/dev/null 2>&1; rm -rf " + dir + " " + dir + ".addr " + dir + ".err"};
+  std::ifstream addr(dir + ".addr");
   KafkaConfig cfg = cfg_;
-  cfg.topic_prefix = "gs" + NewUuid().substr(0, 8) + ".";
-  ASSERT_EQ(CreateTopic(cfg.brokers, TopicName(cfg, Topic::kControl),
-                        {{"retention.ms", "-1"}, {"min.insync.replicas", "2"}}),
-            "");
-  Watcher decisions(cfg, {Topic::kDecisions});
-  auto producer = Producer::Create(cfg, "itest", nullptr);
-  ASSERT_TRUE(producer.ok()) << producer.status();
-  constexpr auto kDeliveryTimeout = seconds(12);
-  GateProcess gate(cfg, {{"KUBEMEND_KAFKA_DELIVERY_TIMEOUT", "12s"}});
+  std::getline(addr, cfg.brokers);
+  std::ifstream pid_file(dir + "/kafka/pid");
+  pid_t broker_pid = 0;
+  pid_file >> broker_pid;
+  ASSERT_GT(broker_pid, 0);
+  GateProcess gate(cfg, {{"KUBEMEND_KAFKA_DELIVERY_TIMEOUT", "6s"}});
   ASSERT_NO_FATAL_FAILURE(gate.Start());
 
+  ASSERT_EQ(kill(broker_pid, SIGSTOP), 0);
+  struct Thaw {
+    pid_t pid;
+    ~Thaw() { kill(pid, SIGCONT); }
+  } thaw{broker_pid};
   std::atomic<bool> pause_done{false};
   grpc::Status pause_status;
+  v1::PauseRequest pause;
+  pause.set_issued_by("bob");
+  pause.set_reason("while the broker is frozen");
   std::thread pauser([&] {
-    v1::PauseRequest pause;
-    pause.set_issued_by("bob");
-    pause.set_reason("the broker will not take it");
     v1::ModeResponse mode;
     grpc::ClientContext ctx;
     pause_status = gate.admin().Pause(&ctx, pause, &mode);
     pause_done = true;
   });
-  std::this_thread::sleep_for(seconds(1));  // the Pause is now waiting for its ack
+  std::this_thread::sleep_for(seconds(1));  // the Pause now waits for its ack
   const auto t0 = std::chrono::steady_clock::now();
   v1::ModeResponse mode;
+  grpc::Status st;
   {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + seconds(3));
-    grpc::Status st = gate.admin().GetMode(&ctx, {}, &mode);
-    EXPECT_TRUE(st.ok()) << "GetMode waited for the broker: " << st.error_message();
+    st = gate.admin().GetMode(&ctx, {}, &mode);
   }
-  const auto mode_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-  EXPECT_LT(mode_ms.count(), 2000);
-  EXPECT_FALSE(mode.paused()) << "the pause was applied before the broker acknowledged it";
-  EXPECT_FALSE(pause_done) << "the Pause did not wait for the broker (the test proves nothing)";
-
-  v1::Event p = Proposal("shop", "Deployment", "api", v1::ACTION_TYPE_SCALE_WORKLOAD);
-  p.mutable_proposal()->mutable_action()->mutable_scale_workload()->set_delta(1);
-  auto tracker = std::make_shared<DeliveryTracker>();
-  ASSERT_TRUE((*producer)->Produce(TopicName(cfg, Topic::kProposals), TargetKey(p.target()), p.SerializeAsString(),
-                                   tracker).ok());
-  ASSERT_TRUE(tracker->Wait(seconds(10)).ok());
-  const auto t1 = std::chrono::steady_clock::now();
-  auto d = decisions.WaitFor(DecisionOn(p.event_id(), v1::VERDICT_APPROVED), kDeliveryTimeout);
-  const auto decide_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t1);
-  EXPECT_TRUE(d) << "no decision while the Pause waited";
-  EXPECT_FALSE(pause_done) << "the decision came only after the Pause gave up";
-  std::printf("GetMode answered in %lld ms and a proposal was decided in %lld ms while a Pause waited for the broker\n",
-              static_cast<long long>(mode_ms.count()), static_cast<long long>(decide_ms.count()));
-
+  v1::ListPendingResponse pending;
+  grpc::Status lst;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + seconds(3));
+    lst = gate.admin().ListPending(&ctx, {}, &pending);
+  }
+  const auto read_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  const bool waited = !pause_done;
+  EXPECT_TRUE(st.ok()) << "GetMode waited for the frozen broker: " << st.error_message();
+  EXPECT_TRUE(lst.ok()) << "ListPending waited for the frozen broker: " << lst.error_message();
+  EXPECT_LT(read_ms.count(), 2000);
+  EXPECT_FALSE(mode.paused()) << "the Pause was applied before the broker acknowledged it";
+  EXPECT_TRUE(waited) << "the Pause did not wait for the broker (the test proves nothing)";
   pauser.join();
-  EXPECT_FALSE(pause_status.ok()) << "the broker cannot have acknowledged the Pause";
-  grpc::ClientContext ctx;
-  ASSERT_TRUE(gate.admin().GetMode(&ctx, {}, &mode).ok());
-  EXPECT_FALSE(mode.paused()) << "a Pause the broker refused was applied";
+  std::printf("GetMode and ListPending answered in %lld ms while a Pause waited for a frozen broker\n",
+              static_cast<long long>(read_ms.count()));
+  EXPECT_FALSE(pause_status.ok()) << "a frozen broker cannot have acknowledged the Pause";
+
+  kill(broker_pid, SIGCONT);
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(gate.admin().GetMode(&ctx, {}, &mode).ok());
+  }
+  EXPECT_FALSE(mode.paused()) << "a Pause the broker never acknowledged was applied";
+  // The broker is back: the same Pause goes through (retried until the broker answers again).
+  bool paused = false;
+  for (int i = 0; i < 20 && !paused; ++i) {
+    grpc::ClientContext ctx;
+    paused = gate.admin().Pause(&ctx, pause, &mode).ok() && mode.paused();
+    if (!paused) {
+      std::this_thread::sleep_for(seconds(1));
+    }
+  }
+  EXPECT_TRUE(paused) << "no Pause went through once the broker was thawed";
 }
 
 TEST_F(SafetyGateIntegrationTest, PauseThroughGrpcIsPublishedAndWithholdsApprovalsAcrossRestart) {
