@@ -5,7 +5,7 @@
 #   e2e/cluster/cluster.sh stop DIR     stop every process it started, in reverse order
 #   e2e/cluster/cluster.sh env DIR      print DIR/cluster.env
 #   e2e/cluster/cluster.sh restart-apiserver DIR
-#                                       SIGTERM kube-apiserver and start it again with the same
+#                                       SIGTERM (SIGKILL after 3 s) kube-apiserver and start it again with the same
 #                                       flags (port, certificates, etcd): every watch breaks and
 #                                       every client must reconnect (tests of watch resumption)
 #
@@ -185,9 +185,12 @@ restart_apiserver() {
   source "$dir/cluster.env"
   pid=$(cat "$dir/pids/kube-apiserver")
   mapfile -d '' argv <"/proc/$pid/cmdline" || die "kube-apiserver (pid $pid) is not running"
+  # SIGTERM, and SIGKILL after 3 s: a graceful shutdown drains open watches for
+  # up to a minute, and a crashed API server is the harsher test anyway.
   kill -TERM "$pid"
-  for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
   "${argv[@]}" >>"$dir/logs/kube-apiserver.log" 2>&1 &
   echo $! >"$dir/pids/kube-apiserver"
   local pki=$dir/pki
