@@ -6,9 +6,9 @@
 //     nothing was done; the client waits as told and tries again, and the
 //     action succeeds, applied once;
 //   - 503 after the write was applied (the answer lost on the way back): the
-//     executor cannot know it took effect. The object is changed exactly once
-//     and stays so when the decision is delivered again (the action id on
-//     the object is the fence), and the outcome says what happened;
+//     executor reads the object back, finds its action id on it and reports
+//     SUCCEEDED; the object is changed exactly once and stays so when the
+//     decision is delivered again (the action id on the object is the fence);
 //   - 503 for every write (the server stays down): the action fails with an
 //     outcome naming the server's answer, and the object is untouched.
 // Only the executor goes through the proxy (--service-kubeconfig); the other
@@ -334,6 +334,7 @@ TEST_F(ApiFaultE2eTest, ThrottledLostAndRefusedWritesAreAppliedAtMostOnceWithACl
   ASSERT_TRUE(Eventually([&] { return !Outcomes("lost-answer").empty(); }, seconds(60))) << ExecutorLog();
   EXPECT_EQ(Replicas("lost-answer"), 3) << Trail("lost-answer");
   const auto first = Outcomes("lost-answer")[0];
+  EXPECT_EQ(first.first, "succeeded") << "the change landed; the outcome must say so:\n" << Trail("lost-answer");
   std::printf("answer lost after the write: outcome %s: %s\n", first.first.c_str(), first.second.c_str());
   Publish(ScaleUp("lost-answer", action));
   ASSERT_TRUE(Eventually([&] { return Outcomes("lost-answer").size() >= 2; }, seconds(60))) << ExecutorLog();
