@@ -576,6 +576,134 @@ class WatchedCluster {
   std::string faults_, stack_args_, error_;
 };
 
+// The two-collector scenario, step by step (each step ASSERTs; the test
+// wraps them in ASSERT_NO_FATAL_FAILURE).
+class TwoCollectors {
+ public:
+  TwoCollectors(const WatchedCluster& cluster, Stack& stack) : cluster_(cluster), stack_(stack), ns_(cluster.ns()) {
+    broken_loop_ = "signal_name='CrashLoopBackOff' AND target_namespace='" + ns_ + "' AND target_name='broken'";
+    oom_ = "signal_name='OOMKilled' AND target_namespace='" + ns_ + "' AND payload_json->'target'->>'owner_name'='web'";
+  }
+
+  std::string Logs() const {
+    return ReadFile(stack_.run_dir() + "/logs/collector.log") + "\n--- collector-2:\n" +
+           ReadFile(stack_.run_dir() + "/logs/collector-2.log");
+  }
+
+  // A crash-looping pod, an OOM-killed Deployment and a NotReady node, each
+  // fired and (but the OOM kill) resolved again.
+  void BreakPodsAndANode() {
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(cluster_.Apply(kBreakableObjects));
+    ASSERT_EQ(cluster_.Fault("image", R"({"image":"nginx:broken","mode":"crash"})"), 200);
+    ASSERT_EQ(cluster_.Fault("memory", R"({"namespace":")" + ns_ + R"(","workload":"deployment/web","bytes":"200Mi"})"),
+              200);
+    ASSERT_NO_FATAL_FAILURE(WaitStored(broken_loop_, kFiring));
+    ASSERT_NO_FATAL_FAILURE(WaitStored(oom_, kFiring));
+    // The node goes down only now: a kubelet that stopped reporting would not
+    // OOM-kill the pods it runs.
+    ASSERT_EQ(cluster_.Fault("node", R"({"node":"node-3","ready":false,"status":"False"})"), 200);
+    ASSERT_NO_FATAL_FAILURE(WaitStored(kNodeDown, kFiring));
+    ASSERT_EQ(cluster_.Fault("image", R"({"image":"nginx:broken","mode":"ok"})"), 200);
+    ASSERT_EQ(cluster_.Fault("node", R"({"node":"node-3","ready":true})"), 200);
+    ASSERT_NO_FATAL_FAILURE(WaitStored(broken_loop_, kResolved));
+    ASSERT_NO_FATAL_FAILURE(WaitStored(kNodeDown, kResolved));
+    once_ = {broken_loop_, kNodeDown};
+    std::printf("faults seen, fired and resolved in %.1f s\n",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+
+  // Least privilege held: neither collector was refused anything it needs.
+  void ExpectNothingForbidden() const {
+    const std::string logs = Logs();
+    for (const char* refused : {"Forbidden", "forbidden"}) {
+      EXPECT_EQ(logs.find(refused), std::string::npos) << logs;
+    }
+  }
+
+  // Real cluster: kube-apiserver restarts; both collectors' watches come back
+  // (each after its own back-off, which grew while the server was down) and
+  // both publish a new NotReady node. A just-started kube-apiserver refuses
+  // requests (403) until its RBAC informers have synced: counted, not failed.
+  void RestartApiServerAndBreakAnotherNode() {
+    const double restart_s = RestartApiServer();
+    ASSERT_GE(restart_s, 0) << "kube-apiserver did not come back (cluster.sh restart-apiserver)";
+    const auto t_ready = std::chrono::steady_clock::now();
+    const std::string node_back = "signal_name='NodeNotReady' AND target_name='node-2'";
+    ASSERT_EQ(cluster_.Fault("node", R"({"node":"node-2","ready":false,"status":"False"})"), 200);
+    ASSERT_NO_FATAL_FAILURE(WaitStored(node_back, kFiring));
+    const double seen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_ready).count();
+    ASSERT_TRUE(WaitUntil([&] { return InBothLogs("name=NodeNotReady status=firing target=Node/node-2"); },
+                          std::chrono::seconds(60)))
+        << "a collector's watches did not resume after kube-apiserver restarted\n" << Logs();
+    const double both_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_ready).count();
+    ASSERT_EQ(cluster_.Fault("node", R"({"node":"node-2","ready":true})"), 200);
+    ASSERT_TRUE(WaitUntil([&] { return InBothLogs("name=NodeNotReady status=resolved target=Node/node-2"); },
+                          std::chrono::seconds(60)))
+        << Logs();
+    once_.push_back(node_back);
+    const std::string logs = Logs();
+    size_t refused = 0;
+    for (size_t at = 0; (at = logs.find("kind=forbidden", at)) != std::string::npos; ++at) {
+      ++refused;
+    }
+    std::printf("kube-apiserver restart: down and ready again in %.1f s; a new NotReady node in the trail %.1f s "
+                "after that, published by both collectors after %.1f s; %zu watch requests refused (403) while its "
+                "RBAC caches synced\n",
+                restart_s, seen_s, both_s, refused);
+  }
+
+  // Each occurrence once in the trail, although both replicas published it:
+  // under the same id.
+  void ExpectEachOccurrenceOnceUnderOneId() const {
+    std::this_thread::sleep_for(std::chrono::seconds(3));  // the slower replica's copies arrive too
+    EXPECT_EQ(QueryLong(stack_.dsn(), kRepeatedKubeStatuses), 0);
+    for (const auto& what : once_) {
+      EXPECT_EQ(QueryLong(stack_.dsn(), kSignal + what + kFiring), 1) << what;
+      EXPECT_EQ(QueryLong(stack_.dsn(), kSignal + what + kResolved), 1) << what;
+    }
+    const auto one = PublishedIds(ReadFile(stack_.run_dir() + "/logs/collector.log"));
+    const auto two = PublishedIds(ReadFile(stack_.run_dir() + "/logs/collector-2.log"));
+    std::string both;
+    for (const auto& id : one) {
+      if (two.count(id) != 0 && id.find('\'') == std::string::npos) {
+        both += (both.empty() ? "'" : ",'") + id + "'";
+      }
+    }
+    ASSERT_FALSE(both.empty()) << "no event id published by both replicas; collector-1 published " << one.size()
+                               << ", collector-2 " << two.size();
+    std::string all = "(" + oom_ + kFiring + ")";
+    for (const auto& what : once_) {
+      all += " OR (" + what + ")";
+    }
+    EXPECT_EQ(QueryLong(stack_.dsn(), kSignal + "event_id::text IN (" + both + ") AND (" + all + ")"),
+              2 * static_cast<long>(once_.size()) + QueryLong(stack_.dsn(), kSignal + oom_ + kFiring))
+        << "collector-1 published " << one.size() << " signals, collector-2 " << two.size();
+  }
+
+ private:
+  static constexpr const char* kFiring = " AND payload_json->'signal'->>'status'='SIGNAL_STATUS_FIRING'";
+  static constexpr const char* kResolved = " AND payload_json->'signal'->>'status'='SIGNAL_STATUS_RESOLVED'";
+  static inline const std::string kSignal = "SELECT count(*) FROM audit_events WHERE event_type='signal' AND ";
+  static inline const std::string kNodeDown = "signal_name='NodeNotReady' AND target_name='node-3'";
+
+  void WaitStored(const std::string& what, const char* status) const {
+    long n = 0;
+    ASSERT_TRUE(WaitForCount(stack_.dsn(), kSignal + what + status, [](long c) { return c >= 1; },
+                             std::chrono::seconds(90), &n))
+        << what << status << "\n" << Logs();
+  }
+  bool InBothLogs(const std::string& line) const {
+    return ReadFile(stack_.run_dir() + "/logs/collector.log").find(line) != std::string::npos &&
+           ReadFile(stack_.run_dir() + "/logs/collector-2.log").find(line) != std::string::npos;
+  }
+
+  const WatchedCluster& cluster_;
+  Stack& stack_;
+  std::string ns_, broken_loop_, oom_;
+  std::vector<std::string> once_;  // occurrences that must be stored exactly once (firing and resolved)
+};
+
 // Issue 12: two collector replicas, both watching one cluster. Every
 // occurrence is published by both (each has its own watches), with the same
 // event id, and the trail stores it once. Issue 11, on the real control
@@ -585,7 +713,6 @@ class WatchedCluster {
 TEST(CollectorE2eTest, TwoCollectorsWatchingOneClusterStoreEachObservationOnce) {
   WatchedCluster cluster;
   ASSERT_EQ(cluster.error(), "");
-  const std::string ns = cluster.ns();
   setenv("KUBEMEND_KUBERNETES_TICK", "500ms", 1);
   setenv("KUBEMEND_KUBERNETES_RECOVERY_STABLE", "3s", 1);
   Stack stack;
@@ -596,121 +723,14 @@ TEST(CollectorE2eTest, TwoCollectorsWatchingOneClusterStoreEachObservationOnce) 
   ASSERT_EQ(up, "");
   ASSERT_EQ(added, 0);
   std::this_thread::sleep_for(std::chrono::seconds(2));  // collector-2's first list
-  const auto t_start = std::chrono::steady_clock::now();
 
-  ASSERT_TRUE(cluster.Apply(kBreakableObjects));
-  ASSERT_EQ(cluster.Fault("image", R"({"image":"nginx:broken","mode":"crash"})"), 200);
-  ASSERT_EQ(cluster.Fault("memory", R"({"namespace":")" + ns + R"(","workload":"deployment/web","bytes":"200Mi"})"),
-            200);
-
-  const std::string signal = "SELECT count(*) FROM audit_events WHERE event_type='signal' AND ";
-  const std::string broken_loop =
-      "signal_name='CrashLoopBackOff' AND target_namespace='" + ns + "' AND target_name='broken'";
-  const std::string node_down = "signal_name='NodeNotReady' AND target_name='node-3'";
-  const std::string oom = "signal_name='OOMKilled' AND target_namespace='" + ns +
-                          "' AND payload_json->'target'->>'owner_name'='web'";
-  const std::string firing = " AND payload_json->'signal'->>'status'='SIGNAL_STATUS_FIRING'";
-  const std::string resolved = " AND payload_json->'signal'->>'status'='SIGNAL_STATUS_RESOLVED'";
-  auto logs = [&] {
-    return ReadFile(stack.run_dir() + "/logs/collector.log") + "\n--- collector-2:\n" +
-           ReadFile(stack.run_dir() + "/logs/collector-2.log");
-  };
-  long n = 0;
-  for (const auto& what : {broken_loop, oom}) {
-    ASSERT_TRUE(WaitForCount(stack.dsn(), signal + what + firing, [](long c) { return c >= 1; },
-                             std::chrono::seconds(90), &n))
-        << what << "\n" << logs();
-  }
-  // The node goes down only now: a kubelet that stopped reporting would not
-  // OOM-kill the pods it runs.
-  ASSERT_EQ(cluster.Fault("node", R"({"node":"node-3","ready":false,"status":"False"})"), 200);
-  ASSERT_TRUE(WaitForCount(stack.dsn(), signal + node_down + firing, [](long c) { return c >= 1; },
-                           std::chrono::seconds(90), &n))
-      << logs();
-  ASSERT_EQ(cluster.Fault("image", R"({"image":"nginx:broken","mode":"ok"})"), 200);
-  ASSERT_EQ(cluster.Fault("node", R"({"node":"node-3","ready":true})"), 200);
-  for (const auto& what : {broken_loop, node_down}) {
-    ASSERT_TRUE(WaitForCount(stack.dsn(), signal + what + resolved, [](long c) { return c >= 1; },
-                             std::chrono::seconds(90), &n))
-        << what << "\n" << logs();
-  }
-  std::printf("faults seen, fired and resolved in %.1f s\n",
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count());
-
-  // Least privilege held: neither collector was refused anything it needs.
-  // (Checked before the restart: a kube-apiserver that has just started
-  // answers 403 for a moment, until its RBAC informers have synced; the
-  // watches retry through that, as the new fault below shows.)
-  const std::string before_restart = logs();
-  for (const char* refused : {"Forbidden", "forbidden"}) {
-    EXPECT_EQ(before_restart.find(refused), std::string::npos) << before_restart;
-  }
-
-  std::string node_back;  // on the real cluster: a fault after kube-apiserver restarted
+  TwoCollectors scenario(cluster, stack);
+  ASSERT_NO_FATAL_FAILURE(scenario.BreakPodsAndANode());
+  scenario.ExpectNothingForbidden();
   if (cluster.real()) {
-    const double restart_s = RestartApiServer();
-    ASSERT_GE(restart_s, 0) << "kube-apiserver did not come back (cluster.sh restart-apiserver)";
-    const auto t_ready = std::chrono::steady_clock::now();
-    ASSERT_EQ(cluster.Fault("node", R"({"node":"node-2","ready":false,"status":"False"})"), 200);
-    node_back = "signal_name='NodeNotReady' AND target_name='node-2'";
-    ASSERT_TRUE(WaitForCount(stack.dsn(), signal + node_back + firing, [](long c) { return c >= 1; },
-                             std::chrono::seconds(90), &n))
-        << "the watches did not resume after kube-apiserver restarted\n" << logs();
-    const double seen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_ready).count();
-    // Both replicas' watches come back (each after its own back-off, which
-    // grew while the server was down): both publish the fault.
-    auto in_both = [&](const std::string& line) {
-      return ReadFile(stack.run_dir() + "/logs/collector.log").find(line) != std::string::npos &&
-             ReadFile(stack.run_dir() + "/logs/collector-2.log").find(line) != std::string::npos;
-    };
-    ASSERT_TRUE(WaitUntil([&] { return in_both("name=NodeNotReady status=firing target=Node/node-2"); },
-                          std::chrono::seconds(60)))
-        << "a collector's watches did not resume after kube-apiserver restarted\n" << logs();
-    const double both_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_ready).count();
-    ASSERT_EQ(cluster.Fault("node", R"({"node":"node-2","ready":true})"), 200);
-    ASSERT_TRUE(WaitUntil([&] { return in_both("name=NodeNotReady status=resolved target=Node/node-2"); },
-                          std::chrono::seconds(60)))
-        << logs();
-    const std::string after = logs();  // none before the restart (checked above)
-    size_t refused = 0;
-    for (size_t at = 0; (at = after.find("kind=forbidden", at)) != std::string::npos; ++at) {
-      ++refused;
-    }
-    std::printf("kube-apiserver restart: down and ready again in %.1f s; a new NotReady node in the trail %.1f s "
-                "after that, published by both collectors after %.1f s; %zu watch requests refused (403) while its "
-                "RBAC caches synced\n",
-                restart_s, seen_s, both_s, refused);
+    ASSERT_NO_FATAL_FAILURE(scenario.RestartApiServerAndBreakAnotherNode());
   }
-  std::this_thread::sleep_for(std::chrono::seconds(3));  // the slower replica's copies arrive too
-
-  // Each occurrence once in the trail ...
-  EXPECT_EQ(QueryLong(stack.dsn(), kRepeatedKubeStatuses), 0);
-  std::vector<std::string> once = {broken_loop, node_down};
-  if (!node_back.empty()) {
-    once.push_back(node_back);
-  }
-  for (const auto& what : once) {
-    EXPECT_EQ(QueryLong(stack.dsn(), signal + what + firing), 1) << what;
-    EXPECT_EQ(QueryLong(stack.dsn(), signal + what + resolved), 1) << what;
-  }
-  // ... although both replicas published it: under the same id.
-  const auto one = PublishedIds(ReadFile(stack.run_dir() + "/logs/collector.log"));
-  const auto two = PublishedIds(ReadFile(stack.run_dir() + "/logs/collector-2.log"));
-  std::string both;
-  for (const auto& id : one) {
-    if (two.count(id) != 0 && id.find('\'') == std::string::npos) {
-      both += (both.empty() ? "'" : ",'") + id + "'";
-    }
-  }
-  ASSERT_FALSE(both.empty()) << "no event id published by both replicas; collector-1 published " << one.size()
-                             << ", collector-2 " << two.size();
-  std::string all = "(" + oom + firing + ")";
-  for (const auto& what : once) {
-    all += " OR (" + what + ")";
-  }
-  EXPECT_EQ(QueryLong(stack.dsn(), signal + "event_id::text IN (" + both + ") AND (" + all + ")"),
-            2 * static_cast<long>(once.size()) + QueryLong(stack.dsn(), signal + oom + firing))
-      << "collector-1 published " << one.size() << " signals, collector-2 " << two.size();
+  scenario.ExpectEachOccurrenceOnceUnderOneId();
   stack.Down();
 }
 #endif
