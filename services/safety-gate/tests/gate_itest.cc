@@ -380,6 +380,7 @@ TEST_F(SafetyGateIntegrationTest, FrozenBrokerBlocksAPauseButNeverTheReads) {
   std::thread pauser([&] {
     v1::ModeResponse mode;
     grpc::ClientContext ctx;
+    Bearer(ctx, "bob");
     pause_status = gate.admin().Pause(&ctx, pause, &mode);
     pause_done = true;
   });
@@ -389,6 +390,7 @@ TEST_F(SafetyGateIntegrationTest, FrozenBrokerBlocksAPauseButNeverTheReads) {
   grpc::Status st;
   {
     grpc::ClientContext ctx;
+    Bearer(ctx, "bob");
     ctx.set_deadline(std::chrono::system_clock::now() + seconds(3));
     st = gate.admin().GetMode(&ctx, {}, &mode);
   }
@@ -396,6 +398,7 @@ TEST_F(SafetyGateIntegrationTest, FrozenBrokerBlocksAPauseButNeverTheReads) {
   grpc::Status lst;
   {
     grpc::ClientContext ctx;
+    Bearer(ctx, "bob");
     ctx.set_deadline(std::chrono::system_clock::now() + seconds(3));
     lst = gate.admin().ListPending(&ctx, {}, &pending);
   }
@@ -414,6 +417,7 @@ TEST_F(SafetyGateIntegrationTest, FrozenBrokerBlocksAPauseButNeverTheReads) {
   kill(broker_pid, SIGCONT);
   {
     grpc::ClientContext ctx;
+    Bearer(ctx, "bob");
     ASSERT_TRUE(gate.admin().GetMode(&ctx, {}, &mode).ok());
   }
   EXPECT_FALSE(mode.paused()) << "a Pause the broker never acknowledged was applied";
@@ -421,6 +425,7 @@ TEST_F(SafetyGateIntegrationTest, FrozenBrokerBlocksAPauseButNeverTheReads) {
   bool paused = false;
   for (int i = 0; i < 20 && !paused; ++i) {
     grpc::ClientContext ctx;
+    Bearer(ctx, "bob");
     paused = gate.admin().Pause(&ctx, pause, &mode).ok() && mode.paused();
     if (!paused) {
       std::this_thread::sleep_for(seconds(1));
