@@ -446,6 +446,13 @@ TEST_F(AuditStoreTest, IncidentsAreTheAnalyzersWithTheSignalsTheyAbsorbed) {
     EXPECT_EQ(w.exec1("SELECT count(*) FROM incident_timeline WHERE incident_id = 'prov-api-a' "
                       "AND event_type = 'signal'")[0].as<int>(), 3);
   }
+  // The timeline of an absorbed signal's own id is the incident that took it.
+  TrailReader reader(dsn_, "kubemend_reader");
+  auto tl = reader.Timeline("prov-api-c");
+  ASSERT_TRUE(tl.ok()) << tl.status();
+  EXPECT_EQ(tl->incident().incident_id(), "prov-api-a");
+  EXPECT_EQ(tl->incident().absorbed(), 3);
+  EXPECT_EQ(tl->records_size(), 6) << "three signals, the proposal, two NoActions";
   v1::Event closed = NewCausedEvent(v1::EVENT_TYPE_CONTROL, p, "closed", analyzer, clock);
   closed.set_incident_id("prov-api-a");
   auto* ic = closed.mutable_control()->mutable_incident_closed();
