@@ -13,6 +13,8 @@
 
 #include <pqxx/pqxx>
 
+#include <iostream>
+
 #include "kubemend/common/ids.h"
 #include "sim_cluster.h"
 #include "stack.h"
@@ -178,9 +180,13 @@ TEST_F(AlertsE2ETest, FiveOomKilledPodsAreOneIncidentWithOneIncreaseMemoryAndNoR
       seconds(30)))
       << "the fault never OOM-killed all five pods";
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the facts cache's watch catches up
+  auto sent = std::chrono::steady_clock::now();
   auto [code, body] = Post(stack_->CollectorUrl(), "/api/v1/alerts", CrashLoopingGroup(pods));
   ASSERT_EQ(code, 200) << body;
   ASSERT_TRUE(WaitOutcome("oom", "succeeded")) << Trail();
+  std::cout << "alert to verified fix (IncreaseMemory, verify stable 2s): "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent).count()
+            << " ms\n";
 
   auto proposals = Rows("SELECT action_type, target_kind || '/' || target_name FROM audit_events "
                         "WHERE event_type = 'proposal' AND target_namespace = 'shop' AND "
@@ -232,6 +238,7 @@ TEST_F(AlertsE2ETest, CrashLoopRightAfterAnImageChangeIsRolledBackToThePreviousI
       seconds(20)))
       << "the bad image never crashed";
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto sent = std::chrono::steady_clock::now();
   auto [code, body] = Post(stack_->CollectorUrl(), "/api/v1/alerts", CrashLoopingGroup({pod}));
   ASSERT_EQ(code, 200) << body;
   std::vector<std::pair<std::string, std::string>> proposals;
@@ -264,6 +271,9 @@ TEST_F(AlertsE2ETest, CrashLoopRightAfterAnImageChangeIsRolledBackToThePreviousI
   auto approved = RunShell(approve);
   ASSERT_TRUE(approved.has_value()) << approve;
   ASSERT_TRUE(WaitOutcome("api", "succeeded")) << Trail();
+  std::cout << "alert to verified fix (RollbackImage, approval included, verify stable 2s): "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent).count()
+            << " ms\n";
   EXPECT_EQ(sim_->Deployment("api")["spec"]["template"]["spec"]["containers"][0]["image"], "shop/api:v1");
 }
 
