@@ -265,8 +265,10 @@ TEST_F(AlertsE2ETest, CrashLoopRightAfterAnImageChangeIsRolledBackToThePreviousI
       },
       seconds(30)))
       << Trail();
-  std::string approve = std::string(KUBEMENDCTL_BIN) + " --stack-env " + stack_->run_dir() +
-                        "/stack.env --as e2e-operator approve " + proposals[0].first +
+  // As a user would: kubemendctl finds the stack and the operator token `up` generated through
+  // the run dir (the admin API is locked without a token).
+  std::string approve = "KUBEMEND_RUN_DIR=" + stack_->run_dir() + " " +
+                        std::string(KUBEMENDCTL_BIN) + " approve " + proposals[0].first +
                         " --reason 'bad rollout confirmed' 2>&1";
   auto approved = RunShell(approve);
   ASSERT_TRUE(approved.has_value()) << approve;
