@@ -1,0 +1,664 @@
+// Healing from the alerts people really have (issue 13, "Done when"), with nothing of ours
+// between the cluster and the alert:
+//
+//   real control plane (./kubemend test starts it: e2e/cluster)
+//     -> kube-state-metrics v2.20.0 (built from the Go module proxy, scripts/build-ksm.sh)
+//     -> Prometheus (Debian) evaluating kube-prometheus' kubernetes-mixin rules, byte-identical
+//        upstream files with only `for:` shortened (derive_rules.py, checked by upstream_rules_check)
+//     -> Alertmanager (Debian), kube-prometheus' grouping (by namespace), bearer token
+//     -> kubemend's collector webhook, with the collector's own Kubernetes watches (pods, nodes,
+//        events: its signal sources) turned OFF, so the alerts alone drive it
+//     -> analyzer (default policies + node-not-ready-policy.yaml) -> safety gate -> executor,
+//        each service with its own ServiceAccount token.
+//
+// Two phases. First the node: KubeNodeNotReady, whose series carries the exporter's namespace/pod
+// (the scrape target's labels: the common relabelling slip), targets the Node, which gets cordoned.
+// Then three workload scenarios at once, each in its own namespace (Alertmanager groups by it):
+//   1. an OOM-killed Deployment gets more memory and stays healthy; no RestartPod is proposed;
+//   2. a bad image rollout is rolled back;
+//   3. five crash-looping pods of one Deployment are one incident and one action, which fixes it.
+// The node goes first because the executor runs a batch of decisions to the end (verifications
+// included) before it takes the next: an action that cannot fix its target holds the next batch
+// for its whole verifyTimeout, and the node scenario must not depend on the others' remedies.
+// Each prints the time from its first alert (the alert's startsAt, from Prometheus) to the
+// verified fix (the executor's verified outcome); `ctest -V` shows them.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <pqxx/pqxx>
+#include <thread>
+#include <tuple>
+
+#include "kubemend/common/ids.h"
+#include "monitoring.h"
+#include "stack.h"
+
+namespace kubemend::e2e {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+using Clock = std::chrono::steady_clock;
+
+// Everything in a phase must have happened this long after its faults; the scenarios of a phase
+// run side by side, so the suite's wall time stays near the sum of these on failure too.
+constexpr seconds kNodeBudget{45};
+constexpr seconds kWorkloadBudget{75};
+constexpr const char* kExporterPod = "kube-state-metrics-6d4c7b9f5-x7k2p";
+
+constexpr const char* kNamespaces = R"(
+apiVersion: v1
+kind: Namespace
+metadata: {name: @OOM@}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: @ROLL@}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: @LOOP@}
+)";
+
+// @OOM@, @ROLL@ and @LOOP@ are the scenarios' namespaces. No workload runs on the node that goes
+// NotReady (@AFFINITY@ keeps them off it: the node controller marks its pods not ready).
+constexpr const char* kWorkloads = R"(
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: @OOM@}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      affinity: @AFFINITY@
+      containers:
+      - name: app
+        image: @OOM@/web:v1
+        resources: {limits: {memory: 256Mi}, requests: {memory: 128Mi}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: @ROLL@}
+spec:
+  replicas: 2
+  minReadySeconds: 5           # a pod that crashes within a second never counts as available,
+  progressDeadlineSeconds: 10  # so the rollout stalls with the v1 pods serving, and is stuck
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      affinity: @AFFINITY@
+      containers:
+      - name: app
+        image: @ROLL@/api:v1
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: worker, namespace: @LOOP@}
+spec:
+  replicas: 5
+  strategy: {type: Recreate}
+  selector: {matchLabels: {app: worker}}
+  template:
+    metadata: {labels: {app: worker}}
+    spec:
+      affinity: @AFFINITY@
+      containers:
+      - name: app
+        image: @LOOP@/worker:v1
+)";
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+void ReplaceAll(std::string* s, const std::string& from, const std::string& to) {
+  for (size_t at = 0; (at = s->find(from, at)) != std::string::npos; at += to.size()) {
+    s->replace(at, from.size(), to);
+  }
+}
+
+// Runs a shell command; its stdout, or nullopt when it failed.
+std::optional<std::string> Shell(const std::string& cmd) {
+  FILE* f = popen(cmd.c_str(), "r");
+  if (f == nullptr) {
+    return std::nullopt;
+  }
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+    out.append(buf, n);
+  }
+  return pclose(f) == 0 ? std::optional<std::string>(out) : std::nullopt;
+}
+
+std::string Kubectl() { return Env("KUBEMEND_TEST_KUBECTL") + " --kubeconfig " + Env("KUBEMEND_TEST_KUBECONFIG"); }
+
+json KubeGet(const std::string& what) {
+  auto out = Shell(Kubectl() + " get " + what + " -o json 2>/dev/null");
+  return out ? json::parse(*out, nullptr, false) : json(nullptr);
+}
+
+int FaultPost(const std::string& path, const json& body) {
+  std::string cmd = "curl -s -o /dev/null -w '%{http_code}' -X POST " + Env("KUBEMEND_TEST_K8S_FAULTS_URL") + path +
+                    " -d '" + body.dump() + "'";
+  auto out = Shell(cmd);
+  return out ? std::atoi(out->c_str()) : 0;
+}
+
+// A kubeconfig for ServiceAccount kubemend/kubemend-SA with a freshly minted token (TokenRequest).
+std::string TokenKubeconfig(const std::string& dir, const std::string& sa) {
+  auto token = Shell(Kubectl() + " -n kubemend create token kubemend-" + sa + " --duration 1h");
+  auto server = Shell(Kubectl() + " config view --minify -o jsonpath='{.clusters[0].cluster.server}'");
+  auto ca = Shell(Kubectl() + " config view --minify -o jsonpath='{.clusters[0].cluster.certificate-authority}'");
+  if (!token || !server || !ca || token->empty()) {
+    return "";
+  }
+  std::string t = token->substr(0, token->find_last_not_of(" \n") + 1);
+  std::string path = dir + "/kubeconfig." + sa;
+  std::ofstream(path) << "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: \"" << *server
+                      << "\", certificate-authority: \"" << *ca << "\"}\nusers:\n- name: " << sa
+                      << "\n  user: {token: \"" << t << "\"}\ncontexts:\n- name: c\n  context: {cluster: c, user: " << sa
+                      << "}\ncurrent-context: c\n";
+  return path;
+}
+
+// Memory in MiB from a Kubernetes quantity such as 256Mi, 1Gi or 402653184 (0 when unreadable).
+double MiB(const std::string& q) {
+  char* end = nullptr;
+  double v = std::strtod(q.c_str(), &end);
+  std::string unit = end ? end : "";
+  static const std::map<std::string, double> kUnits = {{"", 1.0 / 1048576}, {"Ki", 1.0 / 1024}, {"Mi", 1},
+                                                       {"Gi", 1024},        {"k", 1e3 / 1048576}, {"M", 1e6 / 1048576},
+                                                       {"G", 1e9 / 1048576}};
+  auto it = kUnits.find(unit);
+  return it == kUnits.end() ? 0 : v * it->second;
+}
+
+// The pods of a Deployment by app label: name -> (restarts, waiting reason or "").
+std::map<std::string, std::pair<int64_t, std::string>> PodStates(const std::string& ns, const std::string& app) {
+  std::map<std::string, std::pair<int64_t, std::string>> out;
+  json l = KubeGet("pods -n " + ns + " -l app=" + app);
+  if (!l.is_object()) {
+    return out;
+  }
+  for (const auto& p : l["items"]) {
+    if (p["metadata"].contains("deletionTimestamp")) {
+      continue;
+    }
+    int64_t restarts = 0;
+    std::string waiting;
+    for (const auto& c : p["status"].value("containerStatuses", json::array())) {
+      restarts += c.value("restartCount", int64_t{0});
+      if (c.contains("state") && c["state"].contains("waiting")) {
+        waiting = c["state"]["waiting"].value("reason", "waiting");
+      }
+    }
+    out[p["metadata"]["name"]] = {restarts, waiting};
+  }
+  return out;
+}
+
+// One line per pod, for failure messages: name, image, restarts, state.
+std::string PodsSummary(const std::string& ns) {
+  json l = KubeGet("pods -n " + ns);
+  std::string out;
+  for (const auto& p : l.is_object() ? l["items"] : json::array()) {
+    out += "  pod " + p["metadata"].value("name", "") + " node=" + p["spec"].value("nodeName", "");
+    for (const auto& c : p["status"].value("containerStatuses", json::array())) {
+      out += " image=" + c.value("image", "") + " restarts=" + std::to_string(c.value("restartCount", 0)) +
+             " state=" + (c.contains("state") ? c["state"].dump() : "") +
+             " last=" + (c.contains("lastState") ? c["lastState"].dump() : "");
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+bool Eventually(const std::function<bool()>& pred, Clock::time_point until) {
+  while (Clock::now() < until) {
+    if (pred()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return pred();
+}
+
+struct Timing {
+  std::string scenario;
+  double first_alert_to_fix = -1;  // seconds; -1: no verified fix
+  std::string note;
+};
+
+class UpstreamRulesE2ETest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    s_ = new Suite();
+    s_->error = s_->Start();
+  }
+  static void TearDownTestSuite() {
+    s_->PrintTimings();
+    s_->Stop(::testing::UnitTest::GetInstance()->failed_test_count() > 0);
+    delete s_;
+    s_ = nullptr;
+  }
+  void SetUp() override { ASSERT_EQ(s_->error, "") << s_->error; }
+  // The workload scenarios' faults, once, when the first of them runs (after the node's).
+  static void StartWorkloads() {
+    if (!s_->workloads_started) {
+      s_->workloads_started = true;
+      s_->workload_error = s_->StartWorkloads();
+    }
+    ASSERT_EQ(s_->workload_error, "") << s_->workload_error;
+  }
+
+  struct Suite {
+    std::string error, dir, id, oom, roll, loop, node, root;
+    Stack stack;
+    Monitoring monitoring;
+    Clock::time_point node_deadline, deadline;
+    bool workloads_started = false;
+    std::string workload_error;
+    std::vector<Timing> timings;
+
+    std::string Start();
+    std::string StartCluster();
+    std::string StartStack();
+    std::string StartMonitoring();
+    std::string BreakNode();
+    std::string StartWorkloads();
+    void PrintTimings() const;
+    void Stop(bool keep_logs);
+  };
+
+  // ---------------------------------------------------------------- trail queries
+  static long Count(const std::string& where) {
+    try {
+      return QueryLong(s_->stack.dsn(), "SELECT count(*) FROM audit_events WHERE " + where);
+    } catch (const std::exception&) {
+      return -1;  // the audit service has not migrated yet
+    }
+  }
+  // Seconds from the first alert matching `alerts` to the first event matching `fix`; -1 if none.
+  static double Seconds(const std::string& alerts, const std::string& fix) {
+    pqxx::connection c(s_->stack.dsn());
+    pqxx::work w(c);
+    auto r = w.exec1("SELECT extract(epoch FROM (SELECT min(occurred_at) FROM audit_events WHERE " + fix +
+                     ") - (SELECT min(occurred_at) FROM audit_events WHERE event_type = 'signal' AND " + alerts + "))");
+    return r[0].is_null() ? -1 : r[0].as<double>();
+  }
+  // What kubemend did in a namespace, one line per event, for failure messages.
+  static std::string Trail(const std::string& where) {
+    std::string out;
+    try {
+      pqxx::connection c(s_->stack.dsn());
+      pqxx::work w(c);
+      for (const auto& r : w.exec(
+               "SELECT event_type, signal_name, payload_json->'signal'->>'status', target_namespace, target_kind, "
+               "target_name, action_type, verdict, rule, outcome_status, left(incident_id, 8), policy_name "
+               "FROM audit_events WHERE " + where + " ORDER BY seq")) {
+        std::string line;
+        for (const auto& f : r) {
+          line += (line.empty() ? "" : " | ") + (f.is_null() ? std::string() : f.as<std::string>());
+        }
+        out += "  " + line + "\n";
+      }
+    } catch (const std::exception& e) {
+      out += std::string("  (trail unreadable: ") + e.what() + ")\n";
+    }
+    return out.empty() ? "  (nothing in the trail)\n" : out;
+  }
+  static std::string InNs(const std::string& ns) { return "target_namespace = '" + ns + "'"; }
+  static bool WaitFor(const std::string& where, Clock::time_point until, long at_least = 1) {
+    return Eventually([&] { return Count(where) >= at_least; }, until);
+  }
+
+  static Suite* s_;
+};
+
+UpstreamRulesE2ETest::Suite* UpstreamRulesE2ETest::s_ = nullptr;
+
+// ------------------------------------------------------------------ suite set-up
+
+std::string UpstreamRulesE2ETest::Suite::Start() {
+  for (const char* v : {"KUBEMEND_ROOT", "KUBEMEND_TEST_KUBECTL", "KUBEMEND_TEST_KUBECONFIG",
+                        "KUBEMEND_TEST_K8S_FAULTS_URL", "KUBEMEND_TEST_KSM"}) {
+    if (Env(v).empty()) {
+      return std::string(v) +
+             " is not set: run this through ./kubemend test, which starts the control plane and builds "
+             "kube-state-metrics (scripts/build-ksm.sh)";
+    }
+  }
+  root = Env("KUBEMEND_ROOT");
+  id = NewUuid().substr(0, 8);
+  dir = (std::filesystem::temp_directory_path() / ("kubemend-upstream-rules-" + id)).string();
+  std::filesystem::create_directories(dir);
+  oom = "oom-" + id;
+  roll = "roll-" + id;
+  loop = "loop-" + id;
+  for (auto step : {&Suite::StartCluster, &Suite::StartStack, &Suite::StartMonitoring, &Suite::BreakNode}) {
+    std::string err = (this->*step)();
+    if (!err.empty()) {
+      return err;
+    }
+  }
+  return "";
+}
+
+// deploy/k8s's ServiceAccounts and RBAC, and the scenario namespaces.
+std::string UpstreamRulesE2ETest::Suite::StartCluster() {
+  json nodes = KubeGet("nodes");
+  if (!nodes.is_object() || nodes["items"].size() < 2) {
+    return "the control plane has fewer than two nodes";
+  }
+  node = nodes["items"].back()["metadata"]["name"];
+  std::string n = kNamespaces;
+  ReplaceAll(&n, "@OOM@", oom);
+  ReplaceAll(&n, "@ROLL@", roll);
+  ReplaceAll(&n, "@LOOP@", loop);
+  std::ofstream(dir + "/namespaces.yaml") << n;
+  if (!Shell(Kubectl() + " kustomize " + root + "/deploy/k8s/base > " + dir + "/base.yaml && " + Kubectl() +
+             " apply --server-side --force-conflicts --field-manager kubemend-test -f " + dir +
+             "/base.yaml >/dev/null && " + Kubectl() + " apply -f " + dir + "/namespaces.yaml >/dev/null")) {
+    return "applying deploy/k8s/base and the namespaces to the control plane failed";
+  }
+  return "";
+}
+
+// The five services. The collector's Kubernetes signal sources are off (alerts alone drive it);
+// its webhook wants a bearer token, which Alertmanager sends. The gate lets RollbackImage and
+// CordonNode run without a human's confirmation, as an operator who trusts them configures it
+// (the shipped default asks); everything else is the shipped configuration and default policies.
+std::string UpstreamRulesE2ETest::Suite::StartStack() {
+  std::string collector = TokenKubeconfig(dir, "collector");
+  std::string analyzer = TokenKubeconfig(dir, "analyzer");
+  std::string executor = TokenKubeconfig(dir, "executor");
+  if (collector.empty() || analyzer.empty() || executor.empty()) {
+    return "could not mint ServiceAccount tokens (kubectl create token)";
+  }
+  setenv("KUBEMEND_KUBERNETES_PODS", "false", 1);
+  setenv("KUBEMEND_KUBERNETES_NODES", "false", 1);
+  setenv("KUBEMEND_KUBERNETES_EVENTS", "false", 1);
+  setenv("KUBEMEND_WEBHOOK_AUTH_TYPE", "bearer", 1);
+  setenv("KUBEMEND_WEBHOOK_TOKEN", NewUuid().c_str(), 1);
+  setenv("KUBEMEND_ANALYZER_POLICY_PATHS",
+         (root + "/policies/default.yaml," + root + "/e2e/upstream-rules/node-not-ready-policy.yaml").c_str(), 1);
+  setenv("KUBEMEND_APPROVAL_LEVELS", "RollbackImage=auto,CordonNode=auto", 1);
+  setenv("KUBEMEND_EXECUTOR_VERIFY_STABLE_FOR", "3s", 1);
+  setenv("KUBEMEND_EXECUTOR_VERIFY_POLL_INTERVAL", "200ms", 1);
+  std::string err = stack.Up("--kubeconfig " + collector + " --service-kubeconfig analyzer=" + analyzer +
+                             " --service-kubeconfig executor=" + executor);
+  return err.empty() ? "" : "the kubemend stack did not start: " + err;
+}
+
+std::string UpstreamRulesE2ETest::Suite::StartMonitoring() {
+  std::string rules = dir + "/rules";
+  if (!Shell("python3 " + root + "/e2e/upstream-rules/derive_rules.py " + rules + " --for 2s >/dev/null")) {
+    return "derive_rules.py failed";
+  }
+  MonitoringConfig c;
+  c.dir = dir + "/monitoring";
+  c.ksm_binary = Env("KUBEMEND_TEST_KSM");
+  c.kubeconfig = Env("KUBEMEND_TEST_KUBECONFIG");
+  c.namespaces = oom + "," + roll + "," + loop;
+  c.rules_dir = rules;
+  c.webhook_url = stack.CollectorUrl() + "/api/v1/alerts";
+  c.webhook_token = Env("KUBEMEND_WEBHOOK_TOKEN");
+  c.exporter_pod = kExporterPod;
+  return monitoring.Start(c);
+}
+
+// Phase 1: the node reports Ready=False (kubemend-kubelet, as a kubelet would).
+std::string UpstreamRulesE2ETest::Suite::BreakNode() {
+  if (FaultPost("/sim/v1/faults/node", {{"node", node}, {"ready", false}, {"status", "False"}}) != 200) {
+    return "kubemend-kubelet's fault API refused the node fault (" + Env("KUBEMEND_TEST_K8S_FAULTS_URL") + ")";
+  }
+  node_deadline = Clock::now() + kNodeBudget;
+  return "";
+}
+
+// Phase 2: web uses more memory than its limit from the start; api and worker roll out to an
+// image that crashes once their v1 is ready (api: rolling update; worker: Recreate, so all five
+// pods crash).
+std::string UpstreamRulesE2ETest::Suite::StartWorkloads() {
+  if (FaultPost("/sim/v1/faults/memory", {{"namespace", oom}, {"workload", "deployment/web"}, {"bytes", "300Mi"}}) !=
+          200 ||
+      FaultPost("/sim/v1/faults/image", {{"image", roll + "/api:v2"}, {"mode", "crash"}}) != 200 ||
+      FaultPost("/sim/v1/faults/image", {{"image", loop + "/worker:v2"}, {"mode", "crash"}}) != 200) {
+    return "kubemend-kubelet's fault API refused a fault";
+  }
+  std::string w = kWorkloads;
+  ReplaceAll(&w, "@OOM@", oom);
+  ReplaceAll(&w, "@ROLL@", roll);
+  ReplaceAll(&w, "@LOOP@", loop);
+  ReplaceAll(&w, "@AFFINITY@",
+             "{nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchFields: "
+             "[{key: metadata.name, operator: NotIn, values: [" + node + "]}]}]}}}");
+  std::ofstream(dir + "/workloads.yaml") << w;
+  if (!Shell(Kubectl() + " apply -f " + dir + "/workloads.yaml >/dev/null")) {
+    return "applying the workloads failed";
+  }
+  for (const auto& [ns, name, replicas] : {std::tuple{roll, "api", 2}, std::tuple{loop, "worker", 5}}) {
+    bool ready = Eventually(
+        [&] {
+          json d = KubeGet(std::string("deployment ") + name + " -n " + ns);
+          return d.is_object() && d["status"].value("readyReplicas", 0) == replicas;
+        },
+        Clock::now() + seconds(30));
+    if (!ready) {
+      return "deployment " + ns + "/" + name + " never had " + std::to_string(replicas) + " ready replicas\n" +
+             PodsSummary(ns);
+    }
+    if (!Shell(Kubectl() + " -n " + ns + " set image deployment/" + name + " app=" + ns + "/" + name +
+               ":v2 >/dev/null")) {
+      return "kubectl set image failed";
+    }
+  }
+  deadline = Clock::now() + kWorkloadBudget;
+  return "";
+}
+
+void UpstreamRulesE2ETest::Suite::PrintTimings() const {
+  std::cout << "\nfirst alert -> verified fix (alert startsAt from Prometheus; outcome from the executor):\n";
+  for (const auto& t : timings) {
+    std::cout << "  " << t.scenario << ": "
+              << (t.first_alert_to_fix < 0 ? std::string("no verified fix") : std::to_string(t.first_alert_to_fix) + " s")
+              << (t.note.empty() ? "" : "  (" + t.note + ")") << "\n";
+  }
+}
+
+void UpstreamRulesE2ETest::Suite::Stop(bool keep_logs) {
+  if (keep_logs && !dir.empty()) {
+    std::string keep = "/tmp/kubemend-upstream-rules-logs-" + id;
+    Shell("mkdir -p " + keep + " && cp -r " + dir + "/monitoring/*.log " + dir + "/monitoring/*.yml " + keep +
+          " 2>/dev/null; cp -r " + stack.run_dir() + "/logs " + keep + "/kubemend 2>/dev/null");
+    std::cerr << "logs kept in " << keep << "\n";
+  }
+  monitoring.Stop();
+  stack.Down();
+  if (!node.empty()) {  // the control plane is shared by the run's tests: leave it as found
+    FaultPost("/sim/v1/faults/node", {{"node", node}, {"ready", true}});
+    Shell(Kubectl() + " uncordon " + node + " >/dev/null 2>&1");
+    FaultPost("/sim/v1/faults/memory", {{"namespace", oom}, {"workload", "deployment/web"}, {"bytes", nullptr}});
+    FaultPost("/sim/v1/faults/image", {{"image", loop + "/worker:v2"}, {"mode", "ok"}});
+    FaultPost("/sim/v1/faults/image", {{"image", roll + "/api:v2"}, {"mode", "ok"}});
+    Shell(Kubectl() + " delete namespace " + oom + " " + roll + " " + loop + " --wait=false >/dev/null 2>&1");
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+// ------------------------------------------------------------------ scenarios
+
+// Phase 1. KubeNodeNotReady comes from kube_node_status_condition: the series has no namespace/pod
+// of its own, so honor_labels leaves the scrape target's (the exporter's) on it.
+TEST_F(UpstreamRulesE2ETest, NodeAlertCarryingExporterLabelsTargetsTheNode) {
+  const std::string alerts = "signal_name = 'KubeNodeNotReady' AND payload_json->'signal'->'labels'->>'node' = '" +
+                             s_->node + "'";
+  ASSERT_TRUE(WaitFor("event_type = 'signal' AND " + alerts, s_->node_deadline))
+      << "KubeNodeNotReady for " << s_->node << " never reached kubemend:\n"
+      << Trail("signal_name LIKE 'KubeNode%'");
+  // The slip is really there: the alert names the exporter's pod too.
+  EXPECT_GE(Count("event_type = 'signal' AND " + alerts + " AND payload_json->'signal'->'labels'->>'namespace' = "
+                  "'monitoring' AND payload_json->'signal'->'labels'->>'pod' = '" + std::string(kExporterPod) + "'"),
+            1)
+      << Trail("signal_name = 'KubeNodeNotReady'");
+  EXPECT_EQ(Count("event_type = 'signal' AND " + alerts + " AND NOT (target_kind = 'Node' AND target_name = '" +
+                  s_->node + "' AND target_namespace = '')"),
+            0)
+      << "a KubeNodeNotReady signal targets something else than the Node:\n" << Trail("signal_name = 'KubeNodeNotReady'");
+  std::string fix = "event_type = 'outcome' AND target_kind = 'Node' AND target_name = '" + s_->node +
+                    "' AND action_type = 'CordonNode' AND outcome_status = 'succeeded'";
+  bool fixed = WaitFor(fix, s_->node_deadline);
+  s_->timings.push_back({"4 node alert with exporter labels: Node cordoned", fixed ? Seconds(alerts, fix) : -1, ""});
+  EXPECT_EQ(Count("event_type <> 'signal' AND target_namespace = 'monitoring'"), 0)
+      << "kubemend acted on the exporter:\n" << Trail("target_namespace = 'monitoring'");
+  ASSERT_TRUE(fixed) << Trail("target_kind = 'Node' OR signal_name = 'KubeNodeNotReady'");
+  EXPECT_EQ(KubeGet("node " + s_->node)["spec"].value("unschedulable", false), true);
+  // Upstream's rule ignores cordoned nodes: the alert resolves, and Alertmanager says so.
+  EXPECT_TRUE(WaitFor("event_type = 'signal' AND " + alerts +
+                          " AND payload_json->'signal'->>'status' = 'SIGNAL_STATUS_RESOLVED'",
+                      Clock::now() + seconds(20)))
+      << Trail("signal_name = 'KubeNodeNotReady'");
+}
+
+// Phase 2, scenario 1. Upstream has no OOM alert: the pods of web crash-loop
+// (KubePodCrashLooping, no owner label), and only the cluster's facts say the last
+// termination was OOMKilled.
+TEST_F(UpstreamRulesE2ETest, OomKilledDeploymentGetsMoreMemoryAndNoPodRestart) {
+  StartWorkloads();
+  const std::string& ns = s_->oom;
+  ASSERT_TRUE(WaitFor("event_type = 'signal' AND " + InNs(ns), s_->deadline))
+      << "no alert about " << ns << " reached kubemend\n" << PodsSummary(ns);
+  std::string fix = "event_type = 'outcome' AND " + InNs(ns) +
+                    " AND target_kind = 'Deployment' AND target_name = 'web' AND action_type = 'IncreaseMemory' "
+                    "AND outcome_status = 'succeeded'";
+  bool fixed = WaitFor(fix, s_->deadline);
+  s_->timings.push_back({"1 OOM-killed Deployment gets more memory", fixed ? Seconds(InNs(ns), fix) : -1, ""});
+  EXPECT_EQ(Count("event_type = 'proposal' AND " + InNs(ns) + " AND action_type = 'RestartPod'"), 0)
+      << "kubemend proposed restarting OOM-killed pods:\n" << Trail(InNs(ns));
+  ASSERT_TRUE(fixed) << "no verified IncreaseMemory on Deployment " << ns << "/web:\n"
+                     << Trail(InNs(ns)) << PodsSummary(ns);
+
+  json d = KubeGet("deployment web -n " + ns);
+  std::string limit = d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"].value("memory", "");
+  EXPECT_GT(MiB(limit), 300) << "limit " << limit << " is still below the 300Mi the container uses";
+  // Stays healthy: all replicas of the new template available, then no restart for a while.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        json s = KubeGet("deployment web -n " + ns)["status"];
+        return s.value("updatedReplicas", 0) == 2 && s.value("availableReplicas", 0) == 2 &&
+               s.value("replicas", 0) == 2 && PodStates(ns, "web").size() == 2;
+      },
+      Clock::now() + seconds(30)))
+      << KubeGet("deployment web -n " + ns)["status"].dump() << "\n" << PodsSummary(ns);
+  auto before = PodStates(ns, "web");
+  std::this_thread::sleep_for(seconds(6));  // longer than crash-after (1 s) + the longest back-off (5 s)
+  auto after = PodStates(ns, "web");
+  EXPECT_EQ(after.size(), 2u) << PodsSummary(ns);
+  for (const auto& [pod, st] : after) {
+    auto it = before.find(pod);
+    ASSERT_NE(it, before.end()) << "pod " << pod << " replaced a healthy one";
+    EXPECT_EQ(st.first, it->second.first) << pod << " restarted after the fix";
+    EXPECT_EQ(st.second, "") << pod << " is waiting: " << st.second;
+  }
+  EXPECT_EQ(Count("event_type = 'proposal' AND " + InNs(ns) + " AND action_type = 'RestartPod'"), 0)
+      << Trail(InNs(ns));
+}
+
+// Phase 2, scenario 2. A rolling update to an image that crashes: KubePodCrashLooping for the new
+// pod, KubeDeploymentRolloutStuck (progressDeadlineSeconds: 10); the v1 pods keep serving
+// (minReadySeconds: without it, each 1-second run of a new pod counts as available and the
+// rollout replaces every v1 pod).
+TEST_F(UpstreamRulesE2ETest, BadImageRolloutIsRolledBack) {
+  StartWorkloads();
+  const std::string& ns = s_->roll;
+  ASSERT_TRUE(WaitFor("event_type = 'signal' AND " + InNs(ns), s_->deadline))
+      << "no alert about " << ns << " reached kubemend\n" << PodsSummary(ns);
+  std::string fix = "event_type = 'outcome' AND " + InNs(ns) +
+                    " AND target_kind = 'Deployment' AND target_name = 'api' AND action_type = 'RollbackImage' "
+                    "AND outcome_status = 'succeeded'";
+  bool fixed = WaitFor(fix, s_->deadline);
+  s_->timings.push_back({"2 bad image rollout rolled back", fixed ? Seconds(InNs(ns), fix) : -1, ""});
+  ASSERT_TRUE(fixed) << "no verified RollbackImage on Deployment " << ns << "/api:\n"
+                     << Trail(InNs(ns)) << PodsSummary(ns);
+  json d = KubeGet("deployment api -n " + ns);
+  EXPECT_EQ(d["spec"]["template"]["spec"]["containers"][0].value("image", ""), ns + "/api:v1");
+  EXPECT_TRUE(Eventually(
+      [&] {
+        json s = KubeGet("deployment api -n " + ns)["status"];
+        return s.value("updatedReplicas", 0) == 2 && s.value("readyReplicas", 0) == 2 &&
+               s.value("unavailableReplicas", 0) == 0;
+      },
+      Clock::now() + seconds(30)))
+      << KubeGet("deployment api -n " + ns)["status"].dump() << "\n" << PodsSummary(ns);
+}
+
+// Phase 2, scenario 3. worker (5 replicas, strategy Recreate) rolls out to an image that crashes:
+// five KubePodCrashLooping alerts, one per pod, in one Alertmanager group: one root cause. One
+// incident, one action, and that action fixes it (a restart per pod would fix nothing).
+TEST_F(UpstreamRulesE2ETest, FiveCrashLoopingPodsAreOneIncidentAndOneAction) {
+  StartWorkloads();
+  const std::string& ns = s_->loop;
+  std::string pods_alerted =
+      "SELECT count(DISTINCT payload_json->'signal'->'labels'->>'pod') FROM audit_events WHERE event_type = "
+      "'signal' AND signal_name = 'KubePodCrashLooping' AND " + InNs(ns);
+  long pods = 0;
+  bool all = Eventually(
+      [&] {
+        try {
+          pods = QueryLong(s_->stack.dsn(), pods_alerted);
+        } catch (const std::exception&) {
+        }
+        return pods >= 5;
+      },
+      s_->deadline);
+  ASSERT_TRUE(all) << "KubePodCrashLooping reached kubemend for " << pods << " of the 5 pods:\n"
+                   << Trail(InNs(ns)) << PodsSummary(ns);
+  std::string outcome = "event_type = 'outcome' AND outcome_status NOT IN ('', 'duplicate') AND " + InNs(ns);
+  bool acted = WaitFor(outcome, s_->deadline);
+  std::this_thread::sleep_for(seconds(3));  // any late proposal from the same group lands
+  std::string fix = outcome + " AND outcome_status = 'succeeded'";
+  s_->timings.push_back({"3 five crash-looping pods, one action", Seconds(InNs(ns), fix), ""});
+  EXPECT_EQ(Count("event_type = 'proposal' AND " + InNs(ns)), 1) << Trail(InNs(ns));
+  EXPECT_EQ(QueryLong(s_->stack.dsn(),
+                      "SELECT count(DISTINCT incident_id) FROM audit_events WHERE event_type IN "
+                      "('proposal', 'decision', 'outcome') AND " + InNs(ns)),
+            1)
+      << Trail(InNs(ns));
+  EXPECT_EQ(QueryLong(s_->stack.dsn(), "SELECT count(*) FROM incidents WHERE " + InNs(ns)), 1)
+      << "the incidents view (what kubemendctl incidents list shows) has a row per signal:\n" << Trail(InNs(ns));
+  ASSERT_TRUE(acted) << "no outcome for five crash-looping pods:\n" << Trail(InNs(ns)) << PodsSummary(ns);
+  EXPECT_EQ(Count(fix), 1) << "the one action did not fix it:\n" << Trail(InNs(ns)) << PodsSummary(ns);
+  EXPECT_TRUE(Eventually([&] { return KubeGet("deployment worker -n " + ns)["status"].value("readyReplicas", 0) == 5; },
+                         Clock::now() + seconds(30)))
+      << PodsSummary(ns);
+}
+
+// Least privilege held while the scenarios ran: each service used its own ServiceAccount's token.
+TEST_F(UpstreamRulesE2ETest, NoServiceWasForbiddenAnything) {
+  for (const std::string svc : {"collector", "analyzer", "executor"}) {
+    std::ifstream in(s_->stack.run_dir() + "/logs/" + svc + ".log");
+    std::string line;
+    while (std::getline(in, line)) {
+      EXPECT_EQ(line.find("orbidden"), std::string::npos) << svc << ": " << line;
+      EXPECT_EQ(line.find("nauthorized"), std::string::npos) << svc << ": " << line;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kubemend::e2e
