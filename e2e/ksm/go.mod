@@ -1,3 +1,6 @@
+// kube-state-metrics, the real exporter upstream_rules_e2e_test scrapes, built by scripts/build-ksm.sh
+// into ~/.cache/kubemend/ksm-<version>. Its own module: it pins k8s.io/* v0.36, e2e/cluster v0.37.
+// Update: go get -tool k8s.io/kube-state-metrics/v2@vX.Y.Z (then ./kubemend test -R upstream_rules).
 module github.com/kubemend/kubemend/e2e/ksm
 
 go 1.26.0
