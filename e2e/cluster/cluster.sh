@@ -4,6 +4,10 @@
 #   e2e/cluster/cluster.sh start DIR    start it; prints DIR/cluster.env (source it)
 #   e2e/cluster/cluster.sh stop DIR     stop every process it started, in reverse order
 #   e2e/cluster/cluster.sh env DIR      print DIR/cluster.env
+#   e2e/cluster/cluster.sh restart-apiserver DIR
+#                                       SIGTERM (SIGKILL after 3 s) kube-apiserver and start it again with the same
+#                                       flags (port, certificates, etcd): every watch breaks and
+#                                       every client must reconnect (tests of watch resumption)
 #
 # etcd, kube-apiserver (own CA, service-account signing key, --authorization-mode=Node,RBAC,
 # the default admission plugins plus NodeRestriction), kube-controller-manager (one service
@@ -175,12 +179,33 @@ stop() {
   rm -f "$dir/pids/order" "$dir/cluster.env"
 }
 
+restart_apiserver() {
+  local pid t0=$SECONDS argv=()
+  [[ -f $dir/pids/kube-apiserver ]] || die "no kube-apiserver of ours in $dir"
+  source "$dir/cluster.env"
+  pid=$(cat "$dir/pids/kube-apiserver")
+  mapfile -d '' argv <"/proc/$pid/cmdline" || die "kube-apiserver (pid $pid) is not running"
+  # SIGTERM, and SIGKILL after 3 s: a graceful shutdown drains open watches for
+  # up to a minute, and a crashed API server is the harsher test anyway.
+  kill -TERM "$pid"
+  for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  "${argv[@]}" >>"$dir/logs/kube-apiserver.log" 2>&1 &
+  echo $! >"$dir/pids/kube-apiserver"
+  local pki=$dir/pki
+  wait_for 60 "kube-apiserver /readyz" curl -fsS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
+    "$KUBE_APISERVER/readyz" || { alive kube-apiserver; die "kube-apiserver not ready 60 s after its restart"; }
+  log "kube-apiserver restarted and ready after $((SECONDS - t0)) s"
+}
+
 cmd=${1:-}; dir=${2:-}
-[[ -n $cmd && -n $dir ]] || die "usage: cluster.sh start|stop|env DIR"
+[[ -n $cmd && -n $dir ]] || die "usage: cluster.sh start|stop|env|restart-apiserver DIR"
 mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
 case $cmd in
   start) trap '[[ $? == 0 ]] || stop' EXIT; start ;;
   stop) stop ;;
   env) cat "$dir/cluster.env" ;;
-  *) die "unknown command $cmd (start|stop|env)" ;;
+  restart-apiserver) restart_apiserver ;;
+  *) die "unknown command $cmd (start|stop|env|restart-apiserver)" ;;
 esac

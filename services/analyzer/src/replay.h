@@ -1,9 +1,9 @@
 #pragma once
 // Reads the event log back at start-up so the engine remembers open
 // incidents, in-flight proposals, cooldowns and attempt counters across a
-// restart. Uses its own consumer (no group membership, no commits), assigns
-// every partition of the given topics from the first offset at or after
-// `since_ms`, and reads up to the high watermark seen at the start.
+// restart. Reads through the common LogFollower (no group membership, no
+// commits; every partition up to the high watermark seen at the start) and
+// keeps the events recorded at or after `since_ms`.
 // Errors: Unavailable when the broker cannot be asked; InvalidArgument for bad
 // client properties. Undecodable messages are skipped (the live consumer
 // dead-letters them).

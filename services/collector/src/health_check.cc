@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -408,8 +409,13 @@ absl::StatusOr<std::vector<HealthCheckRunner::PodRef>> HealthCheckRunner::PodsOf
 }
 
 v1::Event HealthCheckRunner::Build(const HealthCheckSpec& spec, const PodRef& pod, const ProbeTracker& t,
-                                   v1::SignalStatus status, const std::string& detail, const std::string& incident) {
+                                   v1::SignalStatus status, const std::string& detail, const std::string& incident,
+                                   int64_t round_ms) {
   v1::Event e = NewRootEvent(v1::EVENT_TYPE_SIGNAL, who_, clock_);
+  const std::string fingerprint = "health/" + spec.name + "/" + pod.ns + "/" + pod.name;
+  e.set_event_id(DerivedUuid(fingerprint, std::string(status == v1::SIGNAL_STATUS_RESOLVED ? "signal/resolved/"
+                                                                                            : "signal/firing/") +
+                                              std::to_string(round_ms)));
   e.set_incident_id(incident);
   v1::Target* tg = e.mutable_target();
   tg->set_cluster(cluster_);
@@ -427,7 +433,7 @@ v1::Event HealthCheckRunner::Build(const HealthCheckSpec& spec, const PodRef& po
   s->set_source(v1::SIGNAL_SOURCE_HEALTH_CHECK);
   s->set_name("HealthCheckFailed");
   s->set_reason(spec.type);
-  s->set_fingerprint("health/" + spec.name + "/" + pod.ns + "/" + pod.name);
+  s->set_fingerprint(fingerprint);
   s->set_status(status);
   s->set_severity(spec.severity);
   s->set_has_value(true);
@@ -456,7 +462,9 @@ std::vector<v1::Event> HealthCheckRunner::RunDue(const std::function<void(const 
     if (next_due_[i] > now) {
       continue;
     }
-    next_due_[i] = now + checks_[i].interval;
+    const int64_t interval = std::max<int64_t>(1, checks_[i].interval.count());
+    const int64_t round = ToUnixMillis(now) - ToUnixMillis(now) % interval;
+    next_due_[i] = TimePoint(Millis(round + interval));
     const auto& spec = checks_[i];
     auto pods = PodsOf(spec);
     if (!pods.ok()) {
@@ -477,10 +485,13 @@ std::vector<v1::Event> HealthCheckRunner::RunDue(const std::function<void(const 
       }
       auto tr = it->second.tracker.Record(r.ok);
       if (tr == ProbeTracker::Transition::kFiring) {
-        it->second.incident_id = DerivedUuid("health/" + key, "incident/" + std::to_string(ToUnixMillis(now)));
-        out.push_back(Build(spec, pod, it->second.tracker, v1::SIGNAL_STATUS_FIRING, r.detail, it->second.incident_id));
+        it->second.firing_round_ms = round;
+        it->second.incident_id = DerivedUuid("health/" + key, "incident/" + std::to_string(round));
+        out.push_back(Build(spec, pod, it->second.tracker, v1::SIGNAL_STATUS_FIRING, r.detail, it->second.incident_id,
+                            round));
       } else if (tr == ProbeTracker::Transition::kResolved) {
-        out.push_back(Build(spec, pod, it->second.tracker, v1::SIGNAL_STATUS_RESOLVED, r.detail, it->second.incident_id));
+        out.push_back(Build(spec, pod, it->second.tracker, v1::SIGNAL_STATUS_RESOLVED, r.detail, it->second.incident_id,
+                            it->second.firing_round_ms));
       }
     }
     // Pods that went away: a firing check on them resolves (the pod is gone).
@@ -492,7 +503,7 @@ std::vector<v1::Event> HealthCheckRunner::RunDue(const std::function<void(const 
           auto slash = rest.find('/');
           PodRef gone{rest.substr(0, slash), rest.substr(slash + 1), "", {}};
           out.push_back(Build(spec, gone, it->second.tracker, v1::SIGNAL_STATUS_RESOLVED, "pod is gone",
-                              it->second.incident_id));
+                              it->second.incident_id, it->second.firing_round_ms));
         }
         last_result_.erase(it->first);
         it = state_.erase(it);

@@ -121,6 +121,10 @@ class HealthCheckRunner {
   HealthCheckRunner(std::vector<HealthCheckSpec> checks, kube::KubeClient* kube, Prober* prober, std::string cluster,
                     ProducerIdentity who, const Clock& clock);
   // Runs every probe that is due at clock.Now(); returns the transitions.
+  // A check runs in rounds on the wall clock's multiples of its interval
+  // (Unix time): every collector replica probes in the same rounds, and a
+  // transition's event id is derived from the check, the pod and the round
+  // the failure started firing in, so replicas publish one event for it.
   // Errors resolving pods go to `on_error` (the check is skipped this round).
   std::vector<v1::Event> RunDue(const std::function<void(const std::string&)>& on_error);
   // Earliest time a probe is due (for the loop's wait).
@@ -134,11 +138,12 @@ class HealthCheckRunner {
   };
   absl::StatusOr<std::vector<PodRef>> PodsOf(const HealthCheckSpec& spec);
   v1::Event Build(const HealthCheckSpec& spec, const PodRef& pod, const ProbeTracker& t, v1::SignalStatus status,
-                  const std::string& detail, const std::string& incident);
+                  const std::string& detail, const std::string& incident, int64_t round_ms);
 
   struct State {
     ProbeTracker tracker;
     std::string incident_id;
+    int64_t firing_round_ms = 0;  // the round it started firing in
   };
   std::vector<HealthCheckSpec> checks_;
   std::vector<TimePoint> next_due_;

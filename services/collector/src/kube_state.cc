@@ -50,6 +50,28 @@ std::string Fp(const std::string& key, const std::string& container, const std::
   return "k8s/" + key + (container.empty() ? "" : "/" + container) + "/" + name;
 }
 
+// The object's identity for observations: its uid, else (objects written
+// without one, e.g. by hand to a simulator) namespace/name@creation.
+std::string ObjectId(const json& meta) {
+  const std::string uid = Str(meta, "uid");
+  return !uid.empty() ? uid
+                      : Str(meta, "namespace") + "/" + Str(meta, "name") + "@" + Str(meta, "creationTimestamp");
+}
+
+// When the container's last termination ended, as the kubelet wrote it: the
+// same instant in `state.terminated` (before the restart) and in
+// `lastState.terminated` (after it), so it names one OOM kill whichever of
+// the two a watcher saw first. Falls back to the restart count.
+std::string TerminationId(const json& cs, int64_t restarts) {
+  for (const char* where : {"state", "lastState"}) {
+    const json& t = Field(Field(cs, where), "terminated");
+    if (!Str(t, "finishedAt").empty()) {
+      return "finished=" + Str(t, "finishedAt");
+    }
+  }
+  return "restarts=" + std::to_string(restarts);
+}
+
 }  // namespace
 
 std::string PodKey(const json& obj) {
@@ -116,6 +138,7 @@ std::vector<KubeCondition> KubeStateTracker::PodConditions(const std::string& ke
   const json& meta = Field(pod, "metadata");
   const json& status = Field(pod, "status");
   const std::string pod_name = Str(meta, "namespace") + "/" + Str(meta, "name");
+  const std::string uid = ObjectId(meta);
   const int64_t now = ToUnixMillis(clock_.Now());
   static const std::map<std::string, Active> kNone;
   auto found = active_.find(key);
@@ -130,6 +153,7 @@ std::vector<KubeCondition> KubeStateTracker::PodConditions(const std::string& ke
         KubeCondition c;
         c.name = "PodStuckPending";
         c.fingerprint = Fp(key, "", c.name);
+        c.observation = uid;  // a pod is Pending once
         const json& conds = Field(status, "conditions");
         if (conds.is_array()) {
           for (const auto& pc : conds) {
@@ -186,6 +210,7 @@ std::vector<KubeCondition> KubeStateTracker::PodConditions(const std::string& ke
         c.reason = "OOMKilled";
         c.container = container;
         c.fingerprint = Fp(key, container, c.name);
+        c.observation = uid + "/" + TerminationId(cs, restarts);
         c.severity = v1::SEVERITY_CRITICAL;
         c.summary = "Container " + container + " of pod " + pod_name + " was OOM-killed (restarts: " +
                     std::to_string(restarts) + ")";
@@ -202,6 +227,7 @@ std::vector<KubeCondition> KubeStateTracker::PodConditions(const std::string& ke
         c.reason = "CrashLoopBackOff";
         c.container = container;
         c.fingerprint = Fp(key, container, c.name);
+        c.observation = uid + "/restarts=" + std::to_string(restarts);
         c.severity = v1::SEVERITY_WARNING;
         c.sticky_until_ready = true;
         c.summary = "Container " + container + " of pod " + pod_name + " is in CrashLoopBackOff (restarts: " +
@@ -223,6 +249,7 @@ std::vector<KubeCondition> KubeStateTracker::PodConditions(const std::string& ke
         c.fingerprint = Fp(key, container, c.name);
         c.sticky_until_ready = true;
         std::string image = Str(cs, "image");
+        c.observation = uid + "/image=" + image;
         c.summary = "Container " + container + " of pod " + pod_name + " cannot pull image " + image;
         if (waiting == "ImagePullBackOff" || waiting == "ErrImagePull" || waiting == "InvalidImageName") {
           out.push_back(c);
@@ -249,6 +276,7 @@ std::vector<KubeCondition> KubeStateTracker::PodConditions(const std::string& ke
         c.reason = "RestartBurst";
         c.container = container;
         c.fingerprint = Fp(key, container, c.name);
+        c.observation = uid + "/restarts=" + std::to_string(restarts);
         c.summary = "Container " + container + " of pod " + pod_name + " restarted " + std::to_string(grew) +
                     " times in " + std::to_string(opt_.restart_burst_window.count() / 1000) + "s";
         c.has_value = true;
@@ -265,6 +293,7 @@ std::vector<KubeCondition> KubeStateTracker::NodeConditions(const json& node) co
   std::vector<KubeCondition> out;
   const std::string key = PodKey(node);
   const std::string name = Str(Field(node, "metadata"), "name");
+  const std::string uid = ObjectId(Field(node, "metadata"));
   const json& conds = Field(Field(node, "status"), "conditions");
   if (!conds.is_array()) {
     return out;
@@ -285,14 +314,22 @@ std::vector<KubeCondition> KubeStateTracker::NodeConditions(const json& node) co
       continue;
     }
     k.fingerprint = Fp(key, "", k.name);
+    // A kubelet (or the node controller) sets lastTransitionTime when the
+    // status flips: one transition, one occurrence.
+    k.observation = uid + "/" + type + "=" + st + "@" + Str(c, "lastTransitionTime");
     out.push_back(k);
   }
   return out;
 }
 
 v1::Event KubeStateTracker::Build(const KubeCondition& c, const v1::Target& target, v1::SignalStatus status,
-                                  const std::string& incident_id) const {
+                                  const std::string& incident_id, const std::string& observation) const {
   v1::Event e = NewRootEvent(v1::EVENT_TYPE_SIGNAL, who_, clock_);
+  if (!observation.empty()) {
+    e.set_event_id(DerivedUuid(c.fingerprint, std::string(status == v1::SIGNAL_STATUS_RESOLVED ? "signal/resolved/"
+                                                                                                 : "signal/firing/") +
+                                                   observation));
+  }
   e.set_incident_id(incident_id);
   *e.mutable_target() = target;
   if (!c.container.empty()) {
@@ -334,13 +371,14 @@ std::vector<v1::Event> KubeStateTracker::Diff(const std::string& key, const v1::
       act[c.fingerprint].condition = c;  // latest value for the resolved summary
       continue;
     }
-    std::string incident = DerivedUuid(c.fingerprint, "incident/" + std::to_string(ToUnixMillis(clock_.Now())));
-    act[c.fingerprint] = {c, target, incident};
-    out.push_back(Build(c, target, v1::SIGNAL_STATUS_FIRING, incident));
+    std::string incident = DerivedUuid(c.fingerprint, "incident/" + c.observation);
+    act[c.fingerprint] = {c, target, incident, c.observation};
+    out.push_back(Build(c, target, v1::SIGNAL_STATUS_FIRING, incident, c.observation));
   }
   for (auto it = act.begin(); it != act.end();) {
     if (present.count(it->first) == 0) {
-      out.push_back(Build(it->second.condition, it->second.target, v1::SIGNAL_STATUS_RESOLVED, it->second.incident_id));
+      out.push_back(Build(it->second.condition, it->second.target, v1::SIGNAL_STATUS_RESOLVED, it->second.incident_id,
+                          it->second.observation));
       it = act.erase(it);
     } else {
       ++it;
@@ -359,7 +397,7 @@ std::vector<v1::Event> KubeStateTracker::ResolveAll(const std::string& key) {
     return out;
   }
   for (const auto& [fp, a] : it->second) {
-    out.push_back(Build(a.condition, a.target, v1::SIGNAL_STATUS_RESOLVED, a.incident_id));
+    out.push_back(Build(a.condition, a.target, v1::SIGNAL_STATUS_RESOLVED, a.incident_id, a.observation));
   }
   active_.erase(it);
   return out;
@@ -434,7 +472,9 @@ std::vector<v1::Event> KubeStateTracker::OnEvent(const json& ev, bool deleted) {
               Str(ev, "message");
   c.has_value = Int(ev, "count") > 0;
   c.value = static_cast<double>(Int(ev, "count"));
-  v1::Event e = Build(c, t, v1::SIGNAL_STATUS_FIRING, DerivedUuid(c.fingerprint, "incident"));
+  // One signal per Event object (its uid is the observation), also after a
+  // relist or a restart.
+  v1::Event e = Build(c, t, v1::SIGNAL_STATUS_FIRING, DerivedUuid(c.fingerprint, "incident"), "event=" + uid);
   (*e.mutable_signal()->mutable_labels())["event_type"] = "Warning";
   out.push_back(std::move(e));
   return out;
@@ -569,7 +609,7 @@ std::vector<v1::Event> KubeStateTracker::ResolveStale(const std::string& kind,
       }
     }
     c.summary = c.name + " on " + TargetString(t) + " cleared while the collector was not watching";
-    out.push_back(Build(c, t, v1::SIGNAL_STATUS_RESOLVED, DerivedUuid(fp, "incident/stale")));
+    out.push_back(Build(c, t, v1::SIGNAL_STATUS_RESOLVED, DerivedUuid(fp, "incident/stale"), ""));
   }
   return out;
 }

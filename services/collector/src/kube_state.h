@@ -10,6 +10,15 @@
 // Each condition fires once when it appears and resolves once when it clears
 // or its object is deleted; relists are diffed against what is active.
 //
+// Event ids come from the observation, not from this process: the firing and
+// the resolved signal of one occurrence get DerivedUuid(fingerprint,
+// "signal/<status>/<observation>"), where the observation is read from the
+// object itself (pod uid + the container's termination time or restart
+// count, node uid + the condition's lastTransitionTime, the Event's uid). Two
+// collector replicas watching one cluster therefore publish the same ids and
+// the trail stores each occurrence once. Only the stale resolves after a
+// restart (ResolveStale) carry a per-process id: they have no object to read.
+//
 // Not thread-safe: one watcher thread per object kind calls it, so the
 // adapter serialises calls with a mutex.
 #include <functional>
@@ -58,6 +67,9 @@ struct KubeCondition {
   double value = 0;
   double threshold = 0;
   bool sticky_until_ready = false;  // stays firing until the container is ready
+  // What identifies this occurrence in the object's own data (see above); it
+  // is taken when the condition starts firing and kept until it resolves.
+  std::string observation;
 };
 
 class KubeStateTracker {
@@ -87,6 +99,7 @@ class KubeStateTracker {
     KubeCondition condition;
     v1::Target target;
     std::string incident_id;
+    std::string observation;  // of the firing that opened this occurrence
   };
   struct PodMemo {
     nlohmann::json pod;
@@ -103,7 +116,7 @@ class KubeStateTracker {
                               const std::vector<KubeCondition>& now);
   std::vector<v1::Event> ResolveAll(const std::string& key);
   v1::Event Build(const KubeCondition& c, const v1::Target& target, v1::SignalStatus status,
-                  const std::string& incident_id) const;
+                  const std::string& incident_id, const std::string& observation) const;
 
   KubeStateOptions opt_;
   ProducerIdentity who_;

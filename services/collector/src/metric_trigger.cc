@@ -147,8 +147,9 @@ absl::StatusOr<std::vector<TriggerSpec>> ParseTriggers(const YAML::Node& node, c
   return out;
 }
 
-TriggerEvaluator::TriggerEvaluator(TriggerSpec spec, std::string cluster, ProducerIdentity who, const Clock& clock)
-    : spec_(std::move(spec)), cluster_(std::move(cluster)), who_(std::move(who)), clock_(clock) {
+TriggerEvaluator::TriggerEvaluator(TriggerSpec spec, std::string cluster, ProducerIdentity who, const Clock& clock,
+                                   Millis round)
+    : spec_(std::move(spec)), cluster_(std::move(cluster)), who_(std::move(who)), clock_(clock), round_(round) {
   if (spec_.fingerprint_prefix.empty()) {
     spec_.fingerprint_prefix = "prom/" + spec_.name;
   }
@@ -156,6 +157,9 @@ TriggerEvaluator::TriggerEvaluator(TriggerSpec spec, std::string cluster, Produc
 
 v1::Event TriggerEvaluator::Build(const SeriesState& s, const std::string& fingerprint, v1::SignalStatus status) const {
   v1::Event e = NewRootEvent(v1::EVENT_TYPE_SIGNAL, who_, clock_);
+  e.set_event_id(DerivedUuid(fingerprint, std::string(status == v1::SIGNAL_STATUS_RESOLVED ? "signal/resolved/"
+                                                                                            : "signal/firing/") +
+                                              std::to_string(ToUnixMillis(s.pending_since))));
   e.set_incident_id(s.incident_id);
   *e.mutable_target() = s.target;
   v1::Signal* sig = e.mutable_signal();
@@ -190,7 +194,11 @@ v1::Event TriggerEvaluator::Build(const SeriesState& s, const std::string& finge
 
 std::vector<v1::Event> TriggerEvaluator::Evaluate(const std::vector<PromSample>& samples) {
   std::vector<v1::Event> out;
-  const TimePoint now = clock_.Now();
+  TimePoint now = clock_.Now();
+  if (round_.count() > 0) {
+    const int64_t ms = ToUnixMillis(now);
+    now = TimePoint(Millis(ms - ms % round_.count()));
+  }
   std::set<std::string> seen;
   for (const auto& sample : samples) {
     std::map<std::string, std::string> labels = sample.labels;

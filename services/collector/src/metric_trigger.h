@@ -56,7 +56,14 @@ v1::Severity ParseSeverity(const std::string& s);
 
 class TriggerEvaluator {
  public:
-  TriggerEvaluator(TriggerSpec spec, std::string cluster, ProducerIdentity who, const Clock& clock);
+  // `round`: the evaluation interval. An evaluation belongs to the round
+  // floor(now / round) * round, and a series' pending start is that round's
+  // time, so collector replicas evaluating on the same wall-clock grid
+  // (PollLoop aligned) give one occurrence the same start, incident id and
+  // event ids: DerivedUuid(fingerprint, "signal/<status>/<start ms>").
+  // 0: every evaluation is its own round (now).
+  TriggerEvaluator(TriggerSpec spec, std::string cluster, ProducerIdentity who, const Clock& clock,
+                   Millis round = Millis(0));
   // The samples of one evaluation at clock.Now().
   std::vector<v1::Event> Evaluate(const std::vector<PromSample>& samples);
   const TriggerSpec& spec() const { return spec_; }
@@ -76,6 +83,7 @@ class TriggerEvaluator {
   std::string cluster_;
   ProducerIdentity who_;
   const Clock& clock_;
+  Millis round_;
   std::map<std::string, SeriesState> series_;  // fingerprint → state
 };
 

@@ -33,14 +33,20 @@ size_t Outbox::pending() const {
   return pending_.size();
 }
 
-PollLoop::PollLoop(Millis interval, std::function<void()> round) : interval_(interval), round_(std::move(round)) {
+PollLoop::PollLoop(Millis interval, std::function<void()> round, bool aligned)
+    : interval_(interval), round_(std::move(round)), aligned_(aligned && interval.count() > 0) {
   thread_ = std::thread([this] {
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_) {
       lock.unlock();
       round_();
       lock.lock();
-      cv_.wait_for(lock, interval_, [this] { return stop_; });
+      Millis wait = interval_;
+      if (aligned_) {
+        const int64_t now = ToUnixMillis(SystemClock::Instance().Now());
+        wait = Millis(interval_.count() - now % interval_.count());
+      }
+      cv_.wait_for(lock, wait, [this] { return stop_; });
     }
   });
 }
@@ -203,7 +209,7 @@ TriggerSource::TriggerSource(std::string name, const PrometheusClient* prom, std
                              Millis interval)
     : name_(std::move(name)), prom_(prom), publisher_(publisher), outbox_(publisher, name_), interval_(interval) {
   for (auto& s : specs) {
-    evaluators_.emplace_back(std::move(s), cluster, who, clock);
+    evaluators_.emplace_back(std::move(s), cluster, who, clock, interval);
   }
 }
 
@@ -234,7 +240,9 @@ void TriggerSource::RunOnce() {
   outbox_.Send(std::move(out));
 }
 
-void TriggerSource::Start() { loop_ = std::make_unique<PollLoop>(interval_, [this] { RunOnce(); }); }
+void TriggerSource::Start() {
+  loop_ = std::make_unique<PollLoop>(interval_, [this] { RunOnce(); }, /*aligned=*/true);
+}
 
 void TriggerSource::Stop() {
   if (loop_) {

@@ -41,16 +41,20 @@ class Outbox {
   std::vector<v1::Event> pending_;
 };
 
-// Runs `round` now and then every `interval` until Stop().
+// Runs `round` now and then every `interval` until Stop(). Aligned: after
+// the first round, rounds start on the wall clock's multiples of `interval`
+// (Unix time), so collector replicas poll in the same rounds and derive the
+// same event ids from them (TriggerEvaluator's `round`).
 class PollLoop {
  public:
-  PollLoop(Millis interval, std::function<void()> round);
+  PollLoop(Millis interval, std::function<void()> round, bool aligned = false);
   ~PollLoop();
   void Stop();
 
  private:
   Millis interval_;
   std::function<void()> round_;
+  bool aligned_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -240,6 +240,73 @@ TEST_F(KubeStateTest, ConditionsPublishedBeforeARestartResolveIfGoneAtFirstSync)
   EXPECT_EQ(ev[0].target().container(), "app");
 }
 
+// Issue 12: two collector replicas watching one cluster see the same object
+// states at slightly different times (and a late replica may have missed the
+// moment a container was still `terminated`). Each occurrence must get the
+// same event and incident ids in both, so the trail stores it once.
+TEST(KubeStateReplicasTest, TwoReplicasGiveEachObservationTheSameIds) {
+  auto no_owner = [](auto, auto, auto) { return std::make_pair(std::string(), std::string()); };
+  FakeClock clock_a;
+  FakeClock clock_b;
+  clock_b.Advance(Millis(1'700));  // B's watch delivers a little later
+  KubeStateOptions o;
+  o.recovery_stable = Millis(0);
+  KubeStateTracker a(o, {"collector", "collector-1", "0.1.0"}, clock_a, no_owner);
+  KubeStateTracker b(o, {"collector", "collector-2", "0.1.0"}, clock_b, no_owner);
+
+  json terminated = {{"name", "app"},   {"ready", false},         {"restartCount", 0},
+                     {"image", "web:1"}, {"lastState", json::object()},
+                     {"state", {{"terminated", {{"reason", "OOMKilled"}, {"exitCode", 137},
+                                                {"finishedAt", "2026-01-01T00:00:05Z"}}}}}};
+  json restarted = Running(1, true, {{"terminated", {{"reason", "OOMKilled"}, {"exitCode", 137},
+                                                     {"finishedAt", "2026-01-01T00:00:05Z"}}}});
+  json node = {{"kind", "Node"},
+               {"metadata", {{"name", "node-1"}, {"uid", "node-uid-1"}}},
+               {"status", {{"conditions", json::array({{{"type", "Ready"}, {"status", "False"},
+                                                         {"lastTransitionTime", "2026-01-01T00:00:07Z"}}})}}}};
+  json warning = {{"kind", "Event"}, {"type", "Warning"}, {"reason", "BackOff"}, {"count", 1},
+                  {"metadata", {{"name", "w.1"}, {"namespace", "shop"}, {"uid", "ev-9"}}},
+                  {"involvedObject", {{"kind", "Pod"}, {"name", "web-1"}, {"namespace", "shop"}}}};
+  auto ids = [](const std::vector<v1::Event>& ev) {
+    std::vector<std::string> out;
+    for (const auto& e : ev) {
+      out.push_back(e.signal().name() + "/" + std::to_string(e.signal().status()) + " " + e.event_id() + " " +
+                    e.incident_id());
+    }
+    return out;
+  };
+  std::vector<std::string> seen_a, seen_b;
+  auto both = [&](const std::vector<v1::Event>& ea, const std::vector<v1::Event>& eb) {
+    auto ia = ids(ea), ib = ids(eb);
+    seen_a.insert(seen_a.end(), ia.begin(), ia.end());
+    seen_b.insert(seen_b.end(), ib.begin(), ib.end());
+  };
+  // A saw the container while it was terminated; B only after the restart.
+  both(a.OnPod(Pod("web-1", terminated), false), {});
+  both(a.OnPod(Pod("web-1", restarted), false), b.OnPod(Pod("web-1", restarted), false));
+  both(a.OnPod(Pod("web-1", Waiting("CrashLoopBackOff", 2)), false),
+       b.OnPod(Pod("web-1", Waiting("CrashLoopBackOff", 2)), false));
+  both(a.OnNode(node, false), b.OnNode(node, false));
+  both(a.OnEvent(warning, false), b.OnEvent(warning, false));
+  clock_a.Advance(Millis(5'000));
+  clock_b.Advance(Millis(5'000));
+  both(a.OnPod(Pod("web-1", Running(2, true)), false), b.OnPod(Pod("web-1", Running(2, true)), false));
+  node["status"]["conditions"][0]["status"] = "True";
+  node["status"]["conditions"][0]["lastTransitionTime"] = "2026-01-01T00:01:00Z";
+  both(a.OnNode(node, false), b.OnNode(node, false));
+  EXPECT_EQ(seen_a.size(), 7u);  // OOM, crash loop, node, warning firing; OOM, crash loop, node resolved
+  EXPECT_EQ(seen_a, seen_b);
+
+  // A second occurrence is a new event, not a repeat of the first.
+  json again = Running(2, true, {{"terminated", {{"reason", "OOMKilled"}, {"finishedAt", "2026-01-01T00:09:00Z"}}}});
+  auto second = a.OnPod(Pod("web-1", again), false);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].signal().name(), "OOMKilled");
+  for (const auto& line : seen_a) {
+    EXPECT_EQ(line.find(second[0].event_id()), std::string::npos) << line;
+  }
+}
+
 TEST_F(KubeStateTest, GarbageObjectsAreIgnoredNotFatal) {
   EXPECT_TRUE(tracker_.OnPod(json::array({1, 2}), false).empty());
   EXPECT_TRUE(tracker_.OnPod(json{{"status", "weird"}}, false).empty());

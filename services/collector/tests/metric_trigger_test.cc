@@ -55,6 +55,41 @@ TEST(MetricTriggerTest, FiresAfterForDurationAndResolvesOnce) {
   EXPECT_EQ(resolved[0].incident_id(), fired[0].incident_id());
 }
 
+// Two collector replicas evaluate in the same wall-clock rounds (PollLoop is
+// aligned), each at its own moment within the round: one occurrence, one id.
+TEST(MetricTriggerTest, ReplicasInTheSameRoundsPublishTheSameIds) {
+  TriggerSpec t;
+  t.name = "HighLatency";
+  t.query = "latency";
+  t.threshold = 1;
+  t.for_duration = Millis(30'000);
+  FakeClock clock_a;
+  FakeClock clock_b;
+  clock_a.Advance(Millis(300));    // A's query came back 0.3 s into the round
+  clock_b.Advance(Millis(4'100));  // B's 4.1 s into it
+  TriggerEvaluator a(t, "prod", {"collector", "collector-1", "0"}, clock_a, Millis(15'000));
+  TriggerEvaluator b(t, "prod", {"collector", "collector-2", "0"}, clock_b, Millis(15'000));
+  const std::map<std::string, std::string> l{{"namespace", "shop"}, {"pod", "web-1"}};
+  std::vector<v1::Event> ea, eb;
+  for (double v : {2.0, 2.0, 2.0, 2.5, 0.5}) {
+    for (auto& e : a.Evaluate({Sample(v, l)})) {
+      ea.push_back(e);
+    }
+    for (auto& e : b.Evaluate({Sample(v, l)})) {
+      eb.push_back(e);
+    }
+    clock_a.Advance(Millis(15'000));
+    clock_b.Advance(Millis(15'000));
+  }
+  ASSERT_EQ(ea.size(), 2u);  // firing after 30 s, then resolved
+  ASSERT_EQ(eb.size(), 2u);
+  for (size_t i = 0; i < ea.size(); ++i) {
+    EXPECT_EQ(ea[i].event_id(), eb[i].event_id());
+    EXPECT_EQ(ea[i].incident_id(), eb[i].incident_id());
+  }
+  EXPECT_NE(ea[0].event_id(), ea[1].event_id());
+}
+
 TEST(MetricTriggerTest, DroppingBelowDuringPendingRestartsTheClock) {
   TriggerSpec t;
   t.name = "X";

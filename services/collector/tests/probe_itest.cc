@@ -185,6 +185,59 @@ TEST(ProbeTest, ThresholdsDecideFiringAndResolving) {
   EXPECT_EQ(resolved[0].incident_id(), fired[0].incident_id());
 }
 
+// Two collector replicas probe in the same wall-clock rounds; a failure
+// that starts while both watch is one event, whichever of them publishes it.
+TEST(ProbeTest, ReplicasProbingTheSameRoundsPublishTheSameIds) {
+  HttpServer s;
+  HealthCheckSpec spec;
+  spec.name = "web-http";
+  spec.ns = "shop";
+  spec.target_kind = "Pod";
+  spec.target_name = "web-1";
+  spec.type = "http";
+  spec.http.port = s.port();
+  spec.http.path = "/healthz";
+  spec.interval = Millis(10'000);
+  spec.timeout = Millis(1000);
+  spec.failure_threshold = 2;
+  spec.success_threshold = 1;
+  spec.address = "127.0.0.1";
+  FakeClock clock_a;
+  FakeClock clock_b;
+  clock_a.Advance(Millis(1'234));  // started mid-round
+  clock_b.Advance(Millis(6'500));  // started later in the same round
+  RealProber prober(nullptr, [](Millis) {});
+  HealthCheckRunner a({spec}, nullptr, &prober, "prod", {"collector", "collector-1", "0"}, clock_a);
+  HealthCheckRunner b({spec}, nullptr, &prober, "prod", {"collector", "collector-2", "0"}, clock_b);
+  auto errors = [](const std::string& e) { ADD_FAILURE() << e; };
+  std::vector<v1::Event> ea, eb;
+  // Each runner is polled every second (the health tick), as HealthSource does.
+  auto seconds = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      for (auto& e : a.RunDue(errors)) {
+        ea.push_back(e);
+      }
+      for (auto& e : b.RunDue(errors)) {
+        eb.push_back(e);
+      }
+      clock_a.Advance(Millis(1'000));
+      clock_b.Advance(Millis(1'000));
+    }
+  };
+  seconds(10);
+  s.status_ = 500;
+  seconds(30);
+  s.status_ = 200;
+  seconds(20);
+  ASSERT_EQ(ea.size(), 2u);
+  ASSERT_EQ(eb.size(), 2u);
+  for (size_t i = 0; i < ea.size(); ++i) {
+    EXPECT_EQ(ea[i].signal().status(), eb[i].signal().status());
+    EXPECT_EQ(ea[i].event_id(), eb[i].event_id());
+    EXPECT_EQ(ea[i].incident_id(), eb[i].incident_id());
+  }
+}
+
 TEST(ProbeTest, TcpCheckThroughTheRunner) {
   TcpListener l;
   HealthCheckSpec spec;

@@ -200,9 +200,20 @@ absl::StatusOr<std::string> Actuator::LockKey(const ActionRequest& req) {
   }
 }
 
+namespace {
+// A 5xx or a lost connection after the request went out: the server may have
+// applied the write and lost the answer.
+bool MayHaveLanded(kube::ErrorKind kind) {
+  return kind == kube::ErrorKind::kInternal || kind == kube::ErrorKind::kUnavailable ||
+         kind == kube::ErrorKind::kTimeout || kind == kube::ErrorKind::kUnknown;
+}
+}  // namespace
+
 // GET, mutate a copy, then one merge PATCH carrying the change, the marker
 // and metadata.resourceVersion: the API server applies it only if the object
-// has not moved on (409 otherwise: read again and retry).
+// has not moved on (409 otherwise: read again and retry). When the PATCH
+// fails in a way that may hide a success, the marker on the live object says
+// whether it was applied, so the outcome tells the truth.
 ActionResult Actuator::MutateOnce(const kube::ObjectRef& ref, const ActionRequest& req, const FieldMutate& mutate) {
   kube::PatchOptions po;
   po.dry_run = req.dry_run;
@@ -241,6 +252,15 @@ ActionResult Actuator::MutateOnce(const kube::ObjectRef& ref, const ActionReques
       return r;
     }
     last_error = ErrText(stored.error());
+    if (!req.dry_run && MayHaveLanded(stored.error().kind)) {
+      if (auto now = client_.Get(ref); now.ok() && HasAction(*now, req.action_id)) {
+        r.changes = std::move(*c);
+        r.status = v1::OUTCOME_STATUS_SUCCEEDED;
+        r.detail = "applied: the API server answered \"" + last_error + "\", but " + KeyOf(ref) +
+                   " carries action id " + req.action_id;
+        return r;
+      }
+    }
     if (stored.error().kind != kube::ErrorKind::kConflict) {
       break;
     }

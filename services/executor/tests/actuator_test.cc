@@ -86,6 +86,31 @@ TEST_F(ActuatorTest, OneConditionalMergePatchCarriesChangeAndMarker) {
   EXPECT_EQ(w[0], "PATCH deployments/shop/web");
 }
 
+// A 503 may hide a write that landed (the answer was lost): the action id on
+// the live object tells, so the outcome is SUCCEEDED, and a replay is DUPLICATE.
+TEST_F(ActuatorTest, PatchWhoseAnswerWasLostIsReadBackAndReportedApplied) {
+  SeedWeb(kube_);
+  kube_.FailPatches(1, /*applied=*/true);
+  auto req = Request(v1::ACTION_TYPE_SCALE_WORKLOAD, PodTarget());
+  ActionResult r = actuator_->Apply(req);
+  EXPECT_EQ(r.status, v1::OUTCOME_STATUS_SUCCEEDED) << r.error;
+  EXPECT_NE(r.detail.find("503"), std::string::npos) << r.detail;
+  EXPECT_EQ(Dep()["spec"]["replicas"], 3);
+  ASSERT_EQ(r.changes.size(), 1u);
+  EXPECT_EQ(r.changes[0].after, "3");
+  EXPECT_EQ(actuator_->Apply(req).status, v1::OUTCOME_STATUS_DUPLICATE);
+  EXPECT_EQ(Dep()["spec"]["replicas"], 3);
+}
+
+TEST_F(ActuatorTest, PatchRefusedWith503FailsWithTheServersMessageAndChangesNothing) {
+  SeedWeb(kube_);
+  kube_.FailPatches(1, /*applied=*/false);
+  ActionResult r = actuator_->Apply(Request(v1::ACTION_TYPE_SCALE_WORKLOAD, PodTarget()));
+  EXPECT_EQ(r.status, v1::OUTCOME_STATUS_FAILED);
+  EXPECT_NE(r.error.find("unable to handle the request"), std::string::npos) << r.error;
+  EXPECT_EQ(Dep()["spec"]["replicas"], 2);
+}
+
 TEST(MergePatchTest, DiffSetsChangedRemovesMissingAndReplacesArrays) {
   json a = json::parse(R"({"a":1,"b":{"c":2,"d":3},"l":[1,2],"gone":true})");
   json b = json::parse(R"({"a":1,"b":{"c":5,"d":3},"l":[1],"new":"x"})");

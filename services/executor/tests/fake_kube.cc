@@ -146,8 +146,19 @@ kube::Result<json> FakeKube::Update(const kube::ObjectRef& ref, const json& obje
   if (stored.contains("spec") && it->second.contains("spec") && stored["spec"] != it->second["spec"]) {
     stored["metadata"]["generation"] = it->second["metadata"].value("generation", 1) + 1;
   }
-  if (!options.dry_run) {
+  const bool fail = fail_patches_ > 0 && !options.dry_run;
+  if (fail) {
+    --fail_patches_;
+  }
+  if (!options.dry_run && (!fail || failed_patches_apply_)) {
     it->second = stored;
+  }
+  if (fail) {
+    kube::Error e;
+    e.kind = kube::ErrorKind::kUnavailable;
+    e.http_status = 503;
+    e.message = "the server is currently unable to handle the request";
+    return e;
   }
   return stored;
 }
@@ -171,8 +182,19 @@ kube::Result<json> FakeKube::Patch(const kube::ObjectRef& ref, kube::PatchType, 
   if (stored.contains("spec") && it->second.contains("spec") && stored["spec"] != it->second["spec"]) {
     stored["metadata"]["generation"] = it->second["metadata"].value("generation", 1) + 1;
   }
-  if (!options.dry_run) {
+  const bool fail = fail_patches_ > 0 && !options.dry_run;
+  if (fail) {
+    --fail_patches_;
+  }
+  if (!options.dry_run && (!fail || failed_patches_apply_)) {
     it->second = stored;
+  }
+  if (fail) {
+    kube::Error e;
+    e.kind = kube::ErrorKind::kUnavailable;
+    e.http_status = 503;
+    e.message = "the server is currently unable to handle the request";
+    return e;
   }
   return stored;
 }

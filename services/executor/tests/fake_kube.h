@@ -43,6 +43,14 @@ class FakeKube final : public kube::KubeClient {
     std::lock_guard<std::mutex> g(mu_);
     refuse_evictions_ = n;
   }
+  // The next `n` PATCHes answer kUnavailable (HTTP 503), as an overloaded
+  // API server does: applied first when `applied` (the answer was lost on
+  // the way back), else refused untouched.
+  void FailPatches(int n, bool applied) {
+    std::lock_guard<std::mutex> g(mu_);
+    fail_patches_ = n;
+    failed_patches_apply_ = applied;
+  }
   // Every write (PUT/PATCH/DELETE/eviction) as "VERB path[ dry-run]".
   std::vector<std::string> writes() const {
     std::lock_guard<std::mutex> g(mu_);
@@ -58,6 +66,8 @@ class FakeKube final : public kube::KubeClient {
   int64_t rv_ = 100;
   int uid_ = 0;
   int refuse_evictions_ = 0;
+  int fail_patches_ = 0;
+  bool failed_patches_apply_ = false;
   std::vector<std::string> writes_;
 };
 

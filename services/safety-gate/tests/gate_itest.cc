@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <fstream>
@@ -292,6 +293,95 @@ TEST_F(SafetyGateIntegrationTest, HumanApprovalThroughGrpcPublishesControlAndApp
     EXPECT_EQ(gate.admin().Deny(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND)
         << "an answered proposal no longer waits";
   }
+}
+
+// Issue 12: an admin change waits for the broker's acknowledgement holding
+// the admin mutex, never the state mutex. Here the gate's broker (one of the
+// test's own) is frozen with SIGSTOP while a Pause is published: the Pause
+// waits for its ack until the delivery timeout and fails, and meanwhile the
+// reads that take the state lock (GetMode, ListPending) answer at once and
+// show the Pause not applied. Before the fix GetMode waited the whole timeout.
+TEST_F(SafetyGateIntegrationTest, FrozenBrokerBlocksAPauseButNeverTheReads) {
+  const char* root = std::getenv("KUBEMEND_ROOT");
+  ASSERT_NE(root, nullptr) << "KUBEMEND_ROOT not set; run through ./kubemend test";
+  const std::string dir = "/tmp/kubemend-gate-frozen-" + NewUuid().substr(0, 8);
+  const std::string kafka_sh = std::string(root) + "/scripts/kafka.sh";
+  ASSERT_EQ(std::system((kafka_sh + " start " + dir + " > " + dir + ".addr 2> " + dir + ".err").c_str()), 0)
+      << "scripts/kafka.sh start failed; see " << dir << ".err";
+  struct Broker {
+    std::string stop;
+    ~Broker() { (void)std::system(stop.c_str()); }
+  } broker{kafka_sh + " stop " + dir + " >/dev/null 2>&1; rm -rf " + dir + " " + dir + ".addr " + dir + ".err"};
+  std::ifstream addr(dir + ".addr");
+  KafkaConfig cfg = cfg_;
+  std::getline(addr, cfg.brokers);
+  std::ifstream pid_file(dir + "/kafka/pid");
+  pid_t broker_pid = 0;
+  pid_file >> broker_pid;
+  ASSERT_GT(broker_pid, 0);
+  GateProcess gate(cfg, {{"KUBEMEND_KAFKA_DELIVERY_TIMEOUT", "6s"}});
+  ASSERT_NO_FATAL_FAILURE(gate.Start());
+
+  ASSERT_EQ(kill(broker_pid, SIGSTOP), 0);
+  struct Thaw {
+    pid_t pid;
+    ~Thaw() { kill(pid, SIGCONT); }
+  } thaw{broker_pid};
+  std::atomic<bool> pause_done{false};
+  grpc::Status pause_status;
+  v1::PauseRequest pause;
+  pause.set_issued_by("bob");
+  pause.set_reason("while the broker is frozen");
+  std::thread pauser([&] {
+    v1::ModeResponse mode;
+    grpc::ClientContext ctx;
+    pause_status = gate.admin().Pause(&ctx, pause, &mode);
+    pause_done = true;
+  });
+  std::this_thread::sleep_for(seconds(1));  // the Pause now waits for its ack
+  const auto t0 = std::chrono::steady_clock::now();
+  v1::ModeResponse mode;
+  grpc::Status st;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + seconds(3));
+    st = gate.admin().GetMode(&ctx, {}, &mode);
+  }
+  v1::ListPendingResponse pending;
+  grpc::Status lst;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + seconds(3));
+    lst = gate.admin().ListPending(&ctx, {}, &pending);
+  }
+  const auto read_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  const bool waited = !pause_done;
+  EXPECT_TRUE(st.ok()) << "GetMode waited for the frozen broker: " << st.error_message();
+  EXPECT_TRUE(lst.ok()) << "ListPending waited for the frozen broker: " << lst.error_message();
+  EXPECT_LT(read_ms.count(), 2000);
+  EXPECT_FALSE(mode.paused()) << "the Pause was applied before the broker acknowledged it";
+  EXPECT_TRUE(waited) << "the Pause did not wait for the broker (the test proves nothing)";
+  pauser.join();
+  std::printf("GetMode and ListPending answered in %lld ms while a Pause waited for a frozen broker\n",
+              static_cast<long long>(read_ms.count()));
+  EXPECT_FALSE(pause_status.ok()) << "a frozen broker cannot have acknowledged the Pause";
+
+  kill(broker_pid, SIGCONT);
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(gate.admin().GetMode(&ctx, {}, &mode).ok());
+  }
+  EXPECT_FALSE(mode.paused()) << "a Pause the broker never acknowledged was applied";
+  // The broker is back: the same Pause goes through (retried until the broker answers again).
+  bool paused = false;
+  for (int i = 0; i < 20 && !paused; ++i) {
+    grpc::ClientContext ctx;
+    paused = gate.admin().Pause(&ctx, pause, &mode).ok() && mode.paused();
+    if (!paused) {
+      std::this_thread::sleep_for(seconds(1));
+    }
+  }
+  EXPECT_TRUE(paused) << "no Pause went through once the broker was thawed";
 }
 
 TEST_F(SafetyGateIntegrationTest, PauseThroughGrpcIsPublishedAndWithholdsApprovalsAcrossRestart) {
