@@ -80,6 +80,12 @@ std::string Monitoring::StartPrometheus(const MonitoringConfig& c) {
       << "  - targets: ['" << ksm_hostport << "']\n"
       << "    labels: {namespace: " << c.exporter_namespace << ", pod: " << c.exporter_pod
       << ", service: kube-state-metrics, endpoint: http-metrics}\n";
+  if (!c.kubelet_hostport.empty()) {
+    std::ofstream(c.dir + "/prometheus.yml", std::ios::app)
+        << "- job_name: kubelet\n  honor_labels: true\n  static_configs:\n"
+        << "  - targets: ['" << c.kubelet_hostport << "']\n"
+        << "    labels: {metrics_path: /metrics, namespace: kube-system, service: kubelet, endpoint: https-metrics}\n";
+  }
   std::string log = c.dir + "/prometheus.log";
   std::string err = prom_.Start({"/usr/bin/prometheus", "--config.file=" + c.dir + "/prometheus.yml",
                                  "--storage.tsdb.path=" + c.dir + "/prometheus-data",

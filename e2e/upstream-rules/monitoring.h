@@ -25,6 +25,9 @@ struct MonitoringConfig {
   // (node series) get the exporter's namespace/pod, the common relabelling slip.
   std::string exporter_namespace = "monitoring";
   std::string exporter_pod = "kube-state-metrics-6d4c7b9f5-x7k2p";
+  // host:port of the kubelets' /metrics (kubemend-kubelet's listener; "" = not scraped): job
+  // "kubelet" with kube-prometheus' kubelet target labels (metrics_path, honor_labels).
+  std::string kubelet_hostport;
 };
 
 class Monitoring {

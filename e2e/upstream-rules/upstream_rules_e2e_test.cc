@@ -12,7 +12,9 @@
 //        each service with its own ServiceAccount token.
 //
 // Two phases. First the node: KubeNodeNotReady, whose series carries the exporter's namespace/pod
-// (the scrape target's labels: the common relabelling slip), targets the Node, which gets cordoned.
+// (the scrape target's labels: the common relabelling slip), targets the Node, which gets cordoned;
+// at the same time an HPA at its maximum (KubeHpaMaxedOut) gets a higher maximum, and a nearly
+// full volume (KubePersistentVolumeFillingUp, from the kubelet's volume stats) is expanded.
 // Then three workload scenarios at once, each in its own namespace (Alertmanager groups by it):
 //   1. an OOM-killed Deployment gets more memory and stays healthy; no RestartPod is proposed;
 //   2. a bad image rollout is rolled back;
@@ -52,6 +54,8 @@ using Clock = std::chrono::steady_clock;
 // run side by side, so the suite's wall time stays near the sum of these on failure too.
 constexpr seconds kNodeBudget{45};
 constexpr seconds kWorkloadBudget{75};
+constexpr seconds kHpaBudget{40};
+constexpr seconds kPvcBudget{40};
 constexpr const char* kExporterPod = "kube-state-metrics-6d4c7b9f5-x7k2p";
 
 constexpr const char* kNamespaces = R"(
@@ -66,6 +70,96 @@ metadata: {name: @ROLL@}
 apiVersion: v1
 kind: Namespace
 metadata: {name: @LOOP@}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: @HPA@}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: @PVC@}
+)";
+
+// The PVC scenario: a statically provisioned 1Gi volume (a CSI volume no driver serves: the
+// test's kubemend-kubelet plays the kubelet and the external resizer) bound to claim data, in a
+// StorageClass that allows expansion, mounted by a running pod.
+constexpr const char* kPvcWorkload = R"(
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: @PVC@}
+provisioner: fake.csi.kubemend.io
+allowVolumeExpansion: true
+volumeBindingMode: Immediate
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: @PVC@}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  storageClassName: @PVC@
+  persistentVolumeReclaimPolicy: Retain
+  claimRef: {namespace: @PVC@, name: data}
+  csi: {driver: fake.csi.kubemend.io, volumeHandle: @PVC@}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: @PVC@}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: @PVC@
+  volumeName: @PVC@
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: db, namespace: @PVC@}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      affinity: @AFFINITY@
+      containers:
+      - name: db
+        image: @PVC@/db:v1
+        volumeMounts: [{name: data, mountPath: /data}]
+      volumes:
+      - name: data
+        persistentVolumeClaim: {claimName: data}
+)";
+
+// The HPA scenario: a Deployment already at its HPA's maxReplicas. There is no metrics API, so
+// the real HPA controller cannot compute a desired count; it still copies the scale target's
+// replicas into status.currentReplicas, which is all KubeHpaMaxedOut compares (with
+// spec.maxReplicas, and only when maxReplicas != minReplicas).
+constexpr const char* kHpaWorkload = R"(
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: frontend, namespace: @HPA@}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: frontend}}
+  template:
+    metadata: {labels: {app: frontend}}
+    spec:
+      affinity: @AFFINITY@
+      containers:
+      - name: app
+        image: @HPA@/frontend:v1
+        resources: {requests: {cpu: 100m}}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: frontend, namespace: @HPA@}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: frontend}
+  minReplicas: 1
+  maxReplicas: 3
+  metrics:
+  - type: Resource
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 60}}
 )";
 
 // @OOM@, @ROLL@ and @LOOP@ are the scenarios' namespaces. No workload runs on the node that goes
@@ -269,11 +363,11 @@ class UpstreamRulesE2ETest : public ::testing::Test {
   }
 
   struct Suite {
-    std::string error, dir, id, oom, roll, loop, node, root;
+    std::string error, dir, id, oom, roll, loop, hpa, pvc, node, root;
     Stack stack;
     Monitoring monitoring;
-    Clock::time_point node_deadline, deadline;
-    double node_fault_at = 0, oom_fault_at = 0, roll_fault_at = 0, loop_fault_at = 0;  // epoch seconds
+    Clock::time_point node_deadline, hpa_deadline, pvc_deadline, deadline;
+    double node_fault_at = 0, hpa_fault_at = 0, pvc_fault_at = 0, oom_fault_at = 0, roll_fault_at = 0, loop_fault_at = 0;  // epoch s
     bool workloads_started = false;
     std::string workload_error;
     std::vector<Timing> timings;
@@ -283,6 +377,9 @@ class UpstreamRulesE2ETest : public ::testing::Test {
     std::string StartStack();
     std::string StartMonitoring();
     std::string BreakNode();
+    std::string StartHpa();
+    std::string FillVolume();
+    std::string Affinity() const;
     std::string StartWorkloads();
     void PrintTimings() const;
     void Stop(bool keep_logs);
@@ -365,7 +462,10 @@ std::string UpstreamRulesE2ETest::Suite::Start() {
   oom = "oom-" + id;
   roll = "roll-" + id;
   loop = "loop-" + id;
-  for (auto step : {&Suite::StartCluster, &Suite::StartStack, &Suite::StartMonitoring, &Suite::BreakNode}) {
+  hpa = "hpa-" + id;
+  pvc = "pvc-" + id;
+  for (auto step : {&Suite::StartCluster, &Suite::StartStack, &Suite::StartMonitoring, &Suite::BreakNode,
+                    &Suite::StartHpa, &Suite::FillVolume}) {
     std::string err = (this->*step)();
     if (!err.empty()) {
       return err;
@@ -385,6 +485,8 @@ std::string UpstreamRulesE2ETest::Suite::StartCluster() {
   ReplaceAll(&n, "@OOM@", oom);
   ReplaceAll(&n, "@ROLL@", roll);
   ReplaceAll(&n, "@LOOP@", loop);
+  ReplaceAll(&n, "@HPA@", hpa);
+  ReplaceAll(&n, "@PVC@", pvc);
   std::ofstream(dir + "/namespaces.yaml") << n;
   if (!Shell(Kubectl() + " kustomize " + root + "/deploy/k8s/base > " + dir + "/base.yaml && " + Kubectl() +
              " apply --server-side --force-conflicts --field-manager kubemend-test -f " + dir +
@@ -411,8 +513,11 @@ std::string UpstreamRulesE2ETest::Suite::StartStack() {
   setenv("KUBEMEND_WEBHOOK_AUTH_TYPE", "bearer", 1);
   setenv("KUBEMEND_WEBHOOK_TOKEN", NewUuid().c_str(), 1);
   setenv("KUBEMEND_ANALYZER_POLICY_PATHS",
-         (root + "/policies/default.yaml," + root + "/e2e/upstream-rules/node-not-ready-policy.yaml").c_str(), 1);
-  setenv("KUBEMEND_APPROVAL_LEVELS", "RollbackImage=auto,CordonNode=auto", 1);
+         (root + "/policies/default.yaml," + root + "/e2e/upstream-rules/node-not-ready-policy.yaml," + root +
+          "/e2e/upstream-rules/pvc-filling-up-policy.yaml")
+             .c_str(),
+         1);
+  setenv("KUBEMEND_APPROVAL_LEVELS", "RollbackImage=auto,CordonNode=auto,ExpandPVC=auto", 1);
   setenv("KUBEMEND_EXECUTOR_VERIFY_STABLE_FOR", "3s", 1);
   setenv("KUBEMEND_EXECUTOR_VERIFY_POLL_INTERVAL", "200ms", 1);
   std::string err = stack.Up("--kubeconfig " + collector + " --service-kubeconfig analyzer=" + analyzer +
@@ -429,7 +534,9 @@ std::string UpstreamRulesE2ETest::Suite::StartMonitoring() {
   c.dir = dir + "/monitoring";
   c.ksm_binary = Env("KUBEMEND_TEST_KSM");
   c.kubeconfig = Env("KUBEMEND_TEST_KUBECONFIG");
-  c.namespaces = oom + "," + roll + "," + loop;
+  c.namespaces = oom + "," + roll + "," + loop + "," + hpa + "," + pvc;
+  std::string faults = Env("KUBEMEND_TEST_K8S_FAULTS_URL");
+  c.kubelet_hostport = faults.substr(faults.find("://") + 3);
   c.rules_dir = rules;
   c.webhook_url = stack.CollectorUrl() + "/api/v1/alerts";
   c.webhook_token = Env("KUBEMEND_WEBHOOK_TOKEN");
@@ -447,6 +554,44 @@ std::string UpstreamRulesE2ETest::Suite::BreakNode() {
   return "";
 }
 
+// Keeps a workload off the node that goes NotReady (the node controller marks its pods not ready).
+std::string UpstreamRulesE2ETest::Suite::Affinity() const {
+  return "{nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchFields: "
+         "[{key: metadata.name, operator: NotIn, values: [" + node + "]}]}]}}}";
+}
+
+// Phase 1, beside the node: the Deployment and its HPA, already at the maximum.
+std::string UpstreamRulesE2ETest::Suite::StartHpa() {
+  std::string w = kHpaWorkload;
+  ReplaceAll(&w, "@HPA@", hpa);
+  ReplaceAll(&w, "@AFFINITY@", Affinity());
+  std::ofstream(dir + "/hpa.yaml") << w;
+  if (!Shell(Kubectl() + " apply -f " + dir + "/hpa.yaml >/dev/null")) {
+    return "applying the HPA scenario's Deployment and HorizontalPodAutoscaler failed";
+  }
+  hpa_deadline = Clock::now() + kHpaBudget;
+  hpa_fault_at = EpochNow();
+  return "";
+}
+
+// Phase 1, beside the node: the claim, its volume and a pod mounting it; the kubelet reports the
+// volume 1000Mi full (of 1Gi: 2.3% free, under upstream's 3%) once the pod runs.
+std::string UpstreamRulesE2ETest::Suite::FillVolume() {
+  std::string w = kPvcWorkload;
+  ReplaceAll(&w, "@PVC@", pvc);
+  ReplaceAll(&w, "@AFFINITY@", Affinity());
+  std::ofstream(dir + "/pvc.yaml") << w;
+  if (!Shell(Kubectl() + " apply -f " + dir + "/pvc.yaml >/dev/null")) {
+    return "applying the PVC scenario's StorageClass, PersistentVolume, claim and Deployment failed";
+  }
+  if (FaultPost("/sim/v1/faults/pvc", {{"namespace", pvc}, {"name", "data"}, {"usedBytes", "1000Mi"}}) != 200) {
+    return "kubemend-kubelet's fault API refused the volume fault";
+  }
+  pvc_deadline = Clock::now() + kPvcBudget;
+  pvc_fault_at = EpochNow();
+  return "";
+}
+
 // Phase 2: web uses more memory than its limit from the start; api and worker roll out to an
 // image that crashes once their v1 is ready (api: rolling update; worker: Recreate, so all five
 // pods crash).
@@ -461,9 +606,7 @@ std::string UpstreamRulesE2ETest::Suite::StartWorkloads() {
   ReplaceAll(&w, "@OOM@", oom);
   ReplaceAll(&w, "@ROLL@", roll);
   ReplaceAll(&w, "@LOOP@", loop);
-  ReplaceAll(&w, "@AFFINITY@",
-             "{nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchFields: "
-             "[{key: metadata.name, operator: NotIn, values: [" + node + "]}]}]}}}");
+  ReplaceAll(&w, "@AFFINITY@", Affinity());
   std::ofstream(dir + "/workloads.yaml") << w;
   if (!Shell(Kubectl() + " apply -f " + dir + "/workloads.yaml >/dev/null")) {
     return "applying the workloads failed";
@@ -518,7 +661,10 @@ void UpstreamRulesE2ETest::Suite::Stop(bool keep_logs) {
     FaultPost("/sim/v1/faults/memory", {{"namespace", oom}, {"workload", "deployment/web"}, {"bytes", nullptr}});
     FaultPost("/sim/v1/faults/image", {{"image", loop + "/worker:v2"}, {"mode", "ok"}});
     FaultPost("/sim/v1/faults/image", {{"image", roll + "/api:v2"}, {"mode", "ok"}});
-    Shell(Kubectl() + " delete namespace " + oom + " " + roll + " " + loop + " --wait=false >/dev/null 2>&1");
+    FaultPost("/sim/v1/faults/pvc", {{"namespace", pvc}, {"name", "data"}, {"usedBytes", nullptr}});
+    Shell(Kubectl() + " delete namespace " + oom + " " + roll + " " + loop + " " + hpa + " " + pvc +
+          " --wait=false >/dev/null 2>&1");
+    Shell(Kubectl() + " delete pv,storageclass " + pvc + " --wait=false >/dev/null 2>&1");
   }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
@@ -557,6 +703,100 @@ TEST_F(UpstreamRulesE2ETest, NodeAlertCarryingExporterLabelsTargetsTheNode) {
                           " AND payload_json->'signal'->>'status' = 'SIGNAL_STATUS_RESOLVED'",
                       Clock::now() + seconds(20)))
       << Trail("signal_name = 'KubeNodeNotReady'");
+}
+
+// Phase 1, beside the node. The real HPA controller, without a metrics API, still reports the
+// scale target's 3 replicas in status.currentReplicas; kube-state-metrics exports it, upstream's
+// KubeHpaMaxedOut fires (current == max, max != min), and the default policy hpa-maxed-out raises
+// the maximum (AdjustHPA, automatic in the shipped gate: a step of 50% is within its limits).
+TEST_F(UpstreamRulesE2ETest, HpaAtMaxGetsAHigherMaximum) {
+  const std::string& ns = s_->hpa;
+  // What the alert stands on: the controller's own status write, not ours.
+  json status;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        status = KubeGet("hpa frontend -n " + ns)["status"];
+        return status.is_object() && status.value("currentReplicas", 0) == 3;
+      },
+      s_->hpa_deadline))
+      << "the HPA controller never reported currentReplicas 3: " << status.dump();
+  const std::string alerts = "signal_name = 'KubeHpaMaxedOut' AND " + InNs(ns);
+  ASSERT_TRUE(WaitFor("event_type = 'signal' AND " + alerts, s_->hpa_deadline))
+      << "KubeHpaMaxedOut never reached kubemend; HPA status " << status.dump() << "\n" << Trail(InNs(ns));
+  EXPECT_EQ(Count("event_type = 'signal' AND " + alerts +
+                  " AND NOT (target_kind = 'HorizontalPodAutoscaler' AND target_name = 'frontend')"),
+            0)
+      << "a KubeHpaMaxedOut signal targets something else than the HPA:\n" << Trail(InNs(ns));
+  std::string fix = "event_type = 'outcome' AND " + InNs(ns) +
+                    " AND target_kind = 'HorizontalPodAutoscaler' AND target_name = 'frontend' AND action_type = "
+                    "'AdjustHPA' AND outcome_status = 'succeeded'";
+  bool fixed = WaitFor(fix, s_->hpa_deadline);
+  s_->timings.push_back(Measure("5 HPA at max: maxReplicas raised", alerts, fix, s_->hpa_fault_at));
+  ASSERT_TRUE(fixed) << "no verified AdjustHPA on HPA " << ns << "/frontend:\n" << Trail(InNs(ns));
+  EXPECT_EQ(Count("event_type = 'decision' AND " + InNs(ns) + " AND verdict <> 'approved'"), 0) << Trail(InNs(ns));
+  // The live object: 3 * 1.5 rounded, within the policy's cap; nothing else changed.
+  json h = KubeGet("hpa frontend -n " + ns);
+  int64_t max = h["spec"].value("maxReplicas", 0);
+  EXPECT_GT(max, 3) << h.dump();
+  EXPECT_LE(max, 5) << h.dump();
+  EXPECT_EQ(h["spec"].value("minReplicas", 0), 1);
+  EXPECT_EQ(KubeGet("deployment frontend -n " + ns)["spec"].value("replicas", 0), 3);
+  // current (3) != max now: the rule stops matching and Alertmanager sends the resolve.
+  EXPECT_TRUE(WaitFor("event_type = 'signal' AND " + alerts +
+                          " AND payload_json->'signal'->>'status' = 'SIGNAL_STATUS_RESOLVED'",
+                      Clock::now() + seconds(20)))
+      << Trail(InNs(ns));
+  EXPECT_EQ(Count("event_type = 'proposal' AND " + InNs(ns)), 1) << Trail(InNs(ns));
+}
+
+// Phase 1, beside the node. kubemend-kubelet exports the kubelet's volume stats; Prometheus scrapes
+// them as kube-prometheus scrapes kubelets (job kubelet, metrics_path /metrics); upstream's
+// KubePersistentVolumeFillingUp fires for the claim (under 3% free, used > 0, not ReadOnlyMany,
+// from kube-state-metrics); the test's policy expands it by half; the kubelet stand-in resizes the
+// volume as the external resizer and the kubelet would, and the alert resolves.
+TEST_F(UpstreamRulesE2ETest, NearlyFullVolumeIsExpanded) {
+  const std::string& ns = s_->pvc;
+  const std::string alerts = "signal_name = 'KubePersistentVolumeFillingUp' AND " + InNs(ns);
+  ASSERT_TRUE(WaitFor("event_type = 'signal' AND " + alerts, s_->pvc_deadline))
+      << "KubePersistentVolumeFillingUp never reached kubemend; claim "
+      << KubeGet("pvc data -n " + ns)["status"].dump() << "\n"
+      << s_->monitoring.Prometheus("/api/v1/query?query=kubelet_volume_stats_available_bytes").dump() << "\n"
+      << PodsSummary(ns) << Trail(InNs(ns));
+  EXPECT_EQ(Count("event_type = 'signal' AND " + alerts +
+                  " AND NOT (target_kind = 'PersistentVolumeClaim' AND target_name = 'data')"),
+            0)
+      << "a KubePersistentVolumeFillingUp signal targets something else than the claim:\n" << Trail(InNs(ns));
+  std::string fix = "event_type = 'outcome' AND " + InNs(ns) +
+                    " AND target_kind = 'PersistentVolumeClaim' AND target_name = 'data' AND action_type = "
+                    "'ExpandPVC' AND outcome_status = 'succeeded'";
+  bool fixed = WaitFor(fix, s_->pvc_deadline);
+  s_->timings.push_back(Measure("6 nearly full volume: claim expanded", alerts, fix, s_->pvc_fault_at));
+  ASSERT_TRUE(fixed) << "no verified ExpandPVC on claim " << ns << "/data:\n" << Trail(InNs(ns));
+  // At least 1Gi + 50% (the executor rounds up: 2Gi), within the policy's 10Gi, on the claim; the
+  // volume and the claim's reported capacity followed (the resizer's and kubelet's part).
+  json c = KubeGet("pvc data -n " + ns);
+  double want = MiB(c["spec"]["resources"]["requests"].value("storage", ""));
+  EXPECT_GE(want, 1536) << c.dump();
+  EXPECT_LE(want, 10240) << c.dump();
+  EXPECT_EQ(MiB(c["status"]["capacity"].value("storage", "")), want) << c.dump();
+  EXPECT_EQ(MiB(KubeGet("pv " + ns)["spec"]["capacity"].value("storage", "")), want);
+  // ... and so does the kubelet's metric, as Prometheus scraped it.
+  std::string query = "/api/v1/query?query=kubelet_volume_stats_capacity_bytes%7Bnamespace%3D%22" + ns + "%22%7D";
+  json r;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        r = s_->monitoring.Prometheus(query);
+        return r.is_object() && r["data"]["result"].size() == 1 &&
+               std::atof(r["data"]["result"][0]["value"][1].get<std::string>().c_str()) == want * 1048576;
+      },
+      Clock::now() + seconds(10)))
+      << r.dump();
+  // Over a third free now: the rule stops matching and Alertmanager sends the resolve.
+  EXPECT_TRUE(WaitFor("event_type = 'signal' AND " + alerts +
+                          " AND payload_json->'signal'->>'status' = 'SIGNAL_STATUS_RESOLVED'",
+                      Clock::now() + seconds(20)))
+      << Trail(InNs(ns));
+  EXPECT_EQ(Count("event_type = 'proposal' AND " + InNs(ns)), 1) << Trail(InNs(ns));
 }
 
 // Phase 2, scenario 1. Upstream has no OOM alert: the pods of web crash-loop
