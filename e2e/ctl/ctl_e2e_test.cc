@@ -1,7 +1,9 @@
 // kubemendctl drives a human approval through a real stack: the gate runs in
 // manual mode, an Alertmanager webhook becomes a proposal that waits, and the
 // CLI binary lists it, approves it, sees the outcome in the trail, then
-// pauses the gate.
+// pauses the gate. It finds the endpoints and the admin token by itself
+// (KUBEMEND_RUN_DIR: the kubemendctl.yaml `./kubemend up` wrote), and what it
+// records is the token's subject (alice), not its --as claim (mallory).
 #include <gtest/gtest.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -28,16 +30,18 @@ class CtlE2ETest : public ::testing::Test {
   void SetUp() override {
     // Every proposal waits for a human (gate.mode = manual).
     setenv("KUBEMEND_GATE_MODE", "manual", 1);
-    std::string err = stack_.Up();
+    std::string err = stack_.Up("--operator alice");
     unsetenv("KUBEMEND_GATE_MODE");
     ASSERT_EQ(err, "") << err;
   }
 
   // Runs the real binary against this stack; killed after `limit_s` (a
   // tail that never sees its row must fail the test, not hang it).
-  CtlResult Ctl(const std::string& args, int limit_s = 30) const {
-    std::string cmd = "timeout " + std::to_string(limit_s) + " " + KUBEMENDCTL_BIN +
-                      " --stack-env " + stack_.run_dir() + "/stack.env --as e2e-operator " + args +
+  // No flags for endpoints or credentials: only KUBEMEND_RUN_DIR (and `env`).
+  CtlResult Ctl(const std::string& args, int limit_s = 30, const std::string& env = "") const {
+    std::string cmd = "env -u KUBEMENDCTL_TOKEN -u KUBEMENDCTL_TOKEN_FILE -u KUBEMENDCTL_CONFIG "
+                      "KUBEMEND_RUN_DIR=" + stack_.run_dir() + " " + env + " timeout " +
+                      std::to_string(limit_s) + " " + KUBEMENDCTL_BIN + " --as mallory " + args +
                       " 2>&1";
     CtlResult r;
     FILE* p = popen(cmd.c_str(), "r");
@@ -88,6 +92,17 @@ TEST_F(CtlE2ETest, ApprovalThroughTheCliReachesTheTrail) {
             0)
       << "nothing runs before the approval";
 
+  // Refused without a token (the stack's services are locked) and with the
+  // viewer's.
+  CtlResult anonymous = Ctl("approve " + proposal_id + " --reason x", 30,
+                            "KUBEMEND_RUN_DIR= KUBEMEND_STACK_ENV=" + stack_.run_dir() + "/stack.env");
+  EXPECT_EQ(anonymous.code, 3) << anonymous.out;
+  std::string viewer = stack_.AdminToken("viewer");
+  ASSERT_FALSE(viewer.empty()) << "no viewer token in " << stack_.run_dir() << "/admin";
+  CtlResult as_viewer = Ctl("approve " + proposal_id + " --reason x", 30, "KUBEMENDCTL_TOKEN=" + viewer);
+  EXPECT_EQ(as_viewer.code, 3) << as_viewer.out;
+  EXPECT_NE(as_viewer.out.find("needs role operator"), std::string::npos) << as_viewer.out;
+
   // Approve it; the decision it answers with causes the outcome.
   CtlResult approved = Ctl("approve " + proposal_id + " --reason 'checked the pod' -o json");
   ASSERT_EQ(approved.code, 0) << approved.out;
@@ -95,7 +110,7 @@ TEST_F(CtlE2ETest, ApprovalThroughTheCliReachesTheTrail) {
   ASSERT_FALSE(aj.is_discarded()) << approved.out;
   std::string decision_id = aj.value("decision_id", "");
   ASSERT_FALSE(decision_id.empty()) << approved.out;
-  EXPECT_EQ(aj["decision"]["approver"], "e2e-operator") << approved.out;
+  EXPECT_EQ(aj["decision"]["approver"], "alice") << "the token's subject, not --as: " << approved.out;
 
   long n = 0;
   ASSERT_TRUE(WaitForCount(stack_.dsn(),
@@ -112,11 +127,20 @@ TEST_F(CtlE2ETest, ApprovalThroughTheCliReachesTheTrail) {
                        "causation_id=" + w.quote(decision_id));
     outcome_id = row[0].as<std::string>();
     outcome_seq = row[1].as<long>();
-    // The approval is in the trail as a decision by the named human.
+    // The approval is in the trail as a decision by the authenticated human,
+    // and its Control(Approval) says alice, with mallory only as the
+    // client-supplied note.
     EXPECT_EQ(w.exec1("SELECT count(*) FROM audit_events WHERE event_type='decision' AND "
-                      "event_id::text=" + w.quote(decision_id) + " AND verdict='approved'")[0]
+                      "event_id::text=" + w.quote(decision_id) + " AND verdict='approved' AND "
+                      "payload_json->'decision'->>'approver'='alice'")[0]
                   .as<long>(),
               1);
+    auto ctl = w.exec("SELECT payload_json->'control'->>'issued_by', "
+                      "payload_json->'control'->>'client_note' FROM audit_events WHERE "
+                      "event_type='control' AND payload_json->'control' ? 'approval'");
+    ASSERT_EQ(ctl.size(), 1u);
+    EXPECT_EQ(ctl[0][0].as<std::string>(), "alice");
+    EXPECT_EQ(ctl[0][1].as<std::string>(), "mallory");
   }
 
   // The CLI shows it through the audit service: query, and tail from the start.
@@ -138,6 +162,14 @@ TEST_F(CtlE2ETest, ApprovalThroughTheCliReachesTheTrail) {
   // The kill switch.
   CtlResult paused = Ctl("pause --reason 'e2e: stop acting'");
   ASSERT_EQ(paused.code, 0) << paused.out;
+  long pauses = 0;
+  EXPECT_TRUE(WaitForCount(stack_.dsn(),
+                           "SELECT count(*) FROM audit_events WHERE event_type='control' AND "
+                           "payload_json->'control' ? 'pause' AND "
+                           "payload_json->'control'->>'issued_by'='alice' AND "
+                           "payload_json->'control'->>'client_note'='mallory'",
+                           [](long v) { return v == 1; }, seconds(30), &pauses))
+      << "the pause in the trail, issued by alice: " << pauses;
   CtlResult mode = Ctl("mode get");
   ASSERT_EQ(mode.code, 0) << mode.out;
   EXPECT_NE(mode.out.find("mode       manual"), std::string::npos) << mode.out;

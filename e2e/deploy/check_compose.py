@@ -110,6 +110,16 @@ def main():
         vols = [v for v in svcs.get(name, {}).get("volumes") or [] if v.split(":")[1] == path]
         if not vols or vols[0].split(":")[0] not in named:
             fail(name, f"{path} must be a named volume")
+    # The admin API: every service reads admin.tokens_file from the secret
+    # admin_tokens (compose refuses to start without the file).
+    if "admin_tokens" not in (compose.get("secrets") or {}):
+        fail("secrets", "no admin_tokens secret (admin.tokens_file of every service)")
+    for name in SERVICES:
+        cfg = yaml.safe_load(open(os.path.join(root, f"deploy/compose/config/{name}.yaml"))) or {}
+        if (cfg.get("admin") or {}).get("tokens_file") != "/run/secrets/admin_tokens":
+            fail(f"config/{name}.yaml", "admin.tokens_file must be /run/secrets/admin_tokens")
+        if "admin_tokens" not in (svcs.get(name, {}).get("secrets") or []):
+            fail(name, "must mount the admin_tokens secret (its admin.tokens_file)")
     for sec, spec in (compose.get("secrets") or {}).items():
         if "file" not in spec:
             fail("secrets", f"{sec} must come from a file")

@@ -240,6 +240,45 @@ def check_secrets_rendered(name, docs):
             fail(name, f"Secret {d['metadata']['name']} carries data: secrets are created by the operator, never committed")
 
 
+def check_admin_tokens(name, docs):
+    """Every kubemend service reads admin.tokens_file from its ConfigMap, and
+    that path is a non-optional mount of the Secret kubemend-admin-tokens: the
+    admin API is never open, and a missing Secret stops the pod."""
+    cms = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+    for obj in docs:
+        if obj.get("kind") != "Deployment":
+            continue
+        spec, _ = pod_spec(obj)
+        for c in spec.get("containers", []):
+            cmd = c.get("command") or []
+            if not cmd or not cmd[0].startswith("kubemend-") or cmd[0] == "kubemend-healthcheck":
+                continue
+            where = f"{name}: Deployment/{obj['metadata']['name']}"
+            cfg_path = cmd[cmd.index("--config") + 1] if "--config" in cmd else ""
+            cfg = {}
+            for v in spec.get("volumes", []):
+                cm = (v.get("configMap") or {}).get("name")
+                mount = next((m for m in c.get("volumeMounts", []) if m["name"] == v["name"]), None)
+                if cm and mount and cfg_path.startswith(mount["mountPath"] + "/"):
+                    key = cfg_path[len(mount["mountPath"]) + 1:]
+                    cfg = yaml.safe_load((cms.get(cm, {}).get("data") or {}).get(key, "")) or {}
+            tokens_file = (cfg.get("admin") or {}).get("tokens_file", "")
+            if not tokens_file:
+                fail(where, "its config sets no admin.tokens_file (the admin API would be locked for everyone)")
+                continue
+            ok = False
+            for v in spec.get("volumes", []):
+                sec = v.get("secret") or {}
+                mount = next((m for m in c.get("volumeMounts", []) if m["name"] == v["name"]), None)
+                if sec.get("secretName") == "kubemend-admin-tokens" and mount and \
+                        tokens_file.startswith(mount["mountPath"] + "/"):
+                    ok = True
+                    if sec.get("optional"):
+                        fail(where, "the kubemend-admin-tokens volume must not be optional (fail closed)")
+            if not ok:
+                fail(where, f"admin.tokens_file {tokens_file} is not a mount of the Secret kubemend-admin-tokens")
+
+
 def check_prod(name, docs):
     pdbs = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
     for s in KUBEMEND_SERVICES:
@@ -343,6 +382,7 @@ def main():
         check_rbac(name, docs, readme)
         check_namespace_and_netpol(name, docs)
         check_secrets_rendered(name, docs)
+        check_admin_tokens(name, docs)
         if ov == "prod":
             check_prod(name, docs)
             check_rules_equal(root, docs, name)
@@ -363,6 +403,7 @@ def main():
             check_rbac(name, docs, readme, optional_exec=True)
             check_namespace_and_netpol(name, docs)
             check_secrets_rendered(name, docs)
+            check_admin_tokens(name, docs)
             check_rules_equal(root, docs, name)
     check_committed_secrets(root)
     for p in problems:

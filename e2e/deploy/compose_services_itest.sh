@@ -11,7 +11,11 @@
 # working directory. Then checks that:
 #   - kubemend-healthcheck (compose's health check) says SERVING for each,
 #   - an alert POSTed to the collector's webhook comes out the far end as an
-#     outcome in the audit trail (migrations applied by audit at start).
+#     outcome in the audit trail (migrations applied by audit at start),
+#   - the admin API is locked as shipped: a service whose admin.tokens_file is
+#     missing does not start; with the tokens file kubemendctl is refused
+#     without a token and with a viewer's, and an operator's pause is recorded
+#     as issued by the token's subject (not its --as claim).
 # Needs KUBEMEND_TEST_PG_DSN and (./kubemend test sets them)
 # KUBEMEND_TEST_KAFKA_BROKERS; uses its own topic prefix and its own database.
 # Fails without the env.
@@ -52,12 +56,40 @@ if grep -q 'token_file:' "$configs/collector.yaml"; then
   webhook_env=(KUBEMEND_WEBHOOK_AUTH_TOKEN_FILE="$dir/webhook_token")
 fi
 
+# The admin tokens, as the deployment provides them (compose secret admin_tokens,
+# Kubernetes Secret kubemend-admin-tokens): the shipped config names the
+# mounted path; here the file lives elsewhere, so the path comes by env.
+tokens_path=$(python3 -c 'import sys, yaml; print(((yaml.safe_load(open(sys.argv[1])) or {}).get("admin") or {}).get("tokens_file", ""))' \
+  "$configs/safety-gate.yaml")
+[ -n "$tokens_path" ] || fail "$configs/safety-gate.yaml sets no admin.tokens_file"
+"$root/scripts/admin-tokens.sh" "$dir/admin" operator:ops-alice viewer:ops-victor
+chmod 0755 "$dir/admin"
+chmod 0644 "$dir/admin/tokens.yaml"  # sha256s only; read by the services' user
+
 prefix=deployitest$$.
 # The run's Apache Kafka (./kubemend test starts it), under a topic prefix of our own.
 : "${KUBEMEND_TEST_KAFKA_BROKERS:?KUBEMEND_TEST_KAFKA_BROKERS is not set (run through ./kubemend test)}"
 brokers=$KUBEMEND_TEST_KAFKA_BROKERS
 psql "$KUBEMEND_TEST_PG_DSN" -Xqc "CREATE DATABASE $db" || fail "cannot create database $db"
 dsn="${KUBEMEND_TEST_PG_DSN/dbname=postgres/dbname=$db}"
+
+service_env() {  # the environment every service gets, as the deployment sets it
+  echo KUBEMEND_KAFKA_BROKERS="$brokers" KUBEMEND_KAFKA_TOPIC_PREFIX="$prefix" \
+    KUBEMEND_KAFKA_PROPERTIES="session.timeout.ms=6000,heartbeat.interval.ms=1000,fetch.wait.max.ms=10" \
+    KUBEMEND_GRPC_LISTEN=127.0.0.1:0 KUBEMEND_HTTP_LISTEN=127.0.0.1:0
+}
+# Fail closed: the gate with its config as shipped, where the mounted tokens
+# file is absent, refuses to start and names the key.
+rc=0
+# shellcheck disable=SC2046
+(cd "$dir/ro" && exec env -i PATH=/usr/bin:/bin "${as_user[@]}" env $(service_env) \
+  KUBEMEND_KAFKA_GROUP_ID="${prefix}closed" \
+  timeout 30 "$build/services/safety-gate/kubemend-safety-gate" --config "$configs/safety-gate.yaml") \
+  >"$dir/closed.log" 2>&1 || rc=$?
+[ ! -e "$tokens_path" ] || fail "$tokens_path exists on this machine; cannot check the missing-secret case"
+{ [ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -q 'admin.tokens_file' "$dir/closed.log"; } \
+  || fail "without its tokens file ($tokens_path) the gate did not refuse to start (rc $rc): $(tail -3 "$dir/closed.log")"
+echo "without $tokens_path the gate refuses to start: $(grep -o 'key admin.tokens_file[^\"]*' "$dir/closed.log" | head -1)"
 
 for s in "${SERVICES[@]}"; do
   (cd "$dir/ro" && exec env -i PATH=/usr/bin:/bin "${as_user[@]}" env \
@@ -66,7 +98,7 @@ for s in "${SERVICES[@]}"; do
   KUBEMEND_KAFKA_PROPERTIES="session.timeout.ms=6000,heartbeat.interval.ms=1000,fetch.wait.max.ms=10" \
   KUBEMEND_GRPC_LISTEN=127.0.0.1:0 KUBEMEND_HTTP_LISTEN=127.0.0.1:0 \
   KUBEMEND_RUNTIME_READY_FILE="$dir/run/$s.ready" KUBEMEND_RUNTIME_STATE_DIR="$dir/state" \
-  KUBEMEND_POSTGRES_DSN="$dsn" "${webhook_env[@]}" \
+  KUBEMEND_POSTGRES_DSN="$dsn" "${webhook_env[@]}" KUBEMEND_ADMIN_TOKENS_FILE="$dir/admin/tokens.yaml" \
   KUBEMEND_AUDIT_MIGRATIONS_DIR="$root/migrations" KUBEMEND_ANALYZER_POLICY_PATHS="$root/policies/default.yaml" \
     "$build/services/$s/kubemend-$s" --config "$configs/$s.yaml") >"$dir/$s.log" 2>&1 &
   pids+=($!)
@@ -110,3 +142,27 @@ for _ in $(seq 1 300); do
 done
 [ "$types" = signal,proposal,decision,outcome ] || fail "audit trail holds '$types' (want signal,proposal,decision,outcome)"
 echo "audit trail: $types"
+
+# The admin API as shipped: locked but for the tokens in the file, and the
+# issuer recorded is the token's subject.
+ctl() {  # ctl TOKEN_FILE|- ARGS...: kubemendctl with no config or env of the machine's
+  local tf=$1; shift
+  (cd "$dir/ro" && env -i PATH=/usr/bin:/bin ${tf:+KUBEMENDCTL_TOKEN_FILE=$tf} \
+    "$build/tools/kubemendctl/kubemendctl" --endpoint "safety-gate=$(addr safety-gate grpc)" "$@")
+}
+rc=0; out=$(ctl "" pause --reason "deploy itest" 2>&1) || rc=$?
+[ "$rc" = 3 ] || fail "pause without a token: exit $rc (want 3, refused): $out"
+rc=0; out=$(ctl "$dir/admin/ops-victor.token" pause --reason "deploy itest" 2>&1) || rc=$?
+[ "$rc" = 3 ] || fail "pause with a viewer token: exit $rc (want 3, refused): $out"
+ctl "$dir/admin/ops-alice.token" pause --as mallory --reason "deploy itest" >/dev/null \
+  || fail "pause with the operator token was refused"
+ctl "$dir/admin/ops-alice.token" resume --reason "deploy itest" >/dev/null || fail "resume was refused"
+by=""
+for _ in $(seq 1 150); do
+  by=$(psql "$dsn" -XtAc "SELECT payload_json->'control'->>'issued_by' || '/' || coalesce(payload_json->'control'->>'client_note', '')
+    FROM audit_events WHERE event_type = 'control' AND payload_json->'control' ? 'pause'" 2>/dev/null || true)
+  [ -n "$by" ] && break
+  sleep 0.2
+done
+[ "$by" = ops-alice/mallory ] || fail "the pause in the trail is issued_by/client_note '$by' (want ops-alice/mallory)"
+echo "admin API: refused without a token and for a viewer; the operator's pause recorded as $by (subject/client note)"

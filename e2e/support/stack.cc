@@ -98,6 +98,27 @@ std::string Stack::Env(const std::string& key) const {
   return it == env_.end() ? "" : it->second;
 }
 
+std::string Stack::AdminToken(const std::string& role) const {
+  // kubemendctl.yaml names the operator's token file; the viewer's sits beside it.
+  std::ifstream cfg(run_dir_ + "/kubemendctl.yaml");
+  std::string line, path;
+  while (std::getline(cfg, line)) {
+    if (line.rfind("token_file: ", 0) == 0) {
+      path = line.substr(12);
+    }
+  }
+  if (path.empty()) {
+    return "";
+  }
+  if (role == "viewer") {
+    path = path.substr(0, path.size() - 6) + "-viewer.token";
+  }
+  std::ifstream in(path);
+  std::string token;
+  std::getline(in, token);
+  return token;
+}
+
 std::string Stack::CollectorUrl() const { return "http://" + Env("KUBEMEND_COLLECTOR_HTTP"); }
 
 int Stack::Kubemend(const std::string& args) const {

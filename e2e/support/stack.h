@@ -27,6 +27,10 @@ class Stack {
   const std::string& run_dir() const { return run_dir_; }
   std::string Env(const std::string& key) const;  // from stack.env
   std::string CollectorUrl() const;                // http://host:port
+  // The admin token `./kubemend up` generated for this stack (the services
+  // refuse admin calls without one): "operator" (subject: up's --operator,
+  // default $USER) or "viewer". "" when not found.
+  std::string AdminToken(const std::string& role = "operator") const;
 
   // Runs ./kubemend with arguments and this stack's run dir; returns the exit code.
   int Kubemend(const std::string& args) const;

@@ -42,6 +42,8 @@ class AnalyzerProcess {
       setenv("KUBEMEND_HTTP_LISTEN", "127.0.0.1:0", 1);
       setenv("KUBEMEND_RUNTIME_READY_FILE", ready_.c_str(), 1);
       setenv("KUBEMEND_INSTANCE", "analyzer-itest", 1);
+      // The admin API is locked without tokens.
+      setenv("KUBEMEND_ADMIN_TOKENS", "viewer:itest:itest-viewer-token", 1);
       setenv("KUBEMEND_ANALYZER_POLICY_PATHS", (dir_ / "policies").c_str(), 1);
       setenv("KUBEMEND_ANALYZER_POLICY_POLL_INTERVAL", "200ms", 1);
       std::string log = (dir_ / "analyzer.log").string();
@@ -81,6 +83,7 @@ class AnalyzerProcess {
     auto stub = v1::AnalyzerAdmin::NewStub(ch);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + seconds(5));
+    ctx.AddMetadata("authorization", "Bearer itest-viewer-token");
     v1::GetAnalyzerStateRequest req;
     v1::GetAnalyzerStateResponse resp;
     auto st = stub->GetState(&ctx, req, &resp);

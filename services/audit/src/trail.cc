@@ -74,7 +74,9 @@ std::string Summary(const v1::AuditRecord& r) {
       break;
     default: break;
   }
-  return what + " by " + c.issued_by() + (c.reason().empty() ? "" : ": " + c.reason());
+  return what + " by " + c.issued_by() +
+         (c.client_note().empty() ? "" : " (client note, unverified: " + c.client_note() + ")") +
+         (c.reason().empty() ? "" : ": " + c.reason());
 }
 
 v1::AuditRecord RecordFromRow(const pqxx::row& row) {

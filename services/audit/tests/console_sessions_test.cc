@@ -40,6 +40,15 @@ TEST(ConsoleSessionsTest, UnknownOrEmptyTokenIsRefused) {
   EXPECT_EQ(s.Login("", Clock::now()).status().code(), absl::StatusCode::kUnauthenticated);
 }
 
+// Locked by default: with no tokens configured nobody logs in, and the
+// answer says how to configure them.
+TEST(ConsoleSessionsTest, NoTokensConfiguredMeansNoLogin) {
+  ConsoleSessions s(Auth({}), seconds(60));
+  auto r = s.Login("anything", Clock::now());
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_NE(r.status().message().find("admin.tokens_file"), std::string::npos) << r.status();
+}
+
 TEST(ConsoleSessionsTest, CookieFindsTheSessionUntilItExpiresOrLogsOut) {
   ConsoleSessions s(Auth({"operator:alice:op-secret"}), seconds(60));
   auto now = Clock::now();

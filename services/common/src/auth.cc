@@ -8,6 +8,7 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <utility>
 
 #include "kubemend/common/ids.h"
 
@@ -56,6 +57,26 @@ bool ReadOnlyVerb(const std::string& method) {
   return false;
 }
 
+// The call whose handler runs on this thread (set by GuardedHandler around
+// the synchronous handler, which the generated code runs inline).
+struct CurrentCall {
+  const grpc::ServerContext* ctx = nullptr;
+  Principal principal;
+};
+thread_local CurrentCall* current_call = nullptr;
+
+// Publishes `call` as the current one for its scope (restored on unwind too).
+class CurrentCallScope {
+ public:
+  explicit CurrentCallScope(CurrentCall* call) : outer_(std::exchange(current_call, call)) {}
+  ~CurrentCallScope() { current_call = outer_; }
+  CurrentCallScope(const CurrentCallScope&) = delete;
+  CurrentCallScope& operator=(const CurrentCallScope&) = delete;
+
+ private:
+  CurrentCall* outer_;
+};
+
 class GuardedHandler final : public grpc::internal::MethodHandler {
  public:
   GuardedHandler(std::unique_ptr<grpc::internal::RpcServiceMethod> inner,
@@ -74,6 +95,8 @@ class GuardedHandler final : public grpc::internal::MethodHandler {
     Principal who;
     grpc::Status st = auth_->Check(method_, authz, &who);
     if (st.ok()) {
+      CurrentCall call{static_cast<const grpc::ServerContext*>(p.server_context), who};
+      CurrentCallScope scope(&call);
       inner_->handler()->RunHandler(p);
       return;
     }
@@ -113,6 +136,18 @@ std::string ReadFile(const std::string& path, const std::string& key, absl::Stat
 
 }  // namespace
 
+const Principal* CallPrincipal(const grpc::ServerContext* ctx) {
+  if (current_call == nullptr || ctx == nullptr || current_call->ctx != ctx) {
+    return nullptr;
+  }
+  return &current_call->principal;
+}
+
+std::string CallerSubject(const grpc::ServerContext* ctx) {
+  const Principal* p = CallPrincipal(ctx);
+  return p == nullptr || p->subject.empty() ? "unauthenticated" : p->subject;
+}
+
 std::string AdminRoleName(AdminRole r) {
   switch (r) {
     case AdminRole::kViewer:
@@ -138,7 +173,9 @@ bool ParseAdminRole(const std::string& name, AdminRole* out) {
 void AddAdminAuthKeys(ConfigSchema& s, AdminAuthConfig* c) {
   s.Add("admin.tokens_file", &c->tokens_file,
         "YAML file of admin API bearer tokens (subject, role viewer|operator, token or sha256); "
-        "no tokens at all = auth off (development only)");
+        "with no tokens every admin method is refused");
+  s.Add("admin.insecure_no_auth", &c->insecure_no_auth,
+        "development only: no tokens, every caller is the operator \"anonymous\" (logged loudly)");
   s.Add("admin.tokens", &c->tokens,
         "admin API tokens as role:subject:token (prefer admin.tokens_file)");
   s.Add("admin.tls.cert_file", &c->tls_cert_file, "PEM certificate for the gRPC port (TLS on)");
@@ -195,6 +232,7 @@ AdminRole RequiredRole(const std::string& full_method) {
 absl::StatusOr<std::shared_ptr<const TokenAuthenticator>> TokenAuthenticator::Create(
     const AdminAuthConfig& cfg) {
   auto auth = std::shared_ptr<TokenAuthenticator>(new TokenAuthenticator());
+  auth->insecure_ = cfg.insecure_no_auth;
   auto add = [&](const std::string& key, const std::string& subject, const std::string& role,
                  const std::string& digest) -> absl::Status {
     Principal p;
@@ -255,15 +293,27 @@ absl::StatusOr<std::shared_ptr<const TokenAuthenticator>> TokenAuthenticator::Cr
       return s;
     }
   }
+  if (auth->insecure_ && auth->enabled()) {
+    return absl::InvalidArgumentError(
+        "key admin.insecure_no_auth: set together with admin tokens; remove one (tokens are "
+        "the safe choice)");
+  }
   return std::shared_ptr<const TokenAuthenticator>(auth);
 }
 
 grpc::Status TokenAuthenticator::Check(const std::string& full_method,
                                        const std::string& authorization, Principal* who) const {
-  if (!enabled()) {
-    who->subject = "anonymous";
+  if (insecure_) {
+    who->subject = kAnonymousSubject;
     who->role = AdminRole::kOperator;
     return grpc::Status::OK;
+  }
+  if (!enabled()) {
+    return grpc::Status(
+        grpc::StatusCode::UNAUTHENTICATED,
+        "admin API is locked: this service has no admin tokens configured. Set admin.tokens_file "
+        "(KUBEMEND_ADMIN_TOKENS_FILE; ./kubemend up writes one into its run dir) or, for "
+        "development only, admin.insecure_no_auth=true (KUBEMEND_ADMIN_INSECURE_NO_AUTH)");
   }
   constexpr char kBearer[] = "Bearer ";
   if (authorization.rfind(kBearer, 0) != 0 || authorization.size() == sizeof kBearer - 1) {

@@ -79,6 +79,9 @@ void AddCommonKeys(ConfigSchema& s, CommonConfig* c, const std::string& service)
   s.Add("kafka.partitions", &c->kafka.partitions, "partitions of topics created at start", 1, 1024);
   s.Add("grpc.listen", &c->grpc_listen, "gRPC health + admin address (port 0 = any)");
   s.Add("http.listen", &c->http_listen, "HTTP address for /metrics and /healthz (port 0 = any)");
+  s.Add("http.tls.cert_file", &c->http_tls_cert_file,
+        "PEM certificate (chain) for the HTTP port: HTTPS for the webhook, /metrics and /healthz");
+  s.Add("http.tls.key_file", &c->http_tls_key_file, "PEM private key for http.tls.cert_file");
   s.AddEnum("log.level", &c->log_level, {"trace", "debug", "info", "warn", "error"}, "log level");
   s.AddEnum("log.format", &c->log_format, {"logfmt"}, "log format");
   s.Add("runtime.ready_file", &c->ready_file,
@@ -213,18 +216,22 @@ absl::Status ServiceRuntime::Start() {
   if (!creds.ok()) {
     return creds.status();
   }
-  if (!(*auth)->enabled()) {
+  if ((*auth)->insecure()) {
+    log->error(
+        "msg=\"INSECURE: admin API auth is OFF (admin.insecure_no_auth): anyone who reaches the "
+        "gRPC port may approve, pause and change modes, recorded as 'anonymous'\" "
+        "hint=\"development only; set admin.tokens_file (KUBEMEND_ADMIN_TOKENS_FILE) instead\"");
+  } else if (!(*auth)->enabled()) {
     log->warn(
-        "msg=\"admin API auth is OFF: no tokens configured; anyone who reaches the gRPC port "
-        "may approve, pause and change modes\" hint=\"set admin.tokens_file "
-        "(KUBEMEND_ADMIN_TOKENS_FILE)\"");
+        "msg=\"admin API locked: no tokens configured, every admin call is refused (health "
+        "stays open)\" hint=\"set admin.tokens_file (KUBEMEND_ADMIN_TOKENS_FILE)\"");
   }
   DenialSink sink = [this](const AuthDenial& d) { AuditDenial(d); };
   std::vector<grpc::Service*> guarded = {admin_service_.get()};
   guarded.insert(guarded.end(), grpc_services_.begin(), grpc_services_.end());
   for (auto* s : guarded) {
     auto unguarded = GuardService(s, *auth, sink);
-    if (!unguarded.empty() && (*auth)->enabled()) {
+    if (!unguarded.empty() && !(*auth)->insecure()) {
       return absl::FailedPreconditionError("gRPC method " + unguarded.front() +
                                            " is async/callback and cannot be guarded by admin "
                                            "auth; serve it synchronously");
@@ -244,8 +251,41 @@ absl::Status ServiceRuntime::Start() {
   grpc_server_->GetHealthCheckService()->SetServingStatus(kDataIntegrityHealth, true);
   grpc_server_->GetHealthCheckService()->SetServingStatus(kLivenessHealth, true);
 
-  // HTTP: /metrics, /healthz and whatever the service adds.
-  http_server_ = std::make_unique<httplib::Server>();
+  if (auto st = StartHttp(); !st.ok()) {
+    return st;
+  }
+  http_thread_ = std::thread([this] { http_server_->listen_after_bind(); });
+  health_thread_ = std::thread([this] { HealthLoop(); });
+  WriteReadyFile();
+  log->info("msg=\"started\" grpc_port={} http_port={} kafka={} instance={}", grpc_port_,
+            http_port_, Q(cfg_.kafka.brokers), Q(cfg_.instance));
+  return absl::OkStatus();
+}
+
+// HTTP(S): /metrics, /healthz and whatever the service adds (the webhook).
+absl::Status ServiceRuntime::StartHttp() {
+  const std::string& cert = cfg_.http_tls_cert_file;
+  const std::string& key = cfg_.http_tls_key_file;
+  if (cert.empty() != key.empty()) {
+    return absl::InvalidArgumentError(std::string("key ") +
+                                      (cert.empty() ? "http.tls.cert_file" : "http.tls.key_file") +
+                                      ": http.tls.cert_file and http.tls.key_file go together");
+  }
+  if (cert.empty()) {
+    http_server_ = std::make_unique<httplib::Server>();
+  } else {
+    for (const auto& [k, path] : {std::pair{"http.tls.cert_file", cert}, std::pair{"http.tls.key_file", key}}) {
+      if (!std::ifstream(path).good()) {
+        return absl::InvalidArgumentError(std::string("key ") + k + ": cannot read " + path);
+      }
+    }
+    auto ssl = std::make_unique<httplib::SSLServer>(cert.c_str(), key.c_str());
+    if (!ssl->is_valid()) {
+      return absl::InvalidArgumentError("key http.tls.cert_file: " + cert + " and " + key +
+                                        " are not a PEM certificate and its private key");
+    }
+    http_server_ = std::move(ssl);
+  }
   http_server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_.Render(), "text/plain; version=0.0.4");
   });
@@ -267,11 +307,6 @@ absl::Status ServiceRuntime::Start() {
     return absl::UnavailableError("http.listen " + cfg_.http_listen +
                                   ": cannot listen (address in use or invalid)");
   }
-  http_thread_ = std::thread([this] { http_server_->listen_after_bind(); });
-  health_thread_ = std::thread([this] { HealthLoop(); });
-  WriteReadyFile();
-  log->info("msg=\"started\" grpc_port={} http_port={} kafka={} instance={}", grpc_port_,
-            http_port_, Q(cfg_.kafka.brokers), Q(cfg_.instance));
   return absl::OkStatus();
 }
 
@@ -351,7 +386,8 @@ void ServiceRuntime::WriteReadyFile() {
   {
     std::ofstream out(tmp);
     out << "{\"service\":\"" << service_ << "\",\"pid\":" << getpid() << ",\"grpc\":\"127.0.0.1:"
-        << grpc_port_ << "\",\"http\":\"127.0.0.1:" << http_port_ << "\"}\n";
+        << grpc_port_ << "\",\"http\":\"127.0.0.1:" << http_port_ << "\",\"http_tls\":"
+        << (cfg_.http_tls_cert_file.empty() ? "false" : "true") << "}\n";
   }
   std::rename(tmp.c_str(), cfg_.ready_file.c_str());
 }

@@ -9,6 +9,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "kubemend/common/ids.h"
 #include "kubemend/common/runtime.h"
+#include "kubemend/v1/safety_gate_admin.grpc.pb.h"
 
 namespace kubemend {
 namespace {
@@ -72,11 +73,35 @@ TEST(AdminAuthTest, BadTokenConfigNamesTheKey) {
   EXPECT_NE(a.status().message().find("admin.tokens_file"), std::string::npos);
 }
 
-TEST(AdminAuthTest, NoTokensMeansAuthOff) {
+// Locked by default: no tokens means every admin method is refused, with a
+// message that says how to configure them.
+TEST(AdminAuthTest, NoTokensLocksEveryAdminMethod) {
   auto auth = Auth(AdminAuthConfig{});
   Principal who;
   EXPECT_FALSE(auth->enabled());
+  EXPECT_FALSE(auth->insecure());
+  for (const char* m : {"/kubemend.v1.SafetyGateAdmin/Approve", "/kubemend.v1.SafetyGateAdmin/Pause",
+                        "/kubemend.v1.ExecutorAdmin/Rollback", "/kubemend.v1.AuditAdmin/Query",
+                        "/kubemend.v1.Admin/GetStatus"}) {
+    grpc::Status st = auth->Check(m, "Bearer anything", &who);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << m;
+    EXPECT_NE(st.error_message().find("admin.tokens_file"), std::string::npos) << st.error_message();
+    EXPECT_NE(st.error_message().find("admin.insecure_no_auth"), std::string::npos);
+  }
+}
+
+TEST(AdminAuthTest, InsecureNoAuthIsTheOnlyWayAroundAndExcludesTokens) {
+  AdminAuthConfig cfg;
+  cfg.insecure_no_auth = true;
+  auto auth = Auth(cfg);
+  Principal who;
+  EXPECT_TRUE(auth->insecure());
   EXPECT_TRUE(auth->Check("/kubemend.v1.SafetyGateAdmin/Approve", "", &who).ok());
+  EXPECT_EQ(who.subject, "anonymous") << "never a name the client sends";
+  cfg.tokens = {"operator:alice:a"};
+  auto both = TokenAuthenticator::Create(cfg);
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.status().message().find("admin.insecure_no_auth"), std::string::npos);
 }
 
 // Through a real server: the handler never runs for a refused call, health
@@ -124,6 +149,48 @@ TEST(AdminAuthTest, GuardedServerRefusesBeforeTheHandlerRuns) {
       << metrics;
   EXPECT_NE(metrics.find("kubemend_admin_auth_denied_total{code=\"permission_denied\"} 1"),
             std::string::npos);
+}
+
+// The handler sees who the guard authenticated (CallPrincipal): the subject
+// of the token, whatever the request says.
+class PrincipalEchoGate final : public v1::SafetyGateAdmin::Service {
+ public:
+  grpc::Status Pause(grpc::ServerContext* ctx, const v1::PauseRequest* req,
+                     v1::ModeResponse* out) override {
+    seen = CallerSubject(ctx);
+    claimed = req->issued_by();
+    const Principal* p = CallPrincipal(ctx);
+    role = p ? p->role : AdminRole::kNone;
+    out->set_paused(true);
+    return grpc::Status::OK;
+  }
+  std::string seen, claimed;
+  AdminRole role = AdminRole::kNone;
+};
+
+TEST(AdminAuthTest, HandlersRecordTheAuthenticatedSubjectNotTheClaim) {
+  CommonConfig cfg;
+  cfg.grpc_listen = "127.0.0.1:0";
+  cfg.http_listen = "127.0.0.1:0";
+  cfg.admin.tokens = {"operator:alice:alice-secret"};
+  cfg.admin.publish_denials = false;
+  ServiceRuntime rt("authtest", cfg);
+  PrincipalEchoGate gate;
+  rt.AddGrpcService(&gate);
+  ASSERT_TRUE(rt.Start().ok());
+  auto stub = v1::SafetyGateAdmin::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(rt.grpc_port()), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer alice-secret");
+  v1::PauseRequest req;
+  req.set_issued_by("mallory");
+  v1::ModeResponse resp;
+  ASSERT_TRUE(stub->Pause(&ctx, req, &resp).ok());
+  EXPECT_EQ(gate.seen, "alice");
+  EXPECT_EQ(gate.claimed, "mallory");
+  EXPECT_EQ(gate.role, AdminRole::kOperator);
+  EXPECT_EQ(CallPrincipal(nullptr), nullptr);
+  EXPECT_EQ(CallerSubject(nullptr), "unauthenticated");
 }
 
 std::string Slurp(const std::string& path) {

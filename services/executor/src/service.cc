@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "executor.h"
+#include "kubemend/common/auth.h"
 #include "kubemend/common/log.h"
 #include "kubemend/common/log_follower.h"
 #include "kubemend/v1/executor_admin.grpc.pb.h"
@@ -77,13 +78,17 @@ class AdminService final : public v1::ExecutorAdmin::Service {
  public:
   AdminService(Executor* ex, std::function<absl::Status(const v1::Event&)> publish)
       : ex_(ex), publish_(std::move(publish)) {}
-  grpc::Status Rollback(grpc::ServerContext*, const v1::ExecutorRollbackRequest* req,
+  grpc::Status Rollback(grpc::ServerContext* ctx, const v1::ExecutorRollbackRequest* req,
                         v1::ExecutorRollbackResponse* resp) override {
     if (req->action_id().empty()) {
       return {grpc::StatusCode::INVALID_ARGUMENT, "action_id is required"};
     }
-    std::string why = "gRPC ExecutorAdmin/Rollback" +
-                      (req->requested_by().empty() ? std::string() : " by " + req->requested_by()) +
+    // The requester recorded is the authenticated subject; requested_by is
+    // only what the client says, labelled as such.
+    std::string why = "gRPC ExecutorAdmin/Rollback by " + CallerSubject(ctx) +
+                      (req->requested_by().empty()
+                           ? std::string()
+                           : " (client note, unverified: " + req->requested_by() + ")") +
                       (req->reason().empty() ? std::string() : ": " + req->reason());
     auto e = ex_->Rollback(req->action_id(), why);
     if (!e.ok()) {

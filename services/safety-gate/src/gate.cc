@@ -553,7 +553,8 @@ v1::Event ProposalCause(const v1::Event& decision) {
 
 absl::StatusOr<std::vector<v1::Event>> Gate::Resolve(const std::string& proposal_id, bool approve,
                                                      const std::string& who,
-                                                     const std::string& reason) const {
+                                                     const std::string& reason,
+                                                     const std::string& client_note) const {
   if (who.empty()) {
     return absl::InvalidArgumentError("who approves or denies must be named (issued_by)");
   }
@@ -606,6 +607,7 @@ absl::StatusOr<std::vector<v1::Event>> Gate::Resolve(const std::string& proposal
   v1::Control* c = control.mutable_control();
   c->set_issued_by(who);
   c->set_reason(reason);
+  c->set_client_note(client_note);
   c->mutable_approval()->set_proposal_id(proposal_id);
   c->mutable_approval()->set_approve(approve);
   v1::Event decision = BuildDecision(cause, "resolution", p, v, who, now);

@@ -61,10 +61,13 @@ class Gate {
   // the resulting decision, not yet applied. The caller publishes both, then
   // Observe()s them. NotFound when nothing waits under that id;
   // FailedPrecondition while paused or outside the risky-action windows;
-  // InvalidArgument without `who`.
+  // InvalidArgument without `who`. `who` is the authenticated subject (the
+  // approver recorded); `client_note` is a name the client sent, recorded
+  // beside it as Control.client_note and never as the approver.
   absl::StatusOr<std::vector<v1::Event>> Resolve(const std::string& proposal_id, bool approve,
                                                  const std::string& who,
-                                                 const std::string& reason) const;
+                                                 const std::string& reason,
+                                                 const std::string& client_note = "") const;
 
   // Pending proposals past their deadline: an EXPIRED decision each (or,
   // with escalate_on_timeout, a first re-queued escalation). Not applied.

@@ -4,6 +4,7 @@
 #include <absl/strings/numbers.h>
 #include <absl/strings/str_split.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "kubemend/common/events.h"
@@ -243,6 +244,15 @@ GateConfigKeys::GateConfigKeys() : base_(DefaultGateConfig()) {
   on_timeout_ = base_.escalate_on_timeout ? "escalate" : "expire";
 }
 
+Millis ReplayAttemptTimeout(Millis first, int attempt) {
+  constexpr Millis kCap{60 * 60 * 1000};
+  Millis t = std::max(first, Millis(1));
+  for (int i = 1; i < attempt && t < kCap; ++i) {
+    t *= 2;
+  }
+  return std::min(t, kCap);
+}
+
 void GateConfigKeys::Register(ConfigSchema& s) {
   GateConfig& b = base_;
   s.Add("gate.own_namespace", &b.own_namespace, "kubemend's own namespace (always protected)");
@@ -250,6 +260,9 @@ void GateConfigKeys::Register(ConfigSchema& s) {
             "global mode at start, until a Control SetMode changes it");
   s.Add("gate.replay_lookback", &b.replay_lookback,
         "how far back the event log is replayed at start (0 = from the beginning)");
+  s.Add("gate.replay_timeout", &b.replay_timeout,
+        "deadline of the first start-up replay; NOT_SERVING until one completes, each retry "
+        "gets twice as long");
   s.Add("protected.namespaces", &namespaces_, "namespaces kubemend never touches");
   s.Add("protected.kinds", &kinds_, "target kinds kubemend never touches");
   s.Add("protected.labels", &labels_,

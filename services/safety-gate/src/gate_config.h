@@ -89,7 +89,14 @@ struct GateConfig {
 
   // How far back the event log is replayed at start-up (0 = from the beginning).
   Millis replay_lookback{24 * 60 * 60 * 1000};
+  // The first replay attempt's deadline; each retry gets twice the last
+  // (capped at an hour). The gate is NOT_SERVING until a replay completes.
+  Millis replay_timeout{5 * 60 * 1000};
 };
+
+// The deadline of replay attempt `attempt` (1-based): `first`, doubled per
+// retry, capped at an hour, so a log too long for the first still gets read.
+Millis ReplayAttemptTimeout(Millis first, int attempt);
 
 // The defaults documented in docs/safety.md.
 GateConfig DefaultGateConfig();

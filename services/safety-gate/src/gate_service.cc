@@ -1,5 +1,6 @@
 #include "gate_service.h"
 
+#include "kubemend/common/auth.h"
 #include "kubemend/common/log.h"
 
 namespace kubemend::gate {
@@ -26,51 +27,62 @@ class AdminImpl final : public v1::SafetyGateAdmin::Service {
   explicit AdminImpl(GateService* svc) : svc_(svc) {}
   grpc::Status ListPending(grpc::ServerContext*, const v1::ListPendingRequest*,
                            v1::ListPendingResponse* out) override {
+    if (auto st = svc_->Ready(); !st.ok()) {
+      return ToGrpc(st);
+    }
     *out = svc_->ListPending();
     return grpc::Status::OK;
   }
-  grpc::Status Approve(grpc::ServerContext*, const v1::ResolveRequest* req,
+  grpc::Status Approve(grpc::ServerContext* ctx, const v1::ResolveRequest* req,
                        v1::ResolveResponse* out) override {
-    return Resolve(*req, true, out);
+    return Resolve(*req, true, CallerSubject(ctx), out);
   }
-  grpc::Status Deny(grpc::ServerContext*, const v1::ResolveRequest* req,
+  grpc::Status Deny(grpc::ServerContext* ctx, const v1::ResolveRequest* req,
                     v1::ResolveResponse* out) override {
-    return Resolve(*req, false, out);
+    return Resolve(*req, false, CallerSubject(ctx), out);
   }
-  grpc::Status Pause(grpc::ServerContext*, const v1::PauseRequest* req,
+  // The issuer recorded is the authenticated subject; what the client says
+  // (issued_by in the request, kubemendctl --as) is kept as a note.
+  grpc::Status Pause(grpc::ServerContext* ctx, const v1::PauseRequest* req,
                      v1::ModeResponse* out) override {
-    v1::Control c;
-    c.set_issued_by(req->issued_by());
-    c.set_reason(req->reason());
+    v1::Control c = Issued(ctx, req->issued_by(), req->reason());
     c.mutable_pause();
     return Control(std::move(c), out);
   }
-  grpc::Status Resume(grpc::ServerContext*, const v1::ResumeRequest* req,
+  grpc::Status Resume(grpc::ServerContext* ctx, const v1::ResumeRequest* req,
                       v1::ModeResponse* out) override {
-    v1::Control c;
-    c.set_issued_by(req->issued_by());
-    c.set_reason(req->reason());
+    v1::Control c = Issued(ctx, req->issued_by(), req->reason());
     c.mutable_resume();
     return Control(std::move(c), out);
   }
-  grpc::Status SetMode(grpc::ServerContext*, const v1::SetModeRequest* req,
+  grpc::Status SetMode(grpc::ServerContext* ctx, const v1::SetModeRequest* req,
                        v1::ModeResponse* out) override {
-    v1::Control c;
-    c.set_issued_by(req->issued_by());
-    c.set_reason(req->reason());
+    v1::Control c = Issued(ctx, req->issued_by(), req->reason());
     c.mutable_set_mode()->set_mode(req->mode());
     c.mutable_set_mode()->set_scope(req->scope());
     return Control(std::move(c), out);
   }
   grpc::Status GetMode(grpc::ServerContext*, const v1::GetModeRequest*,
                        v1::ModeResponse* out) override {
+    if (auto st = svc_->Ready(); !st.ok()) {
+      return ToGrpc(st);
+    }
     *out = svc_->Mode();
     return grpc::Status::OK;
   }
 
  private:
-  grpc::Status Resolve(const v1::ResolveRequest& req, bool approve, v1::ResolveResponse* out) {
-    auto r = svc_->Resolve(req, approve);
+  static v1::Control Issued(grpc::ServerContext* ctx, const std::string& note,
+                            const std::string& reason) {
+    v1::Control c;
+    c.set_issued_by(CallerSubject(ctx));
+    c.set_client_note(note);
+    c.set_reason(reason);
+    return c;
+  }
+  grpc::Status Resolve(const v1::ResolveRequest& req, bool approve, const std::string& who,
+                       v1::ResolveResponse* out) {
+    auto r = svc_->Resolve(req, approve, who);
     if (!r.ok()) {
       return ToGrpc(r.status());
     }
@@ -101,7 +113,6 @@ GateService::GateService(ServiceRuntime* rt, GateConfig cfg)
 }
 
 absl::Status GateService::Init() {
-  auto log = Logger("gate");
   stage_ = std::make_unique<Stage>(rt_, std::vector<Topic>{Topic::kProposals},
                                    [this](const v1::Event& in, const InMessage&) {
                                      return OnProposal(in);
@@ -109,15 +120,33 @@ absl::Status GateService::Init() {
   if (auto st = stage_->Init(); !st.ok()) {
     return st;
   }
+  // NOT_SERVING, with the reason, until the state is rebuilt (RebuildState).
+  rt_->AddHealthCheck("state", [this]() -> std::string {
+    std::lock_guard lock(state_mu_);
+    return state_ready_ ? "" : state_detail_;
+  });
+  RegisterGaugesAndStatus();
+  return absl::OkStatus();
+}
+
+absl::Status GateService::Ready() const {
+  std::lock_guard lock(state_mu_);
+  return state_ready_ ? absl::OkStatus() : absl::UnavailableError(state_detail_);
+}
+
+absl::Status GateService::ReplayOnce(Millis timeout) {
   const KafkaConfig& kc = rt_->config().kafka;
-  std::vector<std::string> topics = {TopicName(kc, Topic::kDecisions), TopicName(kc, Topic::kOutcomes),
-                                     TopicName(kc, Topic::kControl), TopicName(kc, Topic::kSignals)};
-  auto f = LogFollower::Create(kc, topics, "kubemend-safety-gate-state-" + rt_->config().instance,
-                               std::chrono::seconds(30));
-  if (!f.ok()) {
-    return f.status();
+  if (!follower_) {
+    std::vector<std::string> topics = {TopicName(kc, Topic::kDecisions), TopicName(kc, Topic::kOutcomes),
+                                       TopicName(kc, Topic::kControl), TopicName(kc, Topic::kSignals)};
+    auto f = LogFollower::Create(kc, topics, "kubemend-safety-gate-state-" + rt_->config().instance,
+                                 std::chrono::seconds(30));
+    if (!f.ok()) {
+      return f.status();
+    }
+    follower_ = std::move(*f);
+    follower_ptr_ = follower_.get();
   }
-  follower_ = std::move(*f);
   // Control is replayed from the beginning (a pause or mode change stays in
   // force however old); the rest from the look-back, which covers every
   // window and timeout the rules use.
@@ -130,7 +159,7 @@ absl::Status GateService::Init() {
     since[TopicName(kc, Topic::kSignals)] = from;
   }
   auto started = std::chrono::steady_clock::now();
-  auto events = follower_->Replay(since, std::chrono::minutes(5));
+  auto events = follower_->Replay(since, timeout);
   if (!events.ok()) {
     return events.status();
   }
@@ -138,13 +167,42 @@ absl::Status GateService::Init() {
   for (const auto& e : *events) {
     gate_.Observe(e);
   }
-  log->info(
+  Logger("gate")->info(
       "msg=\"state rebuilt from the event log\" events={} skipped={} paused={} mode={} pending={} "
       "in_flight={} breaker={} took_ms={}",
       events->size(), follower_->skipped(), gate_.paused(), ModeName(gate_.global_mode()),
       gate_.ListPending().size(), gate_.in_flight(), BreakerStateName(gate_.breaker_state()),
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
           .count());
+  return absl::OkStatus();
+}
+
+// Fail closed, and never give up: until a replay completes the gate decides
+// nothing and answers no admin call; it stays up NOT_SERVING with the
+// reason, and retries with a longer deadline each time.
+bool GateService::RebuildState() {
+  auto log = Logger("gate");
+  for (int attempt = 1; !stop_; ++attempt) {
+    Millis timeout = ReplayAttemptTimeout(gate_.config().replay_timeout, attempt);
+    absl::Status st = ReplayOnce(timeout);
+    std::lock_guard lock(state_mu_);
+    if (st.ok()) {
+      state_ready_ = true;
+      return true;
+    }
+    state_detail_ = "state not rebuilt from the event log yet (attempt " + std::to_string(attempt) +
+                    ", deadline " + std::to_string(timeout.count()) + " ms): " +
+                    std::string(st.message()) + "; deciding nothing until it is, still reading";
+    log->error("msg=\"state not rebuilt; deciding nothing, retrying\" attempt={} timeout_ms={} error={}",
+               attempt, timeout.count(), Q(std::string(st.message())));
+    for (int i = 0; i < 10 && !stop_; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  return false;
+}
+
+void GateService::RegisterGaugesAndStatus() {
   Gauge& breaker_open = rt_->metrics().GetGauge(
       "kubemend_gate_breaker_open", "1 while the circuit breaker stops automatic approvals");
   Gauge& paused = rt_->metrics().GetGauge("kubemend_gate_paused", "1 while the kill switch is on");
@@ -167,18 +225,23 @@ absl::Status GateService::Init() {
     (*out->mutable_details())["pending_approvals"] = std::to_string(gate_.ListPending().size());
     (*out->mutable_details())["in_flight"] = std::to_string(gate_.in_flight());
   });
-  return absl::OkStatus();
 }
 
 void GateService::Start() {
-  threads_.emplace_back([this] { stage_->Run(); });
+  // The stage, the follower and the timeouts start once the state is read.
   threads_.emplace_back([this] {
+    if (!RebuildState()) {
+      return;
+    }
+    std::thread stage([this] { stage_->Run(); });
+    std::thread timeouts([this] { TimeoutLoop(); });
     follower_->Follow([this](const v1::Event& e) {
       std::lock_guard lock(mu_);
       gate_.Observe(e);
     });
+    stage.join();
+    timeouts.join();
   });
-  threads_.emplace_back([this] { TimeoutLoop(); });
 }
 
 void GateService::Stop() {
@@ -186,12 +249,22 @@ void GateService::Stop() {
   if (stage_) {
     stage_->Stop();
   }
-  if (follower_) {
-    follower_->Stop();
-  }
+  // The follower appears once a replay attempt created it: keep stopping it
+  // until the state thread is done.
+  std::atomic<bool> done{false};
+  std::thread stopper([this, &done] {
+    while (!done) {
+      if (LogFollower* f = follower_ptr_.load()) {
+        f->Stop();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
   for (auto& t : threads_) {
     t.join();
   }
+  done = true;
+  stopper.join();
   threads_.clear();
 }
 
@@ -262,12 +335,15 @@ void GateService::TimeoutLoop() {
 }
 
 absl::StatusOr<v1::ResolveResponse> GateService::Resolve(const v1::ResolveRequest& req,
-                                                         bool approve) {
+                                                         bool approve, const std::string& who) {
+  if (auto st = Ready(); !st.ok()) {
+    return st;
+  }
   std::lock_guard admin(admin_mu_);
   absl::StatusOr<std::vector<v1::Event>> events;
   {
     std::lock_guard lock(mu_);
-    events = gate_.Resolve(req.proposal_id(), approve, req.issued_by(), req.reason());
+    events = gate_.Resolve(req.proposal_id(), approve, who, req.reason(), req.issued_by());
   }
   if (!events.ok()) {
     return events.status();
@@ -287,12 +363,16 @@ absl::StatusOr<v1::ResolveResponse> GateService::Resolve(const v1::ResolveReques
   if (auto st = PublishAndApply(out); !st.ok()) {
     return st;
   }
-  Logger("gate")->info("msg=\"human answer\" proposal={} approve={} issued_by={} reason={}",
-                       req.proposal_id(), approve, Q(req.issued_by()), Q(req.reason()));
+  Logger("gate")->info(
+      "msg=\"human answer\" proposal={} approve={} issued_by={} client_note={} reason={}",
+      req.proposal_id(), approve, Q(who), Q(req.issued_by()), Q(req.reason()));
   return resp;
 }
 
 absl::StatusOr<v1::ModeResponse> GateService::Control(v1::Control control) {
+  if (auto st = Ready(); !st.ok()) {
+    return st;
+  }
   std::lock_guard admin(admin_mu_);
   absl::StatusOr<v1::Event> e;
   {
@@ -306,8 +386,9 @@ absl::StatusOr<v1::ModeResponse> GateService::Control(v1::Control control) {
     return st;
   }
   std::lock_guard lock(mu_);
-  Logger("gate")->warn("msg=\"control\" event_id={} issued_by={} reason={} command={}",
-                       e->event_id(), Q(e->control().issued_by()), Q(e->control().reason()),
+  Logger("gate")->warn("msg=\"control\" event_id={} issued_by={} client_note={} reason={} command={}",
+                       e->event_id(), Q(e->control().issued_by()), Q(e->control().client_note()),
+                       Q(e->control().reason()),
                        Q(e->control().ShortDebugString()));
   v1::ModeResponse out;
   FillModeLocked(&out);

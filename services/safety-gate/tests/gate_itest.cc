@@ -19,12 +19,21 @@
 #include "kubemend/common/kafka.h"
 #include <grpcpp/grpcpp.h>
 
+#include "kubemend/v1/admin.grpc.pb.h"
 #include "kubemend/v1/safety_gate_admin.grpc.pb.h"
 
 namespace kubemend {
 namespace {
 
 using std::chrono::seconds;
+
+// Every gate here runs with these admin tokens (the admin API is locked
+// without tokens); `Bearer(ctx, "alice")` authenticates a call as alice.
+constexpr char kGateTokens[] =
+    "operator:alice:alice-token,operator:bob:bob-token,viewer:vic:vic-token";
+void Bearer(grpc::ClientContext& ctx, const std::string& subject) {
+  ctx.AddMetadata("authorization", "Bearer " + subject + "-token");
+}
 
 // Everything published on the topics a test watches, decoded.
 class Watcher {
@@ -96,7 +105,9 @@ class GateProcess {
     }
   }
 
-  void Start() {
+  // Returns once the ready file exists and, with `wait_serving`, the gate
+  // serves (its state is rebuilt from the log; admin calls answer).
+  void Start(bool wait_serving = true) {
     ready_ = "/tmp/kubemend-gate-itest-" + NewUuid().substr(0, 8) + ".ready";
     std::string logfile = ready_ + ".log";
     logs_.push_back(logfile);
@@ -108,6 +119,7 @@ class GateProcess {
       setenv("KUBEMEND_GRPC_LISTEN", "127.0.0.1:0", 1);
       setenv("KUBEMEND_HTTP_LISTEN", "127.0.0.1:0", 1);
       setenv("KUBEMEND_RUNTIME_READY_FILE", ready_.c_str(), 1);
+      setenv("KUBEMEND_ADMIN_TOKENS", kGateTokens, 1);
       for (const auto& [k, v] : env_) {
         setenv(k.c_str(), v.c_str(), 1);
       }
@@ -133,7 +145,26 @@ class GateProcess {
     }
     std::smatch m;
     ASSERT_TRUE(std::regex_search(text, m, std::regex("\"grpc\":\"([^\"]+)\""))) << "no ready file; see " << logfile;
+    grpc_addr_ = m[1];
     stub_ = v1::SafetyGateAdmin::NewStub(grpc::CreateChannel(m[1], grpc::InsecureChannelCredentials()));
+    while (wait_serving && !Status().serving() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(!wait_serving || Status().serving()) << "not serving: " << Status().not_serving_reason();
+  }
+
+  // kubemend.v1.Admin/GetStatus as alice; serving and not_serving_reason.
+  v1::GetStatusResponse Status() {
+    auto admin = v1::Admin::NewStub(grpc::CreateChannel(grpc_addr_, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    Bearer(ctx, "alice");
+    v1::GetStatusResponse out;
+    (void)admin->GetStatus(&ctx, {}, &out);
+    return out;
+  }
+  bool Alive() {
+    int status = 0;
+    return pid_ > 0 && waitpid(pid_, &status, WNOHANG) == 0;
   }
 
   // SIGTERM and wait: the gate commits what it processed on the way out.
@@ -155,6 +186,7 @@ class GateProcess {
   std::map<std::string, std::string> env_;
   pid_t pid_ = -1;
   std::string ready_;
+  std::string grpc_addr_;
   std::vector<std::string> logs_;
   std::unique_ptr<v1::SafetyGateAdmin::Stub> stub_;
 };
@@ -186,9 +218,9 @@ class SafetyGateIntegrationTest : public ::testing::Test {
     return e;
   }
 
-  void Publish(const v1::Event& e) {
+  void Publish(const v1::Event& e, Topic topic = Topic::kProposals) {
     auto tracker = std::make_shared<DeliveryTracker>();
-    ASSERT_TRUE(producer_->Produce(TopicName(cfg_, Topic::kProposals), TargetKey(e.target()),
+    ASSERT_TRUE(producer_->Produce(TopicName(cfg_, topic), TargetKey(e.target()),
                                    e.SerializeAsString(), tracker)
                     .ok());
     ASSERT_TRUE(tracker->Wait(seconds(10)).ok());
@@ -251,25 +283,34 @@ TEST_F(SafetyGateIntegrationTest, HumanApprovalThroughGrpcPublishesControlAndApp
   v1::ListPendingResponse pending;
   {
     grpc::ClientContext ctx;
+    Bearer(ctx, "alice");
     ASSERT_TRUE(gate.admin().ListPending(&ctx, {}, &pending).ok());
   }
   ASSERT_EQ(pending.pending_size(), 1);
   EXPECT_EQ(pending.pending(0).proposal_id(), p.event_id());
   EXPECT_EQ(pending.pending(0).target().name(), "node-1");
 
-  v1::ResolveRequest anonymous;
-  anonymous.set_proposal_id(p.event_id());
+  v1::ResolveRequest req;
+  req.set_proposal_id(p.event_id());
+  req.set_reason("node is flapping, cordon it");
   v1::ResolveResponse resp;
   {
-    grpc::ClientContext ctx;
-    EXPECT_EQ(gate.admin().Approve(&ctx, anonymous, &resp).error_code(),
-              grpc::StatusCode::INVALID_ARGUMENT);
+    grpc::ClientContext ctx;  // no token: refused before the handler runs
+    EXPECT_EQ(gate.admin().Approve(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
   }
-  v1::ResolveRequest req = anonymous;
-  req.set_issued_by("alice");
-  req.set_reason("node is flapping, cordon it");
   {
     grpc::ClientContext ctx;
+    Bearer(ctx, "vic");
+    EXPECT_EQ(gate.admin().Approve(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED) << "a viewer cannot approve";
+  }
+  // alice's token, claiming to be mallory: alice is the approver recorded,
+  // mallory only a client-supplied note.
+  req.set_issued_by("mallory");
+  {
+    grpc::ClientContext ctx;
+    Bearer(ctx, "alice");
     grpc::Status st = gate.admin().Approve(&ctx, req, &resp);
     ASSERT_TRUE(st.ok()) << st.error_message();
   }
@@ -286,10 +327,14 @@ TEST_F(SafetyGateIntegrationTest, HumanApprovalThroughGrpcPublishesControlAndApp
   });
   ASSERT_TRUE(control) << "no audited Control(Approval) event";
   EXPECT_EQ(control->control().issued_by(), "alice");
+  EXPECT_EQ(control->control().client_note(), "mallory");
+  EXPECT_EQ(approved->decision().reason().find("mallory"), std::string::npos)
+      << "the claim is not the approver: " << approved->decision().reason();
   EXPECT_TRUE(control->control().approval().approve());
   EXPECT_EQ(control->control().reason(), "node is flapping, cordon it");
   {
     grpc::ClientContext ctx;
+    Bearer(ctx, "alice");
     EXPECT_EQ(gate.admin().Deny(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND)
         << "an answered proposal no longer waits";
   }
@@ -335,6 +380,7 @@ TEST_F(SafetyGateIntegrationTest, FrozenBrokerBlocksAPauseButNeverTheReads) {
   std::thread pauser([&] {
     v1::ModeResponse mode;
     grpc::ClientContext ctx;
+    Bearer(ctx, "bob");
     pause_status = gate.admin().Pause(&ctx, pause, &mode);
     pause_done = true;
   });
@@ -344,6 +390,7 @@ TEST_F(SafetyGateIntegrationTest, FrozenBrokerBlocksAPauseButNeverTheReads) {
   grpc::Status st;
   {
     grpc::ClientContext ctx;
+    Bearer(ctx, "bob");
     ctx.set_deadline(std::chrono::system_clock::now() + seconds(3));
     st = gate.admin().GetMode(&ctx, {}, &mode);
   }
@@ -351,6 +398,7 @@ TEST_F(SafetyGateIntegrationTest, FrozenBrokerBlocksAPauseButNeverTheReads) {
   grpc::Status lst;
   {
     grpc::ClientContext ctx;
+    Bearer(ctx, "bob");
     ctx.set_deadline(std::chrono::system_clock::now() + seconds(3));
     lst = gate.admin().ListPending(&ctx, {}, &pending);
   }
@@ -369,6 +417,7 @@ TEST_F(SafetyGateIntegrationTest, FrozenBrokerBlocksAPauseButNeverTheReads) {
   kill(broker_pid, SIGCONT);
   {
     grpc::ClientContext ctx;
+    Bearer(ctx, "bob");
     ASSERT_TRUE(gate.admin().GetMode(&ctx, {}, &mode).ok());
   }
   EXPECT_FALSE(mode.paused()) << "a Pause the broker never acknowledged was applied";
@@ -376,6 +425,7 @@ TEST_F(SafetyGateIntegrationTest, FrozenBrokerBlocksAPauseButNeverTheReads) {
   bool paused = false;
   for (int i = 0; i < 20 && !paused; ++i) {
     grpc::ClientContext ctx;
+    Bearer(ctx, "bob");
     paused = gate.admin().Pause(&ctx, pause, &mode).ok() && mode.paused();
     if (!paused) {
       std::this_thread::sleep_for(seconds(1));
@@ -389,11 +439,12 @@ TEST_F(SafetyGateIntegrationTest, PauseThroughGrpcIsPublishedAndWithholdsApprova
   GateProcess gate(cfg_, {});
   ASSERT_NO_FATAL_FAILURE(gate.Start());
   v1::PauseRequest pause;
-  pause.set_issued_by("bob");
+  pause.set_issued_by("mallory");
   pause.set_reason("bad deploy in progress");
   v1::ModeResponse mode;
   {
     grpc::ClientContext ctx;
+    Bearer(ctx, "bob");
     grpc::Status st = gate.admin().Pause(&ctx, pause, &mode);
     ASSERT_TRUE(st.ok()) << st.error_message();
   }
@@ -402,7 +453,8 @@ TEST_F(SafetyGateIntegrationTest, PauseThroughGrpcIsPublishedAndWithholdsApprova
     return e.has_control() && e.control().has_pause() && e.event_id() == mode.control_id();
   });
   ASSERT_TRUE(control) << "the pause was not published as a Control event";
-  EXPECT_EQ(control->control().issued_by(), "bob");
+  EXPECT_EQ(control->control().issued_by(), "bob") << "the token's subject, not the claim";
+  EXPECT_EQ(control->control().client_note(), "mallory");
 
   v1::Event p = Proposal("shop", "Pod", "api-1", v1::ACTION_TYPE_RESTART_POD);
   Publish(p);
@@ -418,6 +470,7 @@ TEST_F(SafetyGateIntegrationTest, PauseThroughGrpcIsPublishedAndWithholdsApprova
   ASSERT_NO_FATAL_FAILURE(gate.Start());
   {
     grpc::ClientContext ctx;
+    Bearer(ctx, "bob");
     ASSERT_TRUE(gate.admin().GetMode(&ctx, {}, &mode).ok());
   }
   EXPECT_TRUE(mode.paused());
@@ -430,9 +483,10 @@ TEST_F(SafetyGateIntegrationTest, PauseThroughGrpcIsPublishedAndWithholdsApprova
   EXPECT_EQ(d2->decision().rule(), "paused");
 
   v1::ResumeRequest resume;
-  resume.set_issued_by("bob");
+  
   {
     grpc::ClientContext ctx;
+    Bearer(ctx, "bob");
     ASSERT_TRUE(gate.admin().Resume(&ctx, resume, &mode).ok());
   }
   EXPECT_FALSE(mode.paused());
@@ -454,8 +508,68 @@ TEST_F(SafetyGateIntegrationTest, UnansweredProposalExpiresWithADecision) {
   EXPECT_EQ(expired->event_id(), DerivedUuid(p.event_id(), "expiry"));
   v1::ListPendingResponse pending;
   grpc::ClientContext ctx;
+  Bearer(ctx, "alice");
   ASSERT_TRUE(gate.admin().ListPending(&ctx, {}, &pending).ok());
   EXPECT_EQ(pending.pending_size(), 0);
+}
+
+}  // namespace
+}  // namespace kubemend
+
+namespace kubemend {
+namespace {
+
+// A replay that misses its deadline does not fail the start: the gate stays
+// up, NOT_SERVING with the reason, refuses admin calls, keeps reading with a
+// longer deadline each attempt, and serves once the state is read (here: a
+// pause from the control topic, in force afterwards).
+TEST_F(SafetyGateIntegrationTest, ReplayPastItsDeadlineKeepsTheGateUpNotServingUntilRead) {
+  for (int i = 0; i < 200; ++i) {
+    v1::Event c = NewRootEvent(v1::EVENT_TYPE_CONTROL, {"itest", "itest", "0"}, SystemClock::Instance());
+    c.mutable_control()->set_issued_by("bob");
+    if (i == 199) {
+      c.mutable_control()->mutable_pause();
+    } else {
+      c.mutable_control()->mutable_set_mode()->set_mode(v1::MODE_MANUAL);
+    }
+    ASSERT_NO_FATAL_FAILURE(Publish(c, Topic::kControl));
+  }
+  GateProcess gate(cfg_, {{"KUBEMEND_GATE_REPLAY_TIMEOUT", "1ms"}});
+  ASSERT_NO_FATAL_FAILURE(gate.Start(/*wait_serving=*/false));
+  std::string reason;
+  auto until = std::chrono::steady_clock::now() + seconds(10);
+  while (reason.empty() && std::chrono::steady_clock::now() < until) {
+    v1::GetStatusResponse st = gate.Status();
+    if (st.not_serving_reason().find("state not rebuilt") != std::string::npos) {
+      reason = st.not_serving_reason();
+      EXPECT_FALSE(st.serving());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(reason.empty()) << "never NOT_SERVING for the replay";
+  {
+    grpc::ClientContext ctx;
+    Bearer(ctx, "alice");
+    v1::ModeResponse mode;
+    grpc::Status st = gate.admin().GetMode(&ctx, {}, &mode);
+    if (!st.ok()) {  // (the replay may have finished in between)
+      EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+    }
+  }
+  bool serving = false;
+  until = std::chrono::steady_clock::now() + seconds(60);
+  while (!serving && std::chrono::steady_clock::now() < until) {
+    ASSERT_TRUE(gate.Alive()) << "the gate exited instead of retrying; reason was: " << reason;
+    serving = gate.Status().serving();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(serving) << "still not serving: " << gate.Status().not_serving_reason();
+  grpc::ClientContext ctx;
+  Bearer(ctx, "alice");
+  v1::ModeResponse mode;
+  ASSERT_TRUE(gate.admin().GetMode(&ctx, {}, &mode).ok());
+  EXPECT_TRUE(mode.paused()) << "the replayed pause is in force";
+  EXPECT_EQ(mode.mode(), v1::MODE_MANUAL);
 }
 
 }  // namespace

@@ -692,5 +692,16 @@ TEST_F(GateTest, ShippedConfigFileLoads) {
   EXPECT_TRUE(cfg->never_actions.count(v1::ACTION_TYPE_DELETE_WORKLOAD));
 }
 
+// Each replay retry gets twice the last deadline, up to an hour: a log too
+// long for the first deadline is still read (the gate never gives up).
+TEST(ReplayRetryTest, DeadlineDoublesPerAttemptUpToAnHour) {
+  EXPECT_EQ(ReplayAttemptTimeout(Millis(300000), 1), Millis(300000));
+  EXPECT_EQ(ReplayAttemptTimeout(Millis(300000), 2), Millis(600000));
+  EXPECT_EQ(ReplayAttemptTimeout(Millis(300000), 4), Millis(2400000));
+  EXPECT_EQ(ReplayAttemptTimeout(Millis(300000), 5), Millis(3600000));
+  EXPECT_EQ(ReplayAttemptTimeout(Millis(300000), 1000), Millis(3600000));
+  EXPECT_EQ(ReplayAttemptTimeout(Millis(0), 1), Millis(1));
+}
+
 }  // namespace
 }  // namespace kubemend::gate

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <set>
@@ -110,14 +111,17 @@ void Overview(std::ostream& out, const Registry& reg) {
          "                            (KUBEMENDCTL_<SERVICE>_ADDR, e.g. KUBEMENDCTL_AUDIT_ADDR)\n"
          "  --stack-env FILE          read addresses from ./kubemend up's <run-dir>/stack.env\n"
          "                            (KUBEMEND_STACK_ENV)\n"
-         "  --config FILE             default ~/.config/kubemend/kubemendctl.yaml\n"
-         "                            (KUBEMENDCTL_CONFIG)\n"
+         "  --config FILE             (KUBEMENDCTL_CONFIG); else $KUBEMEND_RUN_DIR/kubemendctl.yaml,\n"
+         "                            else ./.run/kubemendctl.yaml (written by ./kubemend up),\n"
+         "                            else ~/.config/kubemend/kubemendctl.yaml\n"
+         "                            Precedence: flags > KUBEMENDCTL_* env > config > stack-env\n"
          "  --tls-ca FILE, --tls-cert FILE, --tls-key FILE\n"
          "                            TLS to the services; cert+key for mTLS (KUBEMENDCTL_TLS_*)\n"
          "  --timeout DURATION        per-call deadline: 5s, 500ms, 2m (a bare number is ms);\n"
          "                            default 10s\n"
-         "  --as NAME                 who approve, deny, pause, resume, mode set and rollback\n"
-         "                            are issued by (default $USER)\n\n"
+         "  --as NAME                 a note recorded with approve, deny, pause, resume, mode\n"
+         "                            set and rollback, labelled client-supplied; who issued\n"
+         "                            them is always the token's subject\n\n"
          "Exit codes: 0 ok, 1 error, 2 usage, 3 unauthenticated or denied, 4 unavailable.\n"
          "Every command takes --help.\n";
 }
@@ -180,7 +184,10 @@ int Context::Fail(const std::string& what, const grpc::Status& st) {
   err << "kubemendctl: " << what << ": " << st.error_message();
   switch (st.error_code()) {
     case grpc::StatusCode::UNAUTHENTICATED:
-      err << " (check --token / KUBEMENDCTL_TOKEN)\n";
+      err << " (check --token / KUBEMENDCTL_TOKEN"
+          << (config_path.empty() ? ", or KUBEMEND_RUN_DIR for a ./kubemend up stack"
+                                  : "; config " + config_path)
+          << ")\n";
       return kDenied;
     case grpc::StatusCode::PERMISSION_DENIED:
       err << "\n";
@@ -360,6 +367,290 @@ void PrintTable(std::ostream& out, const std::vector<std::string>& header,
   }
 }
 
+namespace {
+
+using EnvGet = std::function<std::string(const std::string&)>;
+
+// Where credentials and endpoints come from. Each step overwrites what the
+// one before found, so the last one wins: the stack.env, then the config
+// file, then KUBEMENDCTL_* variables, then flags.
+struct Sources {
+  const Args& args;
+  const EnvGet& env;
+  std::ostream& err;
+  std::vector<std::string> endpoint_flags;
+  std::string config_token, config_token_file;
+};
+
+// argv into flags and positionals; kOk or kUsage.
+int ParseArgv(const std::vector<std::string>& argv, std::ostream& err, Args* args,
+              std::vector<std::string>* endpoint_flags) {
+  for (size_t i = 1; i < argv.size(); ++i) {
+    std::string value;
+    std::string a = Expand(argv[i], &value);
+    if (a.rfind("--", 0) != 0 || a.size() <= 2) {
+      args->positional.push_back(a);
+      continue;
+    }
+    std::string name = a.substr(2);
+    auto eq = name.find('=');
+    if (!value.empty()) {
+      // -ojson / -nshop: the value came with the short flag.
+    } else if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else if (kBoolFlags.count(name)) {
+      value = "true";
+    } else if (i + 1 < argv.size()) {
+      value = argv[++i];
+    } else {
+      err << "kubemendctl: --" << name << " needs a value\n";
+      return kUsage;
+    }
+    if (name == "endpoint") {
+      endpoint_flags->push_back(value);
+    }
+    args->flags[name] = value;
+  }
+  return kOk;
+}
+
+// The longest command path the positionals start with, or nullptr.
+const Command* FindCommand(const Registry& reg, const Args& args) {
+  const Command* cmd = nullptr;
+  for (const auto& c : reg) {
+    if (c.path.size() <= args.positional.size() &&
+        std::equal(c.path.begin(), c.path.end(), args.positional.begin()) &&
+        (!cmd || c.path.size() > cmd->path.size())) {
+      cmd = &c;
+    }
+  }
+  return cmd;
+}
+
+int LoadStackEnv(Sources& src, Context& ctx) {
+  std::string stack_env = src.args.Get("stack-env", src.env("KUBEMEND_STACK_ENV"));
+  if (stack_env.empty()) {
+    return kOk;
+  }
+  std::string text;
+  if (!ReadFile(stack_env, &text)) {
+    src.err << "kubemendctl: --stack-env " << stack_env << ": cannot read\n";
+    return kUsage;
+  }
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    for (const auto& s : ServiceNames()) {
+      std::string key = "KUBEMEND_" + EnvKey(s) + "_GRPC=";
+      if (line.rfind(key, 0) == 0) {
+        ctx.endpoints[s] = Unquote(line.substr(key.size()));
+      }
+    }
+  }
+  return kOk;
+}
+
+// The config file, first found: --config, KUBEMENDCTL_CONFIG,
+// $KUBEMEND_RUN_DIR/kubemendctl.yaml (these three must be readable),
+// ./.run/kubemendctl.yaml (what `./kubemend up` writes in the clone),
+// ~/.config/kubemend/kubemendctl.yaml. "" when none exists.
+std::string FindConfig(const Sources& src, bool* must_exist) {
+  *must_exist = true;
+  if (std::string c = src.args.Get("config", src.env("KUBEMENDCTL_CONFIG")); !c.empty()) {
+    return c;
+  }
+  if (std::string run = src.env("KUBEMEND_RUN_DIR"); !run.empty()) {
+    return run + "/kubemendctl.yaml";
+  }
+  *must_exist = false;
+  std::vector<std::string> candidates = {".run/kubemendctl.yaml"};
+  if (!src.env("HOME").empty()) {
+    candidates.push_back(src.env("HOME") + "/.config/kubemend/kubemendctl.yaml");
+  }
+  for (const auto& c : candidates) {
+    if (std::ifstream(c).good()) {
+      return c;
+    }
+  }
+  return "";
+}
+
+int LoadConfig(Sources& src, Context& ctx) {
+  bool must_exist = false;
+  std::string config = FindConfig(src, &must_exist);
+  if (config.empty()) {
+    return kOk;
+  }
+  auto expand = [&](std::string path) {
+    if (path.rfind("~/", 0) == 0 && !src.env("HOME").empty()) {
+      path = src.env("HOME") + path.substr(1);
+    }
+    return path;
+  };
+  std::string text;
+  if (!ReadFile(config, &text)) {
+    if (must_exist) {
+      src.err << "kubemendctl: config " << config << ": cannot read"
+              << (src.env("KUBEMEND_RUN_DIR").empty() ? "" : " (from KUBEMEND_RUN_DIR; is the stack up?)")
+              << "\n";
+      return kUsage;
+    }
+    return kOk;
+  }
+  ctx.config_path = config;
+  try {
+    YAML::Node root = YAML::Load(text);
+    for (const auto& kv : root["endpoints"]) {
+      ctx.endpoints[kv.first.as<std::string>()] = kv.second.as<std::string>();
+    }
+    if (root["token"]) {
+      src.config_token = root["token"].as<std::string>();
+    }
+    if (root["token_file"]) {
+      src.config_token_file = expand(root["token_file"].as<std::string>());
+    }
+    if (root["tls"]) {
+      auto tls = root["tls"];
+      ctx.tls_ca = tls["ca_file"] ? expand(tls["ca_file"].as<std::string>()) : "";
+      ctx.tls_cert = tls["cert_file"] ? expand(tls["cert_file"].as<std::string>()) : "";
+      ctx.tls_key = tls["key_file"] ? expand(tls["key_file"].as<std::string>()) : "";
+    }
+  } catch (const std::exception& e) {
+    src.err << "kubemendctl: config " << config << ": " << e.what() << "\n";
+    return kUsage;
+  }
+  return kOk;
+}
+
+int ApplyEndpointOverrides(Sources& src, Context& ctx) {
+  for (const auto& s : ServiceNames()) {
+    if (auto v = src.env("KUBEMENDCTL_" + EnvKey(s) + "_ADDR"); !v.empty()) {
+      ctx.endpoints[s] = v;
+    }
+  }
+  for (const auto& e : src.endpoint_flags) {
+    auto eq = e.find('=');
+    if (eq == std::string::npos ||
+        std::find(ServiceNames().begin(), ServiceNames().end(), e.substr(0, eq)) ==
+            ServiceNames().end()) {
+      src.err << "kubemendctl: --endpoint wants SERVICE=HOST:PORT with SERVICE one of collector, "
+                 "analyzer, safety-gate, executor, audit; got '"
+              << e << "'\n";
+      return kUsage;
+    }
+    ctx.endpoints[e.substr(0, eq)] = e.substr(eq + 1);
+  }
+  return kOk;
+}
+
+// Token: --token, --token-file, KUBEMENDCTL_TOKEN, KUBEMENDCTL_TOKEN_FILE,
+// then the config file's token, then its token_file.
+int ResolveToken(Sources& src, Context& ctx) {
+  const Args& args = src.args;
+  std::string token_file = args.Get("token-file", src.env("KUBEMENDCTL_TOKEN_FILE"));
+  if (args.Has("token")) {
+    ctx.token = args.Get("token");
+  } else if (args.Has("token-file") || (!src.env("KUBEMENDCTL_TOKEN_FILE").empty() &&
+                                        src.env("KUBEMENDCTL_TOKEN").empty())) {
+    if (!ReadFile(token_file, &ctx.token)) {
+      src.err << "kubemendctl: token file " << token_file << ": cannot read\n";
+      return kUsage;
+    }
+  } else if (!src.env("KUBEMENDCTL_TOKEN").empty()) {
+    ctx.token = src.env("KUBEMENDCTL_TOKEN");
+  } else if (!src.config_token.empty()) {
+    ctx.token = src.config_token;
+  } else if (!src.config_token_file.empty() && !ReadFile(src.config_token_file, &ctx.token)) {
+    src.err << "kubemendctl: token_file " << src.config_token_file << " (from " << ctx.config_path
+            << "): cannot read\n";
+    return kUsage;
+  }
+  ctx.token = Trim(ctx.token);
+  return kOk;
+}
+
+int ResolveTls(Sources& src, Context& ctx) {
+  auto pick = [&](const char* flag, const char* var, const std::string& from_config) {
+    std::string v = src.env(var);
+    return src.args.Get(flag, v.empty() ? from_config : v);
+  };
+  ctx.tls_ca = pick("tls-ca", "KUBEMENDCTL_TLS_CA", ctx.tls_ca);
+  ctx.tls_cert = pick("tls-cert", "KUBEMENDCTL_TLS_CERT", ctx.tls_cert);
+  ctx.tls_key = pick("tls-key", "KUBEMENDCTL_TLS_KEY", ctx.tls_key);
+  for (const auto& [flag, path] : {std::pair{"tls-ca", ctx.tls_ca}, std::pair{"tls-cert", ctx.tls_cert},
+                                    std::pair{"tls-key", ctx.tls_key}}) {
+    std::string content;
+    if (!path.empty() && !ReadFile(path, &content)) {
+      src.err << "kubemendctl: --" << flag << " " << path << ": cannot read (" << std::strerror(errno)
+              << ")\n";
+      return kUsage;
+    }
+  }
+  if (!ctx.tls_cert.empty() != !ctx.tls_key.empty()) {
+    src.err << "kubemendctl: --tls-cert and --tls-key go together (mTLS)\n";
+    return kUsage;
+  }
+  return kOk;
+}
+
+// -o, --as and --timeout. *yaml: print the JSON as YAML.
+int ResolvePresentation(Sources& src, Context& ctx, bool* yaml) {
+  std::string output = src.args.Get("output", src.env("KUBEMENDCTL_OUTPUT"));
+  *yaml = output == "yaml";
+  if (output == "json" || *yaml) {
+    ctx.json = true;
+  } else if (output == "wide") {
+    ctx.wide = true;
+  } else if (!output.empty() && output != "table") {
+    src.err << "kubemendctl: --output wants table, wide, json or yaml, got '" << output << "'\n";
+    return kUsage;
+  }
+  if (src.args.Has("as")) {
+    ctx.note = src.args.Get("as");
+    if (ctx.note.empty()) {
+      src.err << "kubemendctl: --as wants a name\n";
+      return kUsage;
+    }
+  }
+  if (src.args.Has("timeout")) {
+    int64_t ms = 0;
+    if (!ParseDurationMs(src.args.Get("timeout"), &ms) || ms > 24 * 3600 * 1000) {
+      src.err << "kubemendctl: --timeout wants a duration such as 5s, 500ms or 2m, got '"
+              << src.args.Get("timeout") << "'\n";
+      return kUsage;
+    }
+    ctx.timeout_ms = static_cast<int>(ms);
+  }
+  return kOk;
+}
+
+// Runs the command; with -o yaml its JSON output is converted.
+int RunCommand(const Command& cmd, Context& ctx, const Args& args, bool yaml, std::ostream& out,
+               std::ostream& err) {
+  if (!yaml) {
+    return cmd.run(ctx, args);
+  }
+  std::ostringstream buffer;
+  Context yctx(buffer, err);
+  yctx.json = true;
+  yctx.endpoints = ctx.endpoints;
+  yctx.token = ctx.token;
+  yctx.tls_ca = ctx.tls_ca;
+  yctx.tls_cert = ctx.tls_cert;
+  yctx.tls_key = ctx.tls_key;
+  yctx.timeout_ms = ctx.timeout_ms;
+  yctx.note = ctx.note;
+  yctx.config_path = ctx.config_path;
+  int code = cmd.run(yctx, args);
+  if (!buffer.str().empty() && !JsonToYaml(buffer.str(), out)) {
+    out << buffer.str();
+  }
+  return code;
+}
+
+}  // namespace
+
 int Run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
         std::ostream& out, std::ostream& err) {
   Registry reg;
@@ -371,42 +662,10 @@ int Run(const std::vector<std::string>& argv, const std::map<std::string, std::s
 
   Args args;
   std::vector<std::string> endpoint_flags;
-  for (size_t i = 1; i < argv.size(); ++i) {
-    std::string value;
-    std::string a = Expand(argv[i], &value);
-    if (a.rfind("--", 0) == 0 && a.size() > 2) {
-      std::string name = a.substr(2);
-      auto eq = name.find('=');
-      if (!value.empty()) {
-        // -ojson / -nshop: the value came with the short flag.
-      } else if (eq != std::string::npos) {
-        value = name.substr(eq + 1);
-        name = name.substr(0, eq);
-      } else if (kBoolFlags.count(name)) {
-        value = "true";
-      } else if (i + 1 < argv.size()) {
-        value = argv[++i];
-      } else {
-        err << "kubemendctl: --" << name << " needs a value\n";
-        return kUsage;
-      }
-      if (name == "endpoint") {
-        endpoint_flags.push_back(value);
-      }
-      args.flags[name] = value;
-    } else {
-      args.positional.push_back(a);
-    }
+  if (int rc = ParseArgv(argv, err, &args, &endpoint_flags); rc != kOk) {
+    return rc;
   }
-  // The longest command path the positionals start with.
-  const Command* cmd = nullptr;
-  for (const auto& c : reg) {
-    if (c.path.size() <= args.positional.size() &&
-        std::equal(c.path.begin(), c.path.end(), args.positional.begin()) &&
-        (!cmd || c.path.size() > cmd->path.size())) {
-      cmd = &c;
-    }
-  }
+  const Command* cmd = FindCommand(reg, args);
   if (!cmd && args.positional.size() == 1 && args.positional[0] == "version") {
     out << "kubemendctl " << CtlVersion() << "\n";
     return kOk;
@@ -438,173 +697,21 @@ int Run(const std::vector<std::string>& argv, const std::map<std::string, std::s
   }
 
   Context ctx(out, err);
-  auto env_get = [&](const std::string& k) {
+  EnvGet env_get = [&](const std::string& k) {
     auto it = env.find(k);
     return it == env.end() ? std::string() : it->second;
   };
-  // Lowest precedence first; later sources overwrite.
-  std::string stack_env = args.Get("stack-env", env_get("KUBEMEND_STACK_ENV"));
-  if (!stack_env.empty()) {
-    std::string text;
-    if (!ReadFile(stack_env, &text)) {
-      err << "kubemendctl: --stack-env " << stack_env << ": cannot read\n";
-      return kUsage;
-    }
-    std::istringstream lines(text);
-    std::string line;
-    while (std::getline(lines, line)) {
-      for (const auto& s : ServiceNames()) {
-        std::string key = "KUBEMEND_" + EnvKey(s) + "_GRPC=";
-        if (line.rfind(key, 0) == 0) {
-          ctx.endpoints[s] = Unquote(line.substr(key.size()));
-        }
-      }
+  Sources src{args, env_get, err, endpoint_flags, "", ""};
+  bool yaml = false;
+  for (auto step : {LoadStackEnv, LoadConfig, ApplyEndpointOverrides, ResolveToken, ResolveTls}) {
+    if (int rc = step(src, ctx); rc != kOk) {
+      return rc;
     }
   }
-  std::string config = args.Get("config", env_get("KUBEMENDCTL_CONFIG"));
-  bool config_explicit = !config.empty();
-  if (config.empty() && !env_get("HOME").empty()) {
-    config = env_get("HOME") + "/.config/kubemend/kubemendctl.yaml";
+  if (int rc = ResolvePresentation(src, ctx, &yaml); rc != kOk) {
+    return rc;
   }
-  auto expand = [&](std::string path) {
-    if (path.rfind("~/", 0) == 0 && !env_get("HOME").empty()) {
-      path = env_get("HOME") + path.substr(1);
-    }
-    return path;
-  };
-  std::string config_token, config_token_file;
-  if (!config.empty()) {
-    std::string text;
-    if (ReadFile(config, &text)) {
-      try {
-        YAML::Node root = YAML::Load(text);
-        for (const auto& kv : root["endpoints"]) {
-          ctx.endpoints[kv.first.as<std::string>()] = kv.second.as<std::string>();
-        }
-        if (root["token"]) {
-          config_token = root["token"].as<std::string>();
-        }
-        if (root["token_file"]) {
-          config_token_file = expand(root["token_file"].as<std::string>());
-        }
-        if (root["tls"]) {
-          auto tls = root["tls"];
-          ctx.tls_ca = tls["ca_file"] ? expand(tls["ca_file"].as<std::string>()) : "";
-          ctx.tls_cert = tls["cert_file"] ? expand(tls["cert_file"].as<std::string>()) : "";
-          ctx.tls_key = tls["key_file"] ? expand(tls["key_file"].as<std::string>()) : "";
-        }
-      } catch (const std::exception& e) {
-        err << "kubemendctl: config " << config << ": " << e.what() << "\n";
-        return kUsage;
-      }
-    } else if (config_explicit) {
-      err << "kubemendctl: --config " << config << ": cannot read\n";
-      return kUsage;
-    }
-  }
-  for (const auto& s : ServiceNames()) {
-    if (auto v = env_get("KUBEMENDCTL_" + EnvKey(s) + "_ADDR"); !v.empty()) {
-      ctx.endpoints[s] = v;
-    }
-  }
-  for (const auto& e : endpoint_flags) {
-    auto eq = e.find('=');
-    if (eq == std::string::npos ||
-        std::find(ServiceNames().begin(), ServiceNames().end(), e.substr(0, eq)) ==
-            ServiceNames().end()) {
-      err << "kubemendctl: --endpoint wants SERVICE=HOST:PORT with SERVICE one of collector, "
-             "analyzer, safety-gate, executor, audit; got '"
-          << e << "'\n";
-      return kUsage;
-    }
-    ctx.endpoints[e.substr(0, eq)] = e.substr(eq + 1);
-  }
-  // Token: flag, file flag, env, env file, config.
-  std::string token_file = args.Get("token-file", env_get("KUBEMENDCTL_TOKEN_FILE"));
-  if (args.Has("token")) {
-    ctx.token = args.Get("token");
-  } else if (args.Has("token-file") || (!env_get("KUBEMENDCTL_TOKEN_FILE").empty() &&
-                                        env_get("KUBEMENDCTL_TOKEN").empty())) {
-    if (!ReadFile(token_file, &ctx.token)) {
-      err << "kubemendctl: token file " << token_file << ": cannot read\n";
-      return kUsage;
-    }
-  } else if (!env_get("KUBEMENDCTL_TOKEN").empty()) {
-    ctx.token = env_get("KUBEMENDCTL_TOKEN");
-  } else if (!config_token.empty()) {
-    ctx.token = config_token;
-  } else if (!config_token_file.empty() && !ReadFile(config_token_file, &ctx.token)) {
-    err << "kubemendctl: token_file " << config_token_file << " (from " << config
-        << "): cannot read\n";
-    return kUsage;
-  }
-  ctx.token = Trim(ctx.token);
-  ctx.tls_ca = args.Get("tls-ca", env_get("KUBEMENDCTL_TLS_CA").empty() ? ctx.tls_ca
-                                                                         : env_get("KUBEMENDCTL_TLS_CA"));
-  ctx.tls_cert = args.Get("tls-cert", env_get("KUBEMENDCTL_TLS_CERT").empty()
-                                          ? ctx.tls_cert
-                                          : env_get("KUBEMENDCTL_TLS_CERT"));
-  ctx.tls_key = args.Get("tls-key", env_get("KUBEMENDCTL_TLS_KEY").empty()
-                                        ? ctx.tls_key
-                                        : env_get("KUBEMENDCTL_TLS_KEY"));
-  for (const auto& [flag, path] : {std::pair{"tls-ca", ctx.tls_ca}, std::pair{"tls-cert", ctx.tls_cert},
-                                    std::pair{"tls-key", ctx.tls_key}}) {
-    std::string content;
-    if (!path.empty() && !ReadFile(path, &content)) {
-      err << "kubemendctl: --" << flag << " " << path << ": cannot read (" << std::strerror(errno) << ")\n";
-      return kUsage;
-    }
-  }
-  if (!ctx.tls_cert.empty() != !ctx.tls_key.empty()) {
-    err << "kubemendctl: --tls-cert and --tls-key go together (mTLS)\n";
-    return kUsage;
-  }
-  std::string output = args.Get("output", env_get("KUBEMENDCTL_OUTPUT"));
-  bool yaml = output == "yaml";
-  if (output == "json" || yaml) {
-    ctx.json = true;
-  } else if (output == "wide") {
-    ctx.wide = true;
-  } else if (!output.empty() && output != "table") {
-    err << "kubemendctl: --output wants table, wide, json or yaml, got '" << output << "'\n";
-    return kUsage;
-  }
-  if (args.Has("as")) {
-    ctx.who = args.Get("as");
-    if (ctx.who.empty()) {
-      err << "kubemendctl: --as wants a name\n";
-      return kUsage;
-    }
-  } else if (!env_get("USER").empty()) {
-    ctx.who = env_get("USER");
-  }
-  if (args.Has("timeout")) {
-    int64_t ms = 0;
-    if (!ParseDurationMs(args.Get("timeout"), &ms) || ms > 24 * 3600 * 1000) {
-      err << "kubemendctl: --timeout wants a duration such as 5s, 500ms or 2m, got '" << args.Get("timeout")
-          << "'\n";
-      return kUsage;
-    }
-    ctx.timeout_ms = static_cast<int>(ms);
-  }
-  if (!yaml) {
-    return cmd->run(ctx, args);
-  }
-  std::ostringstream buffer;
-  Context yctx(buffer, err);
-  yctx.json = true;
-  yctx.endpoints = ctx.endpoints;
-  yctx.token = ctx.token;
-  yctx.tls_ca = ctx.tls_ca;
-  yctx.tls_cert = ctx.tls_cert;
-  yctx.tls_key = ctx.tls_key;
-  yctx.timeout_ms = ctx.timeout_ms;
-  yctx.who = ctx.who;
-  int code = cmd->run(yctx, args);
-  if (!buffer.str().empty() && !JsonToYaml(buffer.str(), out)) {
-    out << buffer.str();
-  }
-  return code;
+  return RunCommand(*cmd, ctx, args, yaml, out, err);
 }
 
 }  // namespace kubemend::ctl

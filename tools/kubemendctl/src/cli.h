@@ -8,9 +8,11 @@
 // 4 unavailable (service down or unreachable).
 //
 // Endpoints and credentials, highest precedence first: flags, KUBEMENDCTL_*
-// environment, the config file (~/.config/kubemend/kubemendctl.yaml or
-// --config), the stack.env of `./kubemend up` (--stack-env or
-// KUBEMEND_STACK_ENV).
+// environment, the config file, the stack.env of `./kubemend up`
+// (--stack-env or KUBEMEND_STACK_ENV). The config file is the first of
+// --config / KUBEMENDCTL_CONFIG, $KUBEMEND_RUN_DIR/kubemendctl.yaml,
+// ./.run/kubemendctl.yaml and ~/.config/kubemend/kubemendctl.yaml; `./kubemend
+// up` writes one into its run dir with the endpoints and the operator token.
 #include <grpcpp/grpcpp.h>
 
 #include <functional>
@@ -51,10 +53,12 @@ class Context {
   std::map<std::string, std::string> endpoints;  // service -> host:port
   std::string token;
   std::string tls_ca, tls_cert, tls_key;
+  std::string config_path;  // the config file that was read ("" = none)
   int timeout_ms = 10000;
-  // Who a mutating call is issued by: --as, else $USER, else "kubemendctl".
-  // (The token is opaque to the CLI; the services log its subject.)
-  std::string who = "kubemendctl";
+  // --as NAME: a note sent with mutating calls and recorded beside the
+  // issuer, labelled client-supplied. Who the call is issued by is always the
+  // token's subject, as the service authenticates it; "" sends no note.
+  std::string note;
 
   // A channel to `service`, or nullptr (with the reason printed) when no
   // endpoint is known.

@@ -30,7 +30,7 @@ int ActionsRollback(Context& ctx, const Args& a) {
   auto stub = v1::ExecutorAdmin::NewStub(ch);
   v1::ExecutorRollbackRequest req;
   req.set_action_id(a.positional[0]);
-  req.set_requested_by(ctx.who);
+  req.set_requested_by(ctx.note);
   req.set_reason(a.Get("reason"));
   v1::ExecutorRollbackResponse resp;
   auto c = ctx.Call();

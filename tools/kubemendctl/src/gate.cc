@@ -117,7 +117,7 @@ int Resolve(Context& ctx, const Args& a, bool approve) {
   }
   v1::ResolveRequest req;
   req.set_proposal_id(a.positional[0]);
-  req.set_issued_by(ctx.who);
+  req.set_issued_by(ctx.note);
   req.set_reason(a.Get("reason"));
   v1::ResolveResponse resp;
   auto c = ctx.Call();
@@ -129,8 +129,8 @@ int Resolve(Context& ctx, const Args& a, bool approve) {
     ctx.out << Json(resp) << "\n";
     return kOk;
   }
-  ctx.out << (approve ? "approved " : "denied ") << req.proposal_id() << " as " << ctx.who
-          << "\ndecision  " << Dash(resp.decision_id()) << " (" << VerdictName(resp.decision())
+  ctx.out << (approve ? "approved " : "denied ") << req.proposal_id() << " by "
+          << resp.decision().approver() << "\ndecision  " << Dash(resp.decision_id()) << " (" << VerdictName(resp.decision())
           << ")\ncontrol   " << Dash(resp.control_id()) << "\n";
   return kOk;
 }
@@ -154,12 +154,12 @@ int Pause(Context& ctx, const Args& a) {
     v1::SetModeRequest req;
     req.set_mode(v1::MODE_MONITOR);
     req.set_scope(a.Get("scope"));
-    req.set_issued_by(ctx.who);
+    req.set_issued_by(ctx.note);
     req.set_reason(a.Get("reason"));
     st = stub->SetMode(c.get(), req, &resp);
   } else {
     v1::PauseRequest req;
-    req.set_issued_by(ctx.who);
+    req.set_issued_by(ctx.note);
     req.set_reason(a.Get("reason"));
     st = stub->Pause(c.get(), req, &resp);
   }
@@ -186,12 +186,12 @@ int Resume(Context& ctx, const Args& a) {
   if (a.Has("scope")) {
     v1::SetModeRequest req;  // MODE_UNSPECIFIED clears the policy's override
     req.set_scope(a.Get("scope"));
-    req.set_issued_by(ctx.who);
+    req.set_issued_by(ctx.note);
     req.set_reason(a.Get("reason"));
     st = stub->SetMode(c.get(), req, &resp);
   } else {
     v1::ResumeRequest req;
-    req.set_issued_by(ctx.who);
+    req.set_issued_by(ctx.note);
     req.set_reason(a.Get("reason"));
     st = stub->Resume(c.get(), req, &resp);
   }
@@ -247,7 +247,7 @@ int ModeSet(Context& ctx, const Args& a) {
   v1::SetModeRequest req;
   req.set_mode(mode);
   req.set_scope(a.Get("scope"));
-  req.set_issued_by(ctx.who);
+  req.set_issued_by(ctx.note);
   req.set_reason(a.Get("reason"));
   v1::ModeResponse resp;
   auto c = ctx.Call();
@@ -262,8 +262,9 @@ int ModeSet(Context& ctx, const Args& a) {
 
 void RegisterGateCommands(Registry& r) {
   const std::string who =
-      "The change is recorded as issued by --as NAME, else $USER (the service also\n"
-      "logs the token's subject). Needs an operator token.";
+      "The change is recorded as issued by the token's subject (the service\n"
+      "authenticates it); --as NAME adds a note recorded beside it, labelled\n"
+      "client-supplied. Needs an operator token.";
   r.push_back({{"pending", "list"},
                "",
                "proposals waiting for a human",

@@ -157,6 +157,7 @@ class FakeGate final : public v1::SafetyGateAdmin::Service {
     }
     out->set_decision_id("d-1");
     out->mutable_decision()->set_verdict(v1::VERDICT_APPROVED);
+    out->mutable_decision()->set_approver("olga");  // the gate's authenticated subject
     out->set_control_id("c-1");
     return grpc::Status::OK;
   }
@@ -167,9 +168,11 @@ class FakeGate final : public v1::SafetyGateAdmin::Service {
     (*out->mutable_policy_modes())[req->scope()] = req->mode();
     return grpc::Status::OK;
   }
-  grpc::Status Pause(grpc::ServerContext*, const v1::PauseRequest* req,
+  grpc::Status Pause(grpc::ServerContext* ctx, const v1::PauseRequest* req,
                      v1::ModeResponse* out) override {
     pause = *req;
+    auto it = ctx->client_metadata().find("authorization");
+    authorization = it == ctx->client_metadata().end() ? "" : std::string(it->second.data(), it->second.size());
     out->set_mode(v1::MODE_AUTOMATIC);
     out->set_paused(true);
     return grpc::Status::OK;
@@ -177,6 +180,7 @@ class FakeGate final : public v1::SafetyGateAdmin::Service {
   v1::ResolveRequest last;
   v1::SetModeRequest set_mode;
   v1::PauseRequest pause;
+  std::string authorization;  // of the last Pause
 };
 
 class KubemendctlGateTest : public ::testing::Test {
@@ -197,12 +201,16 @@ class KubemendctlGateTest : public ::testing::Test {
   std::map<std::string, std::string> env_;
 };
 
-TEST_F(KubemendctlGateTest, ApproveIsIssuedByAsElseUser) {
+// Who approved is the gate's business (the token's subject): the CLI sends
+// no name of its own, not even $USER; --as is only a note, and the output
+// shows the approver the gate recorded.
+TEST_F(KubemendctlGateTest, ApproveSendsOnlyTheAsNoteAndShowsTheRecordedApprover) {
   Result r = Ctl({"approve", "p-1", "--reason", "looks right"}, env_);
   ASSERT_EQ(r.code, kOk) << r.err;
   EXPECT_EQ(gate_.last.proposal_id(), "p-1");
-  EXPECT_EQ(gate_.last.issued_by(), "carol");
+  EXPECT_EQ(gate_.last.issued_by(), "") << "no claim without --as";
   EXPECT_EQ(gate_.last.reason(), "looks right");
+  EXPECT_NE(r.out.find("approved p-1 by olga"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("decision  d-1 (approved)"), std::string::npos) << r.out;
   r = Ctl({"approve", "p-2", "--reason", "ok", "--as", "alice", "-o", "json"}, env_);
   ASSERT_EQ(r.code, kOk) << r.err;
@@ -211,6 +219,31 @@ TEST_F(KubemendctlGateTest, ApproveIsIssuedByAsElseUser) {
   r = Ctl({"approve", "gone", "--reason", "ok"}, env_);
   EXPECT_EQ(r.code, kError);
   EXPECT_NE(r.err.find("nothing waits under proposal gone"), std::string::npos) << r.err;
+}
+
+// A `./kubemend up` stack is found with no flag: KUBEMEND_RUN_DIR names the
+// run dir whose kubemendctl.yaml holds the endpoints and the token file.
+// Flags beat KUBEMENDCTL_* variables, which beat the file.
+TEST_F(KubemendctlGateTest, FindsTheStackAndItsTokenThroughKubemendRunDir) {
+  std::string run = ::testing::TempDir() + "/run_" + std::to_string(getpid());
+  std::filesystem::create_directories(run + "/admin");
+  std::ofstream(run + "/admin/carol.token") << "file-token\n";
+  std::ofstream(run + "/kubemendctl.yaml")
+      << "endpoints:\n  safety-gate: " << env_.at("KUBEMENDCTL_SAFETY_GATE_ADDR")
+      << "\ntoken_file: " << run << "/admin/carol.token\n";
+  std::map<std::string, std::string> env = {{"KUBEMEND_RUN_DIR", run}};
+  Result r = Ctl({"pause", "--reason", "found it"}, env);
+  ASSERT_EQ(r.code, kOk) << r.err;
+  EXPECT_EQ(gate_.authorization, "Bearer file-token");
+  env["KUBEMENDCTL_TOKEN"] = "env-token";
+  ASSERT_EQ(Ctl({"pause"}, env).code, kOk);
+  EXPECT_EQ(gate_.authorization, "Bearer env-token") << "the environment beats the file";
+  ASSERT_EQ(Ctl({"pause", "--token", "flag-token"}, env).code, kOk);
+  EXPECT_EQ(gate_.authorization, "Bearer flag-token") << "a flag beats the environment";
+  Result gone = Ctl({"pause"}, {{"KUBEMEND_RUN_DIR", run + "/nope"}});
+  EXPECT_EQ(gone.code, kUsage);
+  EXPECT_NE(gone.err.find("is the stack up?"), std::string::npos) << gone.err;
+  std::filesystem::remove_all(run);
 }
 
 TEST_F(KubemendctlGateTest, PauseWithAScopePutsThatPolicyInMonitorMode) {

@@ -11,9 +11,17 @@
 //
 // A call without a known token fails UNAUTHENTICATED; a viewer calling an
 // operator method fails PERMISSION_DENIED; the handler never runs. Health
-// (grpc.health.v1) and reflection stay open because probes need them. With
-// no tokens configured auth is off (development) and the runtime logs a
-// warning at start.
+// (grpc.health.v1) and reflection stay open because probes need them.
+//
+// Locked by default: with no tokens configured every admin method (viewer
+// ones too: the trail names namespaces, workloads and people) fails
+// UNAUTHENTICATED with a message saying how to configure tokens. The only
+// way around is admin.insecure_no_auth: true (development), which the
+// runtime announces with an error-level log line at start; every caller is
+// then the principal "anonymous" with the operator role.
+//
+// The principal of a guarded call is what handlers record as the approver or
+// issuer (CallPrincipal): never a name the client sends.
 //
 // Tokens come from admin.tokens_file (YAML, see docs/audit.md) and/or
 // admin.tokens ("role:subject:token", comma-separated in
@@ -44,6 +52,7 @@ bool ParseAdminRole(const std::string& name, AdminRole* out);
 
 struct AdminAuthConfig {
   std::string tokens_file;
+  bool insecure_no_auth = false;    // development only: no tokens, everyone is an operator
   std::vector<std::string> tokens;  // role:subject:token
   std::string tls_cert_file;
   std::string tls_key_file;
@@ -72,7 +81,7 @@ class DenialLimiter {
   int64_t suppressed_ = 0;
 };
 
-// Registers admin.tokens_file, admin.tokens, admin.tls.cert_file,
+// Registers admin.tokens_file, admin.tokens, admin.insecure_no_auth, admin.tls.cert_file,
 // admin.tls.key_file, admin.tls.client_ca_file, admin.publish_denials.
 void AddAdminAuthKeys(ConfigSchema& schema, AdminAuthConfig* cfg);
 
@@ -87,6 +96,18 @@ struct Principal {
   AdminRole role = AdminRole::kNone;
 };
 
+// The subject every caller gets under admin.insecure_no_auth.
+inline constexpr char kAnonymousSubject[] = "anonymous";
+
+// The principal the guard authenticated for the call `ctx` belongs to, while
+// its synchronous handler runs on this thread; nullptr for any other context
+// (an unguarded service, another thread). Handlers record its subject as the
+// approver / issuer.
+const Principal* CallPrincipal(const grpc::ServerContext* ctx);
+// CallPrincipal's subject, or "unauthenticated" when there is none (a
+// handler outside ServiceRuntime's guard; the runtime never serves one).
+std::string CallerSubject(const grpc::ServerContext* ctx);
+
 // What a denied call looked like, for the audit trail and logs.
 struct AuthDenial {
   std::string method;
@@ -99,10 +120,14 @@ struct AuthDenial {
 class TokenAuthenticator {
  public:
   // Fails InvalidArgument naming the key (admin.tokens_file / admin.tokens)
-  // when a file cannot be read or an entry is malformed.
+  // when a file cannot be read or an entry is malformed, and when
+  // admin.insecure_no_auth is set together with tokens (pick one).
   static absl::StatusOr<std::shared_ptr<const TokenAuthenticator>> Create(
       const AdminAuthConfig& cfg);
+  // Tokens are configured: calls are checked against them.
   bool enabled() const { return !by_digest_.empty(); }
+  // admin.insecure_no_auth: every call passes as "anonymous" (operator).
+  bool insecure() const { return insecure_; }
   // `authorization` is the metadata value ("Bearer <token>"), "" if absent.
   // OK (with the principal), UNAUTHENTICATED or PERMISSION_DENIED.
   grpc::Status Check(const std::string& full_method, const std::string& authorization,
@@ -110,6 +135,7 @@ class TokenAuthenticator {
 
  private:
   std::map<std::string, Principal> by_digest_;  // sha256 hex of the token
+  bool insecure_ = false;
 };
 
 using DenialSink = std::function<void(const AuthDenial&)>;

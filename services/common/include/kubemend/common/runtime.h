@@ -38,6 +38,10 @@ struct CommonConfig {
   KafkaConfig kafka;
   std::string grpc_listen = "0.0.0.0:9000";
   std::string http_listen = "0.0.0.0:9100";
+  // TLS on the HTTP port (the collector's webhook, /metrics, /healthz) when
+  // both are set; plain HTTP otherwise.
+  std::string http_tls_cert_file;
+  std::string http_tls_key_file;
   std::string log_level = "info";
   std::string log_format = "logfmt";
   std::string ready_file;  // written with the bound addresses once serving starts
@@ -47,7 +51,7 @@ struct CommonConfig {
   AdminAuthConfig admin;   // who may call the admin APIs (auth.h)
 };
 
-// Registers kafka.*, grpc.listen, http.listen, log.*, runtime.ready_file,
+// Registers kafka.*, grpc.listen, http.listen, http.tls.*, log.*, runtime.ready_file,
 // runtime.state_dir,
 // admin.* (auth.h).
 void AddCommonKeys(ConfigSchema& schema, CommonConfig* cfg, const std::string& service);
@@ -104,6 +108,7 @@ class ServiceRuntime {
 
  private:
   void HealthLoop();
+  absl::Status StartHttp();
   void WriteReadyFile();
   void AuditDenial(const AuthDenial& d);
 
