@@ -117,15 +117,19 @@ try {
     annotations: { summary: HOSTILE_SUMMARY, description: HOSTILE_DESC },
     startsAt: new Date().toISOString(), fingerprint: 'console-e2e-' + Date.now() }] });
   // (kube-sim's own OOMKilled watch signal may open or join an incident too:
-  // look for the one the webhook's alert is in.)
-  const row = await op.page.waitForSelector('tr[data-incident]:has-text("KubePodOOMKilled")', { timeout: 30000 });
+  // look for the one the webhook's alert is in. Its row can move: once the
+  // analyzer absorbs the alert's signal into the incident the watch signal
+  // opened, the list shows it there, so click through a locator, which
+  // finds the row again.)
+  const rowSel = 'tr[data-incident]:has-text("KubePodOOMKilled")';
+  await op.page.waitForSelector(rowSel, { timeout: 30000 });
   assert.equal(await op.page.evaluate(() => window.__noReload), true, 'appeared without a reload');
-  const incidentId = await row.getAttribute('data-incident');
   await shot(op.page, '01-incidents');
 
   // ---- its timeline: the signal's facts, hostile annotations as text.
+  await op.page.locator(rowSel).first().click();
+  const incidentId = decodeURIComponent((await op.page.evaluate(() => location.hash)).replace('#/incident/', ''));
   step('timeline ' + incidentId);
-  await row.click();
   await op.page.waitForSelector('#timeline section[data-type=signal] .annotations');
   const annotations = (await op.page.locator('#timeline section[data-type=signal] .annotations').allTextContents())
     .find((t) => t.includes('runbook')) || '';

@@ -32,6 +32,7 @@ struct AnalyzerConfig {
   Millis incident_ttl{6LL * 3600 * 1000};
   Millis inflight_timeout{30LL * 60 * 1000};
   Millis state_horizon{24LL * 3600 * 1000};
+  Millis tick{5000};
   bool replay = true;
   Millis replay_timeout{60000};
   std::string prometheus_url;
@@ -67,6 +68,9 @@ void AddAnalyzerKeys(ConfigSchema& s, AnalyzerConfig* c) {
         "forget an in-flight proposal that got no outcome after this long");
   s.Add("analyzer.state_horizon", &c->state_horizon,
         "how far back the log is replayed at start and counters are kept");
+  s.Add("analyzer.tick", &c->tick,
+        "how often time is advanced without new events: incident TTLs, in-flight timeouts, "
+        "cooldowns that ended, trigger `for` durations");
   s.Add("analyzer.replay", &c->replay, "rebuild state from the event log at start");
   s.Add("analyzer.replay_timeout", &c->replay_timeout, "give up start-up if replay takes longer");
   s.Add("analyzer.prometheus.url", &c->prometheus_url,
@@ -176,6 +180,31 @@ int main(int argc, char** argv) {
   auto& rejected_metric = rt.metrics().GetCounter("kubemend_analyzer_policy_rejections_total",
                                                   "Policy files rejected by validation");
 
+  // Proposals to the proposals topic, controls (IncidentClosed, NoAction) to
+  // the control topic, each logged with its ids.
+  auto route = [&](Decision& d, const std::string& cause_id) {
+    std::vector<Emit> out;
+    for (auto& e : d.out) {
+      if (e.type() == v1::EVENT_TYPE_PROPOSAL) {
+        proposals_metric.Inc();
+        log->info("msg=\"proposal\" event_id={} incident_id={} cause={} action={} target={} escalation={} reason={}",
+                  e.event_id(), e.incident_id(), cause_id, ActionTypeName(e.proposal().action().type()),
+                  Q(TargetString(e.target())), e.proposal().escalation(), Q(e.proposal().reason()));
+        out.push_back({Topic::kProposals, std::move(e)});
+      } else if (e.control().has_no_action()) {
+        no_proposal_metric.Inc();
+        log->info("msg=\"no proposal\" event_id={} incident_id={} signal_id={} category={} reason={}",
+                  e.event_id(), e.incident_id(), e.control().no_action().signal_id(),
+                  e.control().no_action().category(), Q(e.control().no_action().reason()));
+        out.push_back({Topic::kControl, std::move(e)});
+      } else {
+        log->info("msg=\"incident closed\" event_id={} incident_id={} classification={}",
+                  e.event_id(), e.incident_id(), e.control().incident_closed().classification());
+        out.push_back({Topic::kControl, std::move(e)});
+      }
+    }
+    return out;
+  };
   Stage stage(&rt, {Topic::kSignals, Topic::kDecisions, Topic::kOutcomes},
               [&](const v1::Event& in, const InMessage&) -> absl::StatusOr<std::vector<Emit>> {
                 Decision d;
@@ -192,28 +221,7 @@ int main(int argc, char** argv) {
                   default:
                     return std::vector<Emit>{};
                 }
-                std::vector<Emit> out;
-                for (auto& e : d.out) {
-                  if (e.type() == v1::EVENT_TYPE_PROPOSAL) {
-                    proposals_metric.Inc();
-                    log->info("msg=\"proposal\" event_id={} incident_id={} cause={} action={} target={} escalation={} reason={}",
-                              e.event_id(), e.incident_id(), in.event_id(),
-                              ActionTypeName(e.proposal().action().type()), Q(TargetString(e.target())),
-                              e.proposal().escalation(), Q(e.proposal().reason()));
-                    out.push_back({Topic::kProposals, std::move(e)});
-                  } else {
-                    log->info("msg=\"incident closed\" event_id={} incident_id={} classification={}",
-                              e.event_id(), e.incident_id(),
-                              e.control().incident_closed().classification());
-                    out.push_back({Topic::kControl, std::move(e)});
-                  }
-                }
-                if (out.empty() || out.back().topic != Topic::kProposals) {
-                  no_proposal_metric.Inc();
-                  log->info("msg=\"no proposal\" event_id={} incident_id={} reason={}", in.event_id(),
-                            in.incident_id(), Q(d.reason));
-                }
-                return out;
+                return route(d, in.event_id());
               });
   if (auto st = stage.Init(); !st.ok()) {
     log->error("msg=\"cannot start\" error={}", Q(std::string(st.message())));
@@ -339,6 +347,21 @@ int main(int argc, char** argv) {
       l.lock();
     }
   });
+  // Time moves on without new events: TTLs, in-flight timeouts, cooldowns.
+  std::thread tick_thread([&] {
+    std::unique_lock<std::mutex> l(bg_mu);
+    while (!bg_cv.wait_for(l, ac.tick, [&] { return bg_stop; })) {
+      l.unlock();
+      Decision d = engine.Tick();
+      auto out = route(d, "tick");
+      if (!out.empty()) {
+        if (auto st = stage.Publish(out); !st.ok()) {
+          log->error("msg=\"cannot publish timer decisions\" error={}", Q(std::string(st.message())));
+        }
+      }
+      l.lock();
+    }
+  });
   std::unique_ptr<PrometheusClient> prom;
   std::unique_ptr<Evaluator> evaluator;
   std::thread eval_thread;
@@ -378,6 +401,7 @@ int main(int argc, char** argv) {
   }
   bg_cv.notify_all();
   policy_thread.join();
+  tick_thread.join();
   if (eval_thread.joinable()) {
     eval_thread.join();
   }

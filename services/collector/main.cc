@@ -8,6 +8,7 @@
 #include "kubemend/common/log.h"
 #include "kubemend/common/runtime.h"
 #include "src/collector_config.h"
+#include "src/facts_source.h"
 #include "src/sources.h"
 #include "src/webhook.h"
 
@@ -76,7 +77,7 @@ int main(int argc, char** argv) {
   publisher.AddSource("cost", cfg.cost.enabled);
 
   std::unique_ptr<kube::KubeClient> kube;
-  if (cfg.kube_enabled || (cfg.health.enabled && cfg.health_needs_kube)) {
+  if (cfg.kube_enabled || cfg.facts_enabled || (cfg.health.enabled && cfg.health_needs_kube)) {
     kube::KubeconfigOptions ko;
     ko.path = cfg.kubernetes.kubeconfig;
     auto kc = cfg.kubernetes.kubeconfig.empty() ? kube::LoadDefaultConfig() : kube::LoadKubeconfig(ko);
@@ -91,6 +92,13 @@ int main(int argc, char** argv) {
   }
 
   ProducerIdentity who = rt.identity();
+  ClusterFacts facts(clock);
+  std::unique_ptr<FactsSource> facts_source;
+  if (cfg.facts_enabled) {
+    publisher.AddSource(FactsSource::kName, true);
+    publisher.SetFacts(&facts);
+    facts_source = std::make_unique<FactsSource>(kube.get(), &facts, &publisher);
+  }
   std::unique_ptr<KubeSource> kube_source;
   if (cfg.kube_enabled) {
     kube_source = std::make_unique<KubeSource>(kube.get(), cfg.kube_state, &publisher, who, clock, cfg.kubernetes.tick);
@@ -139,6 +147,9 @@ int main(int argc, char** argv) {
     if (kube_source) {
       merge(kube_source->Details());
     }
+    if (facts_source) {
+      merge(facts_source->Details());
+    }
     if (prom_source) {
       merge(prom_source->Details());
     }
@@ -153,6 +164,9 @@ int main(int argc, char** argv) {
     log->error("msg=\"cannot start\" error={}", Q(std::string(st.message())));
     return 1;
   }
+  if (facts_source) {
+    facts_source->Start();
+  }
   if (kube_source) {
     kube_source->Start();
   }
@@ -165,8 +179,8 @@ int main(int argc, char** argv) {
   if (health_source) {
     health_source->Start();
   }
-  log->info("msg=\"sources\" webhook={} kubernetes={} prometheus={} triggers={} health_checks={} cost={} budgets={}",
-            cfg.webhook.enabled, cfg.kube_enabled, cfg.prometheus.enabled, cfg.triggers.size(), cfg.checks.size(),
+  log->info("msg=\"sources\" webhook={} kubernetes={} facts={} prometheus={} triggers={} health_checks={} cost={} budgets={}",
+            cfg.webhook.enabled, cfg.kube_enabled, cfg.facts_enabled, cfg.prometheus.enabled, cfg.triggers.size(), cfg.checks.size(),
             cfg.cost.enabled, cfg.budgets.size());
   rt.WaitForShutdown();
   if (health_source) {
@@ -180,6 +194,9 @@ int main(int argc, char** argv) {
   }
   if (kube_source) {
     kube_source->Stop();
+  }
+  if (facts_source) {
+    facts_source->Stop();
   }
   (void)(*producer)->Flush(std::chrono::seconds(5));
   return 0;

@@ -90,7 +90,76 @@ void Engine::SetPolicies(std::shared_ptr<const PolicySet> policies) {
 
 Decision Engine::OnSignal(const v1::Event& signal) {
   std::lock_guard<std::mutex> l(mu_);
-  return HandleSignal(signal, clock_.Now(), false);
+  Decision d = HandleSignal(signal, clock_.Now(), false);
+  bool proposed = std::any_of(d.out.begin(), d.out.end(),
+                              [](const v1::Event& e) { return e.has_proposal(); });
+  if (!proposed) {
+    if (d.category.empty()) {
+      d.category = "ignored";
+    }
+    d.out.push_back(NoActionEvent(signal, d));
+  }
+  return d;
+}
+
+// Every signal that leads to no proposal says why, in the trail.
+v1::Event Engine::NoActionEvent(const v1::Event& signal, const Decision& d) const {
+  v1::Event c = NewCausedEvent(v1::EVENT_TYPE_CONTROL, signal, "no-action", who_, clock_);
+  c.set_incident_id(d.incident_id.empty() ? signal.incident_id() : d.incident_id);
+  *c.mutable_target() = signal.target();
+  v1::Control* ctl = c.mutable_control();
+  ctl->set_issued_by(who_.service);
+  ctl->set_reason(d.category + ": " + d.reason);
+  v1::NoAction* na = ctl->mutable_no_action();
+  na->set_signal_id(signal.event_id());
+  na->set_incident_id(c.incident_id());
+  na->set_category(d.category);
+  na->set_reason(d.reason);
+  if (d.until != TimePoint{}) {
+    SetTimestamp(na->mutable_until(), d.until);
+  }
+  na->set_in_flight_proposal_id(d.in_flight);
+  return c;
+}
+
+const v1::Event* Engine::LatestFiring(const Incident& inc) {
+  const v1::Event* latest = nullptr;
+  for (const auto& [k, s] : inc.signals) {
+    if (s.firing &&
+        (!latest || FromTimestamp(s.last.recorded_at()) >= FromTimestamp(latest->recorded_at()))) {
+      latest = &s.last;
+    }
+  }
+  return latest;
+}
+
+Decision Engine::Tick() {
+  std::lock_guard<std::mutex> l(mu_);
+  TimePoint now = clock_.Now();
+  Decision d;
+  Sweep(nullptr, now, &d, false, /*force=*/true);
+  std::vector<std::string> due;
+  for (auto& [id, inc] : incidents_) {
+    if (!inc.in_flight.empty() && now - inc.in_flight_since >= cfg_.inflight_timeout) {
+      inc.in_flight.clear();  // never answered: try again while it still fires
+      inc.retry = true;
+      inc.retry_at = now;
+    }
+    if (inc.in_flight.empty() && inc.retry && now >= inc.retry_at && LatestFiring(inc)) {
+      due.push_back(id);
+    }
+  }
+  for (const auto& id : due) {
+    Incident& inc = incidents_.at(id);
+    v1::Event sig = *LatestFiring(inc);
+    Decision one;
+    Propose(inc, sig, sig, now, &one);
+    for (auto& e : one.out) {
+      d.out.push_back(std::move(e));
+    }
+  }
+  d.reason = "tick: " + std::to_string(due.size()) + " incidents re-evaluated";
+  return d;
 }
 
 Decision Engine::OnOutcome(const v1::Event& outcome) {
@@ -215,14 +284,17 @@ size_t Engine::CountAttempts(const std::string& key, Millis window, TimePoint no
 
 Decision Engine::HandleSignal(const v1::Event& e, TimePoint now, bool replay) {
   Decision d;
-  Sweep(e, now, &d, replay);
+  Sweep(&e, now, &d, replay);
   const v1::Signal& s = e.signal();
   if (s.status() == v1::SIGNAL_STATUS_RESOLVED) {
     Incident* inc = IncidentFor(e, now, false, &d, replay);
+    d.category = "resolved";
     if (!inc) {
+      d.incident_id = e.incident_id();
       d.reason = "resolved signal for no open incident";
       return d;
     }
+    d.incident_id = inc->id;
     SignalRef& ref = inc->signals[SignalKey(e)];
     ref.firing = false;
     ref.event_id = e.event_id();
@@ -245,10 +317,13 @@ Decision Engine::HandleSignal(const v1::Event& e, TimePoint now, bool replay) {
     return d;
   }
   if (s.status() != v1::SIGNAL_STATUS_FIRING) {
+    d.category = "ignored";
+    d.incident_id = e.incident_id();
     d.reason = "signal has no status: ignored";
     return d;
   }
   Incident* inc = IncidentFor(e, now, true, &d, replay);
+  d.incident_id = inc->id;
   std::string skey = SignalKey(e);
   bool redelivered = !inc->seen_ids.insert(e.event_id()).second;
   SignalRef& ref = inc->signals[skey];
@@ -266,7 +341,10 @@ Decision Engine::HandleSignal(const v1::Event& e, TimePoint now, bool replay) {
   }
   if (!inc->in_flight.empty()) {
     if (now - inc->in_flight_since < cfg_.inflight_timeout) {
-      d.reason = "incident " + inc->id + " has proposal " + inc->in_flight + " in flight";
+      d.category = "in_flight";
+      d.in_flight = inc->in_flight;
+      d.reason = "joined incident " + inc->id + " on " + TargetString(inc->subject) +
+                 " whose proposal " + inc->in_flight + " is in flight";
       return d;
     }
     inc->in_flight.clear();  // never answered: try again
@@ -343,16 +421,34 @@ bool ResolveTarget(const PolicyAction& a, v1::ActionType type, const Policy& pol
 
 }  // namespace
 
-// Step 1: the first policy (priority order) whose selector and a trigger match.
-const Policy* Engine::MatchFirst(const v1::Event& signal, TimePoint now, MatchResult* m) const {
+// Step 1: diagnosis before remedy. Of the policies whose selector and a
+// trigger match, the one with the most fact conditions (the most specific
+// diagnosis) wins; among equals, the first in priority order.
+const Policy* Engine::MatchBest(const v1::Event& signal, TimePoint now, MatchResult* m) const {
   int64_t now_ms = ToUnixMillis(now);
+  const Policy* best = nullptr;
+  std::vector<std::pair<std::string, size_t>> others;
   for (const auto& p : policies_->policies) {
-    *m = MatchPolicy(p, signal, now_ms, /*explain=*/false);
-    if (m->matched) {
-      return &p;
+    MatchResult r = MatchPolicy(p, signal, now_ms, /*explain=*/false);
+    if (!r.matched) {
+      continue;
+    }
+    if (!best || r.specificity > m->specificity) {
+      if (best) {
+        others.emplace_back(best->ref.name(), m->specificity);
+      }
+      best = &p;
+      *m = r;
+    } else {
+      others.emplace_back(p.ref.name(), r.specificity);
     }
   }
-  return nullptr;
+  for (const auto& [name, specificity] : others) {
+    if (specificity < m->specificity) {
+      m->outranked.push_back(name);
+    }
+  }
+  return best;
 }
 
 // Step 2, loop breaking: the first action not yet exhausted on this subject.
@@ -380,7 +476,9 @@ Engine::StepChoice Engine::ChooseStep(const Incident& inc, const Policy& pol, Ti
 bool Engine::BuildEscalation(const Incident& inc, const Policy& pol, const v1::Event& cause,
                              StepChoice* c, v1::Event* p, Decision* d) {
   if (inc.escalated) {
-    d->reason = "every action of " + pol.ref.name() + " exhausted; already escalated";
+    d->category = "loop_breaker";
+    d->reason = "loop breaker: every action of " + pol.ref.name() + " exhausted (" + c->exhausted +
+                "); already escalated to a human";
     return false;
   }
   *p = NewCausedEvent(v1::EVENT_TYPE_PROPOSAL, cause, "escalation", who_, clock_);
@@ -405,8 +503,10 @@ bool Engine::WithinBudget(const Incident& inc, const Policy& pol, TimePoint now,
   if (auto it = last_proposal_.find(ck);
       it != last_proposal_.end() && now - it->second < pol.cooldown) {
     auto left = std::chrono::duration_cast<Millis>(pol.cooldown - (now - it->second));
+    d->category = "cooldown";
+    d->until = it->second + pol.cooldown;
     d->reason = "policy " + pol.ref.name() + " cooling down on " + TargetString(inc.subject) +
-                " for " + Ms(left) + " more";
+                " for " + Ms(left) + " more (until " + FormatRfc3339(d->until) + ")";
     return false;
   }
   auto& hour = per_hour_[pol.ref.name()];
@@ -414,6 +514,7 @@ bool Engine::WithinBudget(const Incident& inc, const Policy& pol, TimePoint now,
     hour.pop_front();
   }
   if (hour.size() >= pol.max_actions_per_hour) {
+    d->category = "budget";
     d->reason = "policy " + pol.ref.name() + " reached maxActionsPerHour " +
                 std::to_string(pol.max_actions_per_hour);
     return false;
@@ -429,15 +530,31 @@ bool Engine::BuildRemedy(const Incident& inc, const Policy& pol, const MatchResu
   v1::Target target;
   std::string why;
   if (!ResolveTarget(*c->step, action.type(), pol, inc.subject, signal, &target, &why)) {
+    d->category = "no_target";
     d->reason = "policy " + pol.ref.name() + ": " + why;
     return false;
   }
+  const auto& facts = signal.signal().facts();
+  if (action.type() == v1::ACTION_TYPE_ROLLBACK_IMAGE && action.rollback_image().to_image().empty()) {
+    // Back to the image the rollout replaced, from the cluster's facts.
+    if (auto prev = facts.find("previousImage"); prev != facts.end()) {
+      action.mutable_rollback_image()->set_to_image(prev->second);
+    }
+  }
   *p = NewCausedEvent(v1::EVENT_TYPE_PROPOSAL, cause, "proposal", who_, clock_);
   v1::RemediationProposal* prop = p->mutable_proposal();
+  std::string diagnosis;
+  if (!m.diagnosis.empty()) {
+    diagnosis = " (diagnosis: " + m.diagnosis + ")";
+  }
+  for (size_t i = 0; i < m.outranked.size(); ++i) {
+    diagnosis += (i == 0 ? "; more specific than " : ", ") + m.outranked[i];
+  }
   std::string reason = "policy " + pol.ref.name() + " " + m.reason + " on " +
-                       signal.signal().name() + ": " + ActionTypeName(action.type()) + " on " +
-                       TargetString(target) + " (attempt " + std::to_string(c->attempts + 1) +
-                       " of " + std::to_string(pol.loop_max_attempts) + ")";
+                       signal.signal().name() + diagnosis + ": " + ActionTypeName(action.type()) +
+                       " on " + TargetString(target) + " (attempt " +
+                       std::to_string(c->attempts + 1) + " of " +
+                       std::to_string(pol.loop_max_attempts) + ")";
   if (pol.advice && adviser_) {
     ApplyAdvice(inc, pol, signal, now, c, &action, &target, &reason, prop);
   }
@@ -541,15 +658,25 @@ void Engine::FillFacts(const Incident& inc, const Policy& pol, const MatchResult
   if (!c.exhausted.empty()) {
     facts["exhausted"] = c.exhausted;
   }
+  if (!m.diagnosis.empty()) {
+    facts["diagnosis"] = m.diagnosis;
+  }
+  for (const auto& [k, v] : signal.signal().facts()) {
+    facts["cluster." + k] = v;  // what the cluster said when the signal was published
+  }
 }
 
 void Engine::Propose(Incident& inc, const v1::Event& cause, const v1::Event& signal,
                      TimePoint now, Decision* d) {
   MatchResult m;
-  const Policy* pol = MatchFirst(signal, now, &m);
+  const Policy* pol = MatchBest(signal, now, &m);
+  d->incident_id = inc.id;
   if (!pol) {
+    d->category = "no_policy";
     d->reason = "no policy matches signal " + signal.signal().name() + " on " +
                 TargetString(signal.target());
+    inc.retry = true;  // a trigger's `for` may hold later
+    inc.retry_at = now;
     return;
   }
   StepChoice c = ChooseStep(inc, *pol, now);
@@ -558,8 +685,12 @@ void Engine::Propose(Incident& inc, const v1::Event& cause, const v1::Event& sig
                             BuildRemedy(inc, *pol, m, cause, signal, now, &c, &p, d)
                       : BuildEscalation(inc, *pol, cause, &c, &p, d);
   if (!built) {
+    inc.retry = d->category == "cooldown" || d->category == "budget";
+    inc.retry_at = d->category == "cooldown" ? d->until : now + std::chrono::minutes(1);
     return;
   }
+  inc.retry = false;
+  d->category.clear();
   v1::RemediationProposal* prop = p.mutable_proposal();
   p.set_incident_id(inc.id);
   *prop->mutable_policy() = pol->ref;
@@ -615,7 +746,7 @@ void Engine::RecordProposal(const v1::Event& p, TimePoint at) {
 
 Decision Engine::HandleOutcome(const v1::Event& e, TimePoint now, bool replay) {
   Decision d;
-  Sweep(e, now, &d, replay);
+  Sweep(&e, now, &d, replay);
   const v1::ActionOutcome& o = e.outcome();
   auto pit = proposals_.find(o.proposal_id());
   if (pit == proposals_.end()) {
@@ -714,8 +845,9 @@ void Engine::Close(const std::string& id, const std::string& classification,
     return;
   }
   Incident& inc = it->second;
-  if (d && cause) {
-    v1::Event c = NewCausedEvent(v1::EVENT_TYPE_CONTROL, *cause, "incident-closed:" + id, who_, clock_);
+  if (d) {
+    v1::Event c = cause ? NewCausedEvent(v1::EVENT_TYPE_CONTROL, *cause, "incident-closed:" + id, who_, clock_)
+                        : NewRootEvent(v1::EVENT_TYPE_CONTROL, who_, clock_);
     c.set_incident_id(id);
     *c.mutable_target() = inc.subject;
     v1::Control* ctl = c.mutable_control();
@@ -754,9 +886,9 @@ void Engine::Close(const std::string& id, const std::string& classification,
   ++n_closed_;
 }
 
-void Engine::Sweep(const v1::Event& cause, TimePoint now, Decision* d, bool replay) {
+void Engine::Sweep(const v1::Event* cause, TimePoint now, Decision* d, bool replay, bool force) {
   // A full pass costs O(state); once every few seconds of event time is enough.
-  if (now - last_sweep_ < kSweepEvery) {
+  if (!force && now - last_sweep_ < kSweepEvery) {
     return;
   }
   last_sweep_ = now;
@@ -769,7 +901,8 @@ void Engine::Sweep(const v1::Event& cause, TimePoint now, Decision* d, bool repl
     }
   }
   for (const auto& [id, cls] : stale) {
-    Close(id, cls, "no news for " + Ms(cfg_.incident_ttl), &cause, now, replay ? nullptr : d);
+    const v1::Event* why = cause ? cause : LatestFiring(incidents_.at(id));
+    Close(id, cls, "no news for " + Ms(cfg_.incident_ttl), why, now, replay ? nullptr : d);
   }
   TimePoint horizon = now - cfg_.state_horizon;
   for (auto it = attempts_.begin(); it != attempts_.end();) {

@@ -12,6 +12,15 @@
 //   tried loop_max_attempts times on one target within loop_window moves on to
 //   the policy's next action, and when every action is exhausted the engine
 //   escalates (Notify, escalation=true, requires_approval=true) once.
+// - Diagnosis before remedy: among the policies that match a signal, the one
+//   whose trigger has the most fact conditions wins (ties: priority); the
+//   proposal names the facts and the policies it outranked.
+// - Every signal that leads to no proposal gets a Control NoAction event
+//   saying why (no_policy, in_flight, cooldown, budget, loop_breaker,
+//   no_target, resolved, ignored).
+// - Tick() advances time without new events: incident TTLs, in-flight
+//   timeouts, cooldowns and budgets that have passed, trigger `for`
+//   durations that now hold.
 // - Classifies every closed incident (fixed_by_action, recovered_on_own,
 //   not_fixed, merged) in a Control IncidentClosed event.
 // - Replay() rebuilds all of that from the event log after a restart.
@@ -42,6 +51,11 @@ struct EngineConfig {
 struct Decision {
   std::vector<v1::Event> out;  // proposals and controls, in order
   std::string reason;          // one sentence for the log
+  // Why nothing was proposed (NoAction.category); empty after a proposal.
+  std::string category;
+  std::string incident_id;     // the incident the signal joined
+  TimePoint until{};           // cooldown: when the policy may act again
+  std::string in_flight;       // in_flight: the proposal the incident waits for
 };
 
 struct IncidentView {
@@ -70,6 +84,9 @@ class Engine {
   Decision OnSignal(const v1::Event& signal);
   Decision OnOutcome(const v1::Event& outcome);
   Decision OnDecision(const v1::Event& decision);
+  // Called on a timer: see the header comment. Emits proposals and
+  // IncidentClosed controls only (no NoAction repeats).
+  Decision Tick();
   // Applies an event from the log to the state without deciding or emitting.
   // Feed signals, proposals, decisions, outcomes and controls in recorded order.
   void Replay(const v1::Event& event);
@@ -101,6 +118,10 @@ class Engine {
     std::string policy;
     bool action_succeeded = false;
     bool escalated = false;
+    // Tick retries a signal that got no proposal for a reason time clears
+    // (no_policy: a trigger's `for`; cooldown; budget) from retry_at on.
+    bool retry = false;
+    TimePoint retry_at{};
   };
   struct Attempt {
     TimePoint at;
@@ -129,7 +150,9 @@ class Engine {
   };
   void Propose(Incident& inc, const v1::Event& cause, const v1::Event& signal, TimePoint now,
                Decision* d);
-  const Policy* MatchFirst(const v1::Event& signal, TimePoint now, MatchResult* m) const;
+  const Policy* MatchBest(const v1::Event& signal, TimePoint now, MatchResult* m) const;
+  v1::Event NoActionEvent(const v1::Event& signal, const Decision& d) const;
+  static const v1::Event* LatestFiring(const Incident& inc);
   StepChoice ChooseStep(const Incident& inc, const Policy& pol, TimePoint now);
   bool BuildEscalation(const Incident& inc, const Policy& pol, const v1::Event& cause,
                        StepChoice* c, v1::Event* p, Decision* d);
@@ -145,7 +168,7 @@ class Engine {
                         v1::RemediationProposal* prop);
   void Close(const std::string& id, const std::string& classification, const std::string& detail,
              const v1::Event* cause, TimePoint now, Decision* d, const std::string& merged_into = "");
-  void Sweep(const v1::Event& cause, TimePoint now, Decision* d, bool replay);
+  void Sweep(const v1::Event* cause, TimePoint now, Decision* d, bool replay, bool force = false);
   Incident* IncidentFor(const v1::Event& signal, TimePoint now, bool create, Decision* d,
                         bool replay);
   size_t CountAttempts(const std::string& key, Millis window, TimePoint now);

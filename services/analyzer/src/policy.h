@@ -89,6 +89,13 @@ struct Trigger {
   uint32_t failure_threshold = 0;   // healthCheck: consecutive failures needed
   SloSpec slo;
   ForecastSpec forecast;
+  // Diagnosis: conditions on the cluster's facts the collector attached to
+  // the signal (Signal.facts; docs/signals.md). A fact the signal does not
+  // carry never matches. Each condition makes the trigger more specific:
+  // among the policies that match, the most specific wins.
+  std::map<std::string, NamePattern> facts;  // fact name -> pattern
+  Millis image_changed_within{0};            // 0: no condition
+  size_t Specificity() const { return facts.size() + (image_changed_within.count() > 0 ? 1 : 0); }
 };
 
 struct PolicyAction {
@@ -154,6 +161,9 @@ struct MatchResult {
   bool matched = false;
   const Trigger* trigger = nullptr;
   std::string reason;
+  std::string diagnosis;   // the fact conditions that held, for the proposal
+  size_t specificity = 0;  // how many fact conditions the trigger had
+  std::vector<std::string> outranked;  // less specific policies that matched too (engine)
 };
 // `explain` = false skips building the reason of a miss (the hot path).
 MatchResult MatchPolicy(const Policy& p, const v1::Event& signal, int64_t now_ms,

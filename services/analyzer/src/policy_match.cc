@@ -129,6 +129,41 @@ std::string MatchTrigger(const Trigger& t, const v1::Event& e, int64_t now_ms, b
   }
 }
 
+// The trigger's fact conditions against Signal.facts: "" when every one
+// holds (and `diagnosis` says which did), else why not.
+std::string MatchFacts(const Trigger& t, const v1::Event& e, int64_t now_ms, std::string* diagnosis) {
+  const auto& facts = e.signal().facts();
+  for (const auto& [key, pattern] : t.facts) {
+    auto it = facts.find(key);
+    if (it == facts.end()) {
+      return "fact " + key + " unknown (no facts from the cluster for " + TargetString(e.target()) + ")";
+    }
+    if (!pattern.Matches(it->second)) {
+      return "fact " + key + " is " + it->second + ", not " + pattern.text();
+    }
+    *diagnosis += (diagnosis->empty() ? "" : ", ") + key + " " + it->second;
+  }
+  if (t.image_changed_within.count() > 0) {
+    auto it = facts.find("imageChangedAt");
+    TimePoint at;
+    if (it == facts.end() || !ParseRfc3339(it->second, &at)) {
+      return "no image change known for " + TargetString(e.target());
+    }
+    int64_t age = now_ms - ToUnixMillis(at);
+    if (age > t.image_changed_within.count()) {
+      return "image changed " + std::to_string(age / 1000) + "s ago, not within " +
+             std::to_string(t.image_changed_within.count() / 1000) + "s";
+    }
+    auto prev = facts.find("previousImage");
+    auto img = facts.find("image");
+    *diagnosis += (diagnosis->empty() ? "" : ", ") + std::string("image changed ") +
+                  std::to_string(std::max<int64_t>(age, 0) / 1000) + "s ago" +
+                  (prev != facts.end() ? " from " + prev->second : "") +
+                  (img != facts.end() ? " to " + img->second : "");
+  }
+  return "";
+}
+
 }  // namespace
 
 MatchResult MatchPolicy(const Policy& p, const v1::Event& signal, int64_t now_ms, bool explain) {
@@ -140,17 +175,28 @@ MatchResult MatchPolicy(const Policy& p, const v1::Event& signal, int64_t now_ms
   std::string first;
   for (const auto& t : p.triggers) {
     std::string why = MatchTrigger(t, signal, now_ms, explain);
+    std::string diagnosis;
     if (why.empty()) {
-      r.matched = true;
-      r.trigger = &t;
-      r.reason = "trigger " + t.name + " matched";
-      return r;
+      why = MatchFacts(t, signal, now_ms, &diagnosis);
+    }
+    if (why.empty()) {
+      // The most specific matching trigger speaks for the policy.
+      if (!r.matched || t.Specificity() > r.specificity) {
+        r.matched = true;
+        r.trigger = &t;
+        r.reason = "trigger " + t.name + " matched";
+        r.diagnosis = diagnosis;
+        r.specificity = t.Specificity();
+      }
+      continue;
     }
     if (first.empty() && explain) {
       first = "trigger " + t.name + ": " + why;
     }
   }
-  r.reason = first;
+  if (!r.matched) {
+    r.reason = first;
+  }
   return r;
 }
 

@@ -129,11 +129,44 @@ void ParseForecastTrigger(Ctx& c, const YAML::Node& b, const std::string& p, Tri
   }
 }
 
+// Fact conditions beside the trigger's condition: `facts: {name: pattern}`,
+// and the shorthands `lastTerminationReason`, `waitingReason` (patterns) and
+// `imageChangedWithin` (a duration since the rollout changed the image).
+void ParseFactConditions(Ctx& c, const YAML::Node& n, const std::string& path, Trigger* t) {
+  if (At(n, "facts") && c.Map(At(n, "facts"), path + ".facts")) {
+    for (const auto& kv : At(n, "facts")) {
+      std::string key;
+      if (!c.Key(kv.first, path + ".facts", &key)) {
+        continue;
+      }
+      if (key == "imageChangedAt" || key == "imageChangedWithin") {
+        c.Error(path + ".facts." + key, "use imageChangedWithin: <duration> beside facts");
+        continue;
+      }
+      c.Pattern(kv.second, path + ".facts." + key, &t->facts[key]);
+    }
+  }
+  for (const char* k : {"lastTerminationReason", "waitingReason"}) {
+    if (At(n, k)) {
+      c.Pattern(At(n, k), path + "." + k, &t->facts[k]);
+    }
+  }
+  if (At(n, "imageChangedWithin")) {
+    if (c.Dur(At(n, "imageChangedWithin"), path + ".imageChangedWithin",
+              &t->image_changed_within) &&
+        t->image_changed_within.count() <= 0) {
+      c.Error(path + ".imageChangedWithin", "must be a positive duration such as 10m");
+    }
+  }
+}
+
 }  // namespace
 
 void ParseTrigger(Ctx& c, const YAML::Node& n, const std::string& path, Trigger* t) {
   c.Keys(n, path, {"name", "type", "alert", "signal", "metric", "metricTrigger", "healthCheck",
-                   "event", "slo", "forecast"});
+                   "event", "slo", "forecast", "facts", "lastTerminationReason", "waitingReason",
+                   "imageChangedWithin"});
+  ParseFactConditions(c, n, path, t);
   if (At(n, "name")) {
     c.Str(At(n, "name"), path + ".name", &t->name);
   }

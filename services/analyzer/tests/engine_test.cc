@@ -342,7 +342,7 @@ class DefaultPoliciesTest : public ::testing::Test {
     ss << in.rdbuf();
     PolicyStore store{PolicyDefaults()};
     auto c = store.Apply({{"default.yaml", ss.str()}});
-    ASSERT_EQ(store.size(), 3u) << (c.empty() ? "" : c[0].detail);
+    ASSERT_EQ(store.size(), 4u) << (c.empty() ? "" : c[0].detail);
     engine_.SetPolicies(store.Current());
   }
   v1::Event Propose(const std::string& alert) {
@@ -389,7 +389,8 @@ TEST_F(DefaultPoliciesTest, HpaMaxedOutAndUnknownAlerts) {
   EXPECT_EQ(d.out[0].proposal().action().type(), v1::ACTION_TYPE_ADJUST_HPA);
   EXPECT_EQ(d.out[0].target().kind(), "HorizontalPodAutoscaler");
   auto none = engine_.OnSignal(testing::PodSignal(clock_, "SomethingElse", "x-1", "x"));
-  EXPECT_TRUE(none.out.empty());
+  ASSERT_EQ(none.out.size(), 1u);
+  EXPECT_EQ(none.out[0].control().no_action().category(), "no_policy");
   EXPECT_NE(none.reason.find("no policy matches signal SomethingElse"), std::string::npos);
 }
 

@@ -135,7 +135,7 @@ TEST(PolicyParseTest, DefaultPolicyFileLoads) {
   ss << in.rdbuf();
   auto r = ParsePolicies(ss.str(), "default.yaml", Defaults());
   ASSERT_TRUE(r.errors.empty()) << r.errors[0].ToString();
-  EXPECT_EQ(r.policies.size(), 3u);
+  EXPECT_EQ(r.policies.size(), 4u);
 }
 
 class MatchTest : public ::testing::Test {

@@ -109,7 +109,8 @@ v1::AuditRecord RecordFromRow(const pqxx::row& row) {
 const std::string kIncidentColumns =
     "incident_id, " + Us("first_seen") + ", " + Us("last_seen") +
     ", target_namespace, target_kind, target_name, array_to_string(signals, ','), "
-    "coalesce(last_action, ''), coalesce(verdict, ''), coalesce(outcome, ''), status, events";
+    "coalesce(last_action, ''), coalesce(verdict, ''), coalesce(outcome, ''), status, events, closed_as, "
+    "absorbed, why_not";
 
 v1::Incident IncidentFromRow(const pqxx::row& row) {
   v1::Incident i;
@@ -134,6 +135,9 @@ v1::Incident IncidentFromRow(const pqxx::row& row) {
   i.set_outcome(row[9].as<std::string>());
   i.set_status(row[10].as<std::string>());
   i.set_events(row[11].as<int64_t>());
+  i.set_closed_as(row[12].as<std::string>());
+  i.set_absorbed(row[13].as<int64_t>());
+  i.set_why_not(row[14].as<std::string>());
   return i;
 }
 
@@ -207,12 +211,28 @@ absl::StatusOr<v1::GetIncidentTimelineResponse> TrailReader::Timeline(
     auto inc = w.exec_params("SELECT " + kIncidentColumns + " FROM incidents WHERE incident_id = $1",
                              incident_id);
     if (inc.empty()) {
+      // A signal's own (provisional) incident id whose signal the analyzer
+      // absorbed into one of its incidents: that incident's timeline.
+      auto moved = w.exec_params(
+          "SELECT m.incident_id FROM audit_events a JOIN incident_signal_map m ON m.signal_id = "
+          "a.event_id WHERE a.incident_id = $1 AND a.event_type = 'signal' ORDER BY a.seq LIMIT 1",
+          incident_id);
+      if (!moved.empty()) {
+        inc = w.exec_params("SELECT " + kIncidentColumns + " FROM incidents WHERE incident_id = $1",
+                            moved[0][0].as<std::string>());
+      }
+    }
+    if (inc.empty()) {
       return absl::NotFoundError("no incident " + incident_id + " in the trail");
     }
+    const std::string id = inc[0][0].as<std::string>();
     *out.mutable_incident() = IncidentFromRow(inc[0]);
-    for (const auto& row : w.exec_params("SELECT " + kRecordColumns +
-                                             " FROM audit_events WHERE incident_id = $1 ORDER BY seq",
-                                         incident_id)) {
+    // Its own rows and the signals the analyzer absorbed into it.
+    for (const auto& row : w.exec_params(
+             "SELECT " + kRecordColumns +
+                 " FROM audit_events WHERE incident_id = $1 OR event_id IN "
+                 "(SELECT signal_id FROM incident_signal_map WHERE incident_id = $1) ORDER BY seq",
+             id)) {
       *out.add_records() = RecordFromRow(row);
     }
     return out;

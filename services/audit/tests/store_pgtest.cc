@@ -392,6 +392,81 @@ TEST_F(AuditStoreTest, DuplicateOutcomeNeverMakesAnIncidentResolved) {
   EXPECT_EQ(inc[1][1].as<std::string>(), "in_progress") << "only the fence answered: no result known";
 }
 
+// Issue 13: the incidents view shows the analyzer's incidents. Three pods'
+// alerts (three provisional incident ids from the collector) grouped by the
+// analyzer into one: a proposal answering the first, NoActions naming the
+// incident for the other two, then IncidentClosed.
+TEST_F(AuditStoreTest, IncidentsAreTheAnalyzersWithTheSignalsTheyAbsorbed) {
+  PgAuditStore store(dsn_);
+  ASSERT_TRUE(store.Open(KUBEMEND_MIGRATIONS_DIR).ok());
+  FakeClock clock;
+  std::vector<v1::Event> ev;
+  for (const char* pod : {"api-a", "api-b", "api-c"}) {
+    clock.Advance(std::chrono::seconds(1));
+    v1::Event s = NewRootEvent(v1::EVENT_TYPE_SIGNAL, {"collector", "c", "0"}, clock);
+    s.set_incident_id(std::string("prov-") + pod);
+    s.mutable_target()->set_namespace_("shop");
+    s.mutable_target()->set_kind("Pod");
+    s.mutable_target()->set_name(pod);
+    s.mutable_signal()->set_name("KubePodCrashLooping");
+    s.mutable_signal()->set_status(v1::SIGNAL_STATUS_FIRING);
+    ev.push_back(s);
+  }
+  const ProducerIdentity analyzer{"analyzer", "a", "0"};
+  v1::Event p = NewCausedEvent(v1::EVENT_TYPE_PROPOSAL, ev[0], "proposal", analyzer, clock);
+  p.set_incident_id("prov-api-a");
+  p.mutable_proposal()->add_signal_ids(ev[0].event_id());
+  p.mutable_proposal()->mutable_action()->set_type(v1::ACTION_TYPE_INCREASE_MEMORY);
+  ev.push_back(p);
+  for (int i : {1, 2}) {
+    v1::Event n = NewCausedEvent(v1::EVENT_TYPE_CONTROL, ev[i], "no-action", analyzer, clock);
+    n.set_incident_id("prov-api-a");
+    n.mutable_control()->set_reason("in_flight: joined incident prov-api-a");
+    n.mutable_control()->mutable_no_action()->set_signal_id(ev[i].event_id());
+    n.mutable_control()->mutable_no_action()->set_incident_id("prov-api-a");
+    n.mutable_control()->mutable_no_action()->set_category("in_flight");
+    ev.push_back(n);
+  }
+  std::vector<InMessage> batch;
+  int off = 0;
+  for (const auto& e : ev) {
+    batch.push_back({"kubemend.x", 0, off++, "k", e.SerializeAsString(), 0});
+  }
+  ASSERT_TRUE(store.Append(RowsFromBatch(batch, "kubemend.deadletter", "2026-01-01 00:00:00+00")).ok());
+  {
+    pqxx::connection c(dsn_);
+    pqxx::work w(c);
+    auto inc = w.exec("SELECT incident_id, status, absorbed, why_not, closed_as FROM incidents");
+    ASSERT_EQ(inc.size(), 1u) << "one incident, not one per signal";
+    EXPECT_EQ(inc[0][0].as<std::string>(), "prov-api-a");
+    EXPECT_EQ(inc[0][1].as<std::string>(), "proposed");
+    EXPECT_EQ(inc[0][2].as<int>(), 3);
+    EXPECT_EQ(inc[0][3].as<std::string>(), "in_flight: joined incident prov-api-a");
+    EXPECT_EQ(inc[0][4].as<std::string>(), "");
+    EXPECT_EQ(w.exec1("SELECT count(*) FROM incident_timeline WHERE incident_id = 'prov-api-a' "
+                      "AND event_type = 'signal'")[0].as<int>(), 3);
+  }
+  // The timeline of an absorbed signal's own id is the incident that took it.
+  TrailReader reader(dsn_, "kubemend_reader");
+  auto tl = reader.Timeline("prov-api-c");
+  ASSERT_TRUE(tl.ok()) << tl.status();
+  EXPECT_EQ(tl->incident().incident_id(), "prov-api-a");
+  EXPECT_EQ(tl->incident().absorbed(), 3);
+  EXPECT_EQ(tl->records_size(), 6) << "three signals, the proposal, two NoActions";
+  v1::Event closed = NewCausedEvent(v1::EVENT_TYPE_CONTROL, p, "closed", analyzer, clock);
+  closed.set_incident_id("prov-api-a");
+  auto* ic = closed.mutable_control()->mutable_incident_closed();
+  ic->set_incident_id("prov-api-a");
+  ic->set_classification("not_fixed");
+  std::vector<InMessage> more = {{"kubemend.x", 0, off++, "k", closed.SerializeAsString(), 0}};
+  ASSERT_TRUE(store.Append(RowsFromBatch(more, "kubemend.deadletter", "2026-01-01 00:00:00+00")).ok());
+  pqxx::connection c(dsn_);
+  pqxx::work w(c);
+  auto inc = w.exec1("SELECT status, closed_as FROM incidents");
+  EXPECT_EQ(inc[0].as<std::string>(), "not_fixed") << "closed by the analyzer, not open forever";
+  EXPECT_EQ(inc[1].as<std::string>(), "not_fixed");
+}
+
 TEST_F(AuditStoreTest, ViewsTellTheStory) {
   PgAuditStore store(dsn_);
   ASSERT_TRUE(store.Open(KUBEMEND_MIGRATIONS_DIR).ok());

@@ -2,9 +2,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cstring>
-#include <ctime>
-
 #include "kubemend/common/ids.h"
 
 namespace kubemend::collector {
@@ -13,57 +10,6 @@ namespace {
 using nlohmann::json;
 
 absl::Status Bad(const std::string& why) { return absl::InvalidArgumentError(why); }
-
-}  // namespace
-
-bool ParseRfc3339(const std::string& s, TimePoint* out) {
-  std::tm tm{};
-  const char* rest = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (!rest) {
-    return false;
-  }
-  int64_t ms = 0;
-  if (*rest == '.') {
-    ++rest;
-    int digits = 0;
-    while (*rest >= '0' && *rest <= '9') {
-      if (digits < 3) {
-        ms = ms * 10 + (*rest - '0');
-      }
-      ++digits;
-      ++rest;
-    }
-    for (; digits < 3; ++digits) {
-      ms *= 10;
-    }
-  }
-  int64_t offset_s = 0;
-  if (*rest == 'Z' || *rest == 'z') {
-    ++rest;
-  } else if (*rest == '+' || *rest == '-') {
-    int sign = *rest == '-' ? -1 : 1;
-    // Exactly "+hh:mm": anything shorter must not be read past its end.
-    auto digit = [](char c) { return c >= '0' && c <= '9'; };
-    if (strlen(rest) < 6 || !digit(rest[1]) || !digit(rest[2]) || rest[3] != ':' || !digit(rest[4]) ||
-        !digit(rest[5])) {
-      return false;
-    }
-    int hh = (rest[1] - '0') * 10 + (rest[2] - '0');
-    int mm = (rest[4] - '0') * 10 + (rest[5] - '0');
-    offset_s = sign * (hh * 3600 + mm * 60);
-    rest += 6;
-  } else {
-    return false;
-  }
-  if (*rest != '\0') {
-    return false;
-  }
-  int64_t secs = timegm(&tm) - offset_s;
-  *out = TimePoint(Millis(secs * 1000 + ms));
-  return true;
-}
-
-namespace {
 
 v1::Severity SeverityOf(const std::string& s) {
   if (s == "critical" || s == "error" || s == "page") {

@@ -22,10 +22,7 @@ absl::StatusOr<std::vector<v1::Event>> ParseAlertmanagerWebhook(const std::strin
                                                                 const ProducerIdentity& who,
                                                                 const Clock& clock);
 
-// RFC 3339 as Alertmanager and the API server write it
-// ("2026-01-01T10:00:00.123Z", or with an offset). False if malformed.
-// Alertmanager's zero time "0001-01-01T00:00:00Z" parses to before the epoch.
-bool ParseRfc3339(const std::string& s, TimePoint* out);
+// ParseRfc3339 (kubemend/common/events.h) reads Alertmanager's timestamps.
 
 
 }  // namespace kubemend::collector

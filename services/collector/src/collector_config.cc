@@ -27,6 +27,10 @@ void AddCollectorKeys(ConfigSchema& s, CollectorConfig* c) {
   s.Add("dedup.max_entries", &c->dedup.max_entries, "at most this many fingerprints are kept; the oldest go first", 1);
   s.AddEnum("kubernetes.enabled", &c->kubernetes.enabled, {"auto", "true", "false"},
             "watch pods, nodes and events (auto: when a kubeconfig or in-cluster config exists)");
+  s.AddEnum("kubernetes.facts", &c->kubernetes.facts, {"auto", "true", "false"},
+            "keep a cache of pods and ReplicaSets (watches) and add their facts (owner, container state, "
+            "images, memory) to every signal about a pod or workload; independent of kubernetes.enabled "
+            "(auto: when a kubeconfig or in-cluster config exists)");
   s.Add("kubernetes.kubeconfig", &c->kubernetes.kubeconfig, "kubeconfig path (default: in-cluster, $KUBECONFIG)");
   s.Add("kubernetes.pods", &c->kubernetes.pods, "watch pods");
   s.Add("kubernetes.nodes", &c->kubernetes.nodes, "watch nodes");
@@ -85,12 +89,10 @@ absl::Status FinishCollectorConfig(CollectorConfig* c, const Env& env) {
       c->health_needs_kube = true;
     }
   }
-  if (c->kubernetes.enabled == "auto") {
-    c->kube_enabled = !c->kubernetes.kubeconfig.empty() || env.count("KUBECONFIG") != 0 ||
-                      env.count("KUBERNETES_SERVICE_HOST") != 0;
-  } else {
-    c->kube_enabled = c->kubernetes.enabled == "true";
-  }
+  const bool have_config = !c->kubernetes.kubeconfig.empty() || env.count("KUBECONFIG") != 0 ||
+                           env.count("KUBERNETES_SERVICE_HOST") != 0;
+  c->kube_enabled = c->kubernetes.enabled == "auto" ? have_config : c->kubernetes.enabled == "true";
+  c->facts_enabled = c->kubernetes.facts == "auto" ? have_config : c->kubernetes.facts == "true";
   c->kube_state.cluster = c->cluster;
   c->kube_state.pods = c->kubernetes.pods;
   c->kube_state.nodes = c->kubernetes.nodes;

@@ -28,6 +28,7 @@ struct CollectorConfig {
   struct {
     std::string enabled = "auto";  // auto: on when a kubeconfig or in-cluster config is present
     std::string kubeconfig;
+    std::string facts = "auto";  // auto: on when a kubeconfig or in-cluster config is present
     bool pods = true;
     bool nodes = true;
     bool events = true;
@@ -57,6 +58,7 @@ struct CollectorConfig {
 
   // Filled by FinishCollectorConfig.
   bool kube_enabled = false;
+  bool facts_enabled = false;
   bool health_needs_kube = false;
   KubeStateOptions kube_state;
   std::vector<TriggerSpec> triggers;

@@ -106,6 +106,9 @@ absl::StatusOr<PublishResult> Publisher::Publish(const std::string& source,
     }
     in_batch[s.fingerprint()] = {s.status(), starts};
     fresh.push_back(e);
+    if (facts_ != nullptr) {
+      facts_->Enrich(&fresh.back());
+    }
   }
   c->deduplicated->Inc(result.deduplicated);
   if (fresh.empty()) {

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster_facts.h"
 #include "dedup.h"
 #include "kubemend/common/kafka.h"
 #include "kubemend/common/metrics.h"
@@ -86,11 +87,16 @@ class Publisher {
   // "source.<name>.<counter>" = value, for GetStatus details.
   std::map<std::string, std::string> Details() const;
   DedupStore* dedup() { return dedup_; }
+  // Every published signal about a pod or workload gets the cluster's facts
+  // (and a pod its owner) from here. Not owned; null: none. Set before the
+  // first Publish.
+  void SetFacts(const ClusterFacts* facts) { facts_ = facts; }
 
  private:
   SourceCounters& Counters(const std::string& source);
   SignalSink* sink_;
   DedupStore* dedup_;
+  const ClusterFacts* facts_ = nullptr;
   MetricsRegistry* metrics_;
   mutable std::mutex mu_;
   std::map<std::string, SourceCounters> sources_;

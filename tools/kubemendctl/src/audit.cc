@@ -78,6 +78,14 @@ void PrintRecords(Context& ctx, const google::protobuf::RepeatedPtrField<v1::Aud
   PrintTable(ctx.out, {"SEQ", "OCCURRED", "TYPE", "TARGET", "INCIDENT", "SUMMARY"}, rows);
 }
 
+std::string SignalNames(const v1::Incident& i) {
+  std::string sigs;
+  for (const auto& s : i.signals()) {
+    sigs += (sigs.empty() ? "" : ",") + s;
+  }
+  return sigs;
+}
+
 int IncidentsList(Context& ctx, const Args& a) {
   int code = 0;
   auto stub = Stub(ctx, &code);
@@ -103,10 +111,7 @@ int IncidentsList(Context& ctx, const Args& a) {
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& i : resp.incidents()) {
-    std::string sigs;
-    for (const auto& s : i.signals()) {
-      sigs += (sigs.empty() ? "" : ",") + s;
-    }
+    std::string sigs = SignalNames(i);
     rows.push_back({i.incident_id(), FormatTime(i.first_seen().seconds()), TargetText(i.target()),
                     Dash(sigs), Dash(i.last_action()), Dash(i.verdict()), Dash(i.outcome()),
                     i.status()});
@@ -143,7 +148,10 @@ int IncidentsShow(Context& ctx, const Args& a) {
   ctx.out << "incident  " << i.incident_id() << "\ntarget    " << TargetText(i.target())
           << "\nstatus    " << i.status() << "\nverdict   " << Dash(i.verdict()) << "\noutcome   "
           << Dash(i.outcome()) << "\nfirst     " << FormatTime(i.first_seen().seconds())
-          << "\nlast      " << FormatTime(i.last_seen().seconds()) << "\n\n";
+          << "\nlast      " << FormatTime(i.last_seen().seconds()) << "\nsignals   "
+          << i.absorbed() << " absorbed (" << Dash(SignalNames(i)) << ")"
+          << "\nclosed    " << Dash(i.closed_as()) << "\nwhy not   " << Dash(i.why_not())
+          << "\n\n";
   PrintRecords(ctx, resp.records());
   return kOk;
 }

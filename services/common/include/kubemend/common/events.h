@@ -72,5 +72,11 @@ class DeadLetterer {
 
 void SetTimestamp(google::protobuf::Timestamp* ts, TimePoint t);
 TimePoint FromTimestamp(const google::protobuf::Timestamp& ts);
+// RFC 3339 as Alertmanager and the API server write it
+// ("2026-01-01T10:00:00.123Z", or with an offset). False if malformed.
+// Alertmanager's zero time "0001-01-01T00:00:00Z" parses to before the epoch.
+bool ParseRfc3339(const std::string& s, TimePoint* out);
+// "2026-01-01T10:00:00Z" (UTC, whole seconds), as the API server writes it.
+std::string FormatRfc3339(TimePoint t);
 
 }  // namespace kubemend

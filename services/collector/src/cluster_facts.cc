@@ -1,0 +1,298 @@
+#include "cluster_facts.h"
+
+#include <algorithm>
+
+namespace kubemend::collector {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kRevision = "deployment.kubernetes.io/revision";
+
+const json& At(const json& j, const char* k) {
+  static const json kNull;
+  if (!j.is_object()) {
+    return kNull;
+  }
+  auto it = j.find(k);
+  return it == j.end() ? kNull : *it;
+}
+
+std::string Str(const json& j, const char* k) {
+  const json& v = At(j, k);
+  return v.is_string() ? v.get<std::string>() : "";
+}
+
+int64_t Int(const json& j, const char* k) {
+  const json& v = At(j, k);
+  return v.is_number_integer() ? v.get<int64_t>() : 0;
+}
+
+// The controlling owner reference: (kind, name), empty when none.
+std::pair<std::string, std::string> Controller(const json& meta) {
+  const json& refs = At(meta, "ownerReferences");
+  if (refs.is_array()) {
+    for (const auto& r : refs) {
+      if (At(r, "controller").is_boolean() && At(r, "controller").get<bool>()) {
+        return {Str(r, "kind"), Str(r, "name")};
+      }
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+ClusterFacts::Pod ClusterFacts::ReadPod(const json& pod) const {
+  Pod p;
+  const json& meta = At(pod, "metadata");
+  std::tie(p.owner_kind, p.owner_name) = Controller(meta);
+  const json& spec = At(pod, "spec");
+  p.node = Str(spec, "nodeName");
+  const json& containers = At(spec, "containers");
+  if (containers.is_array()) {
+    for (const auto& c : containers) {
+      Container info;
+      info.image = Str(c, "image");
+      const json& res = At(c, "resources");
+      info.memory_limit = Str(At(res, "limits"), "memory");
+      info.memory_request = Str(At(res, "requests"), "memory");
+      p.containers.emplace_back(Str(c, "name"), info);
+    }
+  }
+  const json& statuses = At(At(pod, "status"), "containerStatuses");
+  if (statuses.is_array()) {
+    for (const auto& s : statuses) {
+      std::string name = Str(s, "name");
+      auto it = std::find_if(p.containers.begin(), p.containers.end(),
+                             [&](const auto& c) { return c.first == name; });
+      if (it == p.containers.end()) {
+        continue;
+      }
+      Container& c = it->second;
+      c.has_status = true;
+      c.restarts = Int(s, "restartCount");
+      c.waiting_reason = Str(At(At(s, "state"), "waiting"), "reason");
+      const json& last = At(At(s, "lastState"), "terminated");
+      if (last.is_object()) {
+        c.has_last = true;
+        c.last_reason = Str(last, "reason");
+        c.last_exit = Int(last, "exitCode");
+      }
+    }
+  }
+  return p;
+}
+
+void ClusterFacts::SyncPods(const std::vector<json>& items) {
+  std::map<std::string, Pod> fresh;
+  for (const auto& p : items) {
+    const json& meta = At(p, "metadata");
+    fresh[Key(Str(meta, "namespace"), Str(meta, "name"))] = ReadPod(p);
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  pods_ = std::move(fresh);
+}
+
+void ClusterFacts::OnPod(const json& pod, bool deleted) {
+  const json& meta = At(pod, "metadata");
+  std::string key = Key(Str(meta, "namespace"), Str(meta, "name"));
+  Pod p = deleted ? Pod{} : ReadPod(pod);
+  std::lock_guard<std::mutex> l(mu_);
+  if (deleted) {
+    pods_.erase(key);
+  } else {
+    pods_[key] = std::move(p);
+  }
+}
+
+void ClusterFacts::PutReplicaSet(const json& rs, bool from_watch) {
+  const json& meta = At(rs, "metadata");
+  std::string key = Key(Str(meta, "namespace"), Str(meta, "name"));
+  ReplicaSet r;
+  auto [kind, name] = Controller(meta);
+  if (kind == "Deployment") {
+    r.deployment = name;
+  }
+  std::string rev = Str(At(meta, "annotations"), kRevision);
+  r.revision = rev.empty() ? 0 : std::strtoll(rev.c_str(), nullptr, 10);
+  const json& containers = At(At(At(At(rs, "spec"), "template"), "spec"), "containers");
+  if (containers.is_array()) {
+    for (const auto& c : containers) {
+      r.images[Str(c, "name")] = Str(c, "image");
+    }
+  }
+  r.since = Str(meta, "creationTimestamp");
+  auto old = replicasets_.find(key);
+  if (old != replicasets_.end() && old->second.revision == r.revision) {
+    r.since = old->second.since;
+  } else if (from_watch && old != replicasets_.end()) {
+    // An older ReplicaSet made current again (a rollback, or a rollout back
+    // to a template seen before): its revision moved now, not at creation.
+    r.since = FormatRfc3339(clock_.Now());
+  }
+  if (r.since.empty()) {
+    r.since = FormatRfc3339(clock_.Now());
+  }
+  replicasets_[key] = std::move(r);
+}
+
+void ClusterFacts::SyncReplicaSets(const std::vector<json>& items) {
+  std::lock_guard<std::mutex> l(mu_);
+  // Entries already held keep the `since` of revisions seen before a relist.
+  std::map<std::string, bool> present;
+  for (const auto& rs : items) {
+    const json& meta = At(rs, "metadata");
+    present[Key(Str(meta, "namespace"), Str(meta, "name"))] = true;
+    PutReplicaSet(rs, false);
+  }
+  for (auto it = replicasets_.begin(); it != replicasets_.end();) {
+    it = present.count(it->first) ? std::next(it) : replicasets_.erase(it);
+  }
+}
+
+void ClusterFacts::OnReplicaSet(const json& rs, bool deleted) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (deleted) {
+    const json& meta = At(rs, "metadata");
+    replicasets_.erase(Key(Str(meta, "namespace"), Str(meta, "name")));
+    return;
+  }
+  PutReplicaSet(rs, true);
+}
+
+void ClusterFacts::AddPodFacts(const Pod& pod, const std::string& want,
+                               std::map<std::string, std::string>* facts,
+                               std::string* container) const {
+  auto& f = *facts;
+  if (!pod.owner_kind.empty()) {
+    f["ownerKind"] = pod.owner_kind;
+    f["ownerName"] = pod.owner_name;
+  }
+  if (!pod.node.empty()) {
+    f["node"] = pod.node;
+  }
+  const Container* c = nullptr;
+  for (const auto& [name, info] : pod.containers) {
+    if (want.empty() ? (!c || info.restarts > c->restarts) : name == want) {
+      c = &info;
+      *container = name;
+    }
+  }
+  if (!c) {
+    return;
+  }
+  f["container"] = *container;
+  f["image"] = c->image;
+  if (!c->memory_limit.empty()) {
+    f["memoryLimit"] = c->memory_limit;
+  }
+  if (!c->memory_request.empty()) {
+    f["memoryRequest"] = c->memory_request;
+  }
+  if (!c->has_status) {
+    return;
+  }
+  f["restartCount"] = std::to_string(c->restarts);
+  if (!c->waiting_reason.empty()) {
+    f["waitingReason"] = c->waiting_reason;
+  }
+  if (c->has_last) {
+    f["lastTerminationReason"] = c->last_reason;
+    f["lastExitCode"] = std::to_string(c->last_exit);
+  }
+}
+
+void ClusterFacts::AddRolloutFacts(const std::string& ns, const std::string& deployment,
+                                   const std::string& want,
+                                   std::map<std::string, std::string>* facts) const {
+  std::vector<const ReplicaSet*> revs;
+  const std::string prefix = ns + "/";
+  for (auto it = replicasets_.lower_bound(prefix);
+       it != replicasets_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    if (it->second.deployment == deployment && it->second.revision > 0) {
+      revs.push_back(&it->second);
+    }
+  }
+  if (revs.empty()) {
+    return;
+  }
+  std::sort(revs.begin(), revs.end(),
+            [](const ReplicaSet* a, const ReplicaSet* b) { return a->revision > b->revision; });
+  const ReplicaSet& cur = *revs.front();
+  std::string container = want;
+  if (container.empty() && cur.images.size() == 1) {
+    container = cur.images.begin()->first;
+  }
+  auto img = cur.images.find(container);
+  (*facts)["revision"] = std::to_string(cur.revision);
+  if (img == cur.images.end()) {
+    return;
+  }
+  for (size_t i = 1; i < revs.size(); ++i) {
+    auto old = revs[i]->images.find(container);
+    if (old != revs[i]->images.end() && old->second != img->second) {
+      (*facts)["previousImage"] = old->second;
+      (*facts)["imageChangedAt"] = cur.since;
+      return;
+    }
+  }
+}
+
+bool ClusterFacts::Enrich(v1::Event* e) const {
+  v1::Target* t = e->mutable_target();
+  std::map<std::string, std::string> facts;
+  std::string container = t->container();
+  std::lock_guard<std::mutex> l(mu_);
+  std::string deployment;
+  if (t->kind() == "Pod") {
+    auto it = pods_.find(Key(t->namespace_(), t->name()));
+    if (it != pods_.end()) {
+      AddPodFacts(it->second, t->container(), &facts, &container);
+      std::string kind = it->second.owner_kind, name = it->second.owner_name;
+      if (kind == "ReplicaSet") {
+        auto rs = replicasets_.find(Key(t->namespace_(), name));
+        if (rs != replicasets_.end() && !rs->second.deployment.empty()) {
+          kind = "Deployment";
+          name = rs->second.deployment;
+        }
+      }
+      if (!kind.empty()) {
+        facts["ownerKind"] = kind;
+        facts["ownerName"] = name;
+        if (t->owner_kind().empty()) {
+          t->set_owner_kind(kind);
+          t->set_owner_name(name);
+        }
+      }
+    }
+    if (t->owner_kind() == "Deployment") {
+      deployment = t->owner_name();
+    }
+  } else if (t->kind() == "Deployment") {
+    deployment = t->name();
+  }
+  if (!deployment.empty()) {
+    AddRolloutFacts(t->namespace_(), deployment, container, &facts);
+  }
+  if (facts.empty()) {
+    return false;
+  }
+  auto& out = *e->mutable_signal()->mutable_facts();
+  for (auto& [k, v] : facts) {
+    out[k] = std::move(v);
+  }
+  return true;
+}
+
+size_t ClusterFacts::pods() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return pods_.size();
+}
+
+size_t ClusterFacts::replicasets() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return replicasets_.size();
+}
+
+}  // namespace kubemend::collector
