@@ -15,12 +15,14 @@ import (
 //	POST /sim/v1/faults/memory {"namespace","workload":"deployment/web","container"?,"bytes":"300Mi"|null}
 //	POST /sim/v1/faults/image  {"image":"shop/api:v2","mode":"crash"|"pull"|"ok","exitCode"?}
 //	POST /sim/v1/faults/node   {"node":"node-2","ready":false,"status"?:"Unknown"|"False"}
+//	POST /sim/v1/faults/pvc    {"namespace","name":"data","usedBytes":"990Mi"|null}
 //	DELETE /sim/v1/faults      clear everything
 type faults struct {
 	mu     sync.Mutex
 	memory map[string]int64 // namespace/kind/name/container ("" container: every container) -> bytes
 	images map[string]imageFault
 	nodes  map[string]string // node -> Ready status it reports ("False" or "Unknown")
+	pvcs   map[string]int64  // namespace/claim -> bytes used on its volume
 }
 
 type imageFault struct {
@@ -29,7 +31,8 @@ type imageFault struct {
 }
 
 func newFaults() *faults {
-	return &faults{memory: map[string]int64{}, images: map[string]imageFault{}, nodes: map[string]string{}}
+	return &faults{memory: map[string]int64{}, images: map[string]imageFault{}, nodes: map[string]string{},
+		pvcs: map[string]int64{}}
 }
 
 func memoryKey(ns, kind, name, container string) string {
@@ -64,6 +67,13 @@ func (f *faults) nodeReady(node string) (string, bool) {
 	return s, down
 }
 
+// volumeUse is the bytes a fault says are used on the volume of claim ns/name (0 without one).
+func (f *faults) volumeUse(ns, name string) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pvcs[ns+"/"+name]
+}
+
 var workloadKinds = map[string]string{
 	"deployment": "Deployment", "deployments": "Deployment", "deploy": "Deployment",
 	"replicaset": "ReplicaSet", "replicasets": "ReplicaSet", "rs": "ReplicaSet",
@@ -71,7 +81,7 @@ var workloadKinds = map[string]string{
 	"job": "Job", "jobs": "Job", "pod": "Pod", "pods": "Pod", "po": "Pod",
 }
 
-func (f *faults) handler(nodeNames []string) http.Handler {
+func (f *faults) handler(nodeNames []string) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("POST /sim/v1/faults/memory", func(w http.ResponseWriter, r *http.Request) {
@@ -156,10 +166,36 @@ func (f *faults) handler(nodeNames []string) http.Handler {
 		}
 		reply(w, map[string]any{"nodes": len(f.nodes)})
 	})
+	mux.HandleFunc("POST /sim/v1/faults/pvc", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Namespace, Name string
+			UsedBytes       *string
+		}
+		if !decode(w, r, &body) {
+			return
+		}
+		if body.Namespace == "" || body.Name == "" {
+			badRequest(w, "namespace and name (of the PersistentVolumeClaim) are required")
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if body.UsedBytes == nil {
+			delete(f.pvcs, body.Namespace+"/"+body.Name)
+		} else {
+			q, err := resource.ParseQuantity(*body.UsedBytes)
+			if err != nil || q.Sign() < 0 {
+				badRequest(w, fmt.Sprintf("usedBytes: a non-negative quantity such as 990Mi (%v)", err))
+				return
+			}
+			f.pvcs[body.Namespace+"/"+body.Name] = q.Value()
+		}
+		reply(w, map[string]any{"pvcs": len(f.pvcs)})
+	})
 	mux.HandleFunc("DELETE /sim/v1/faults", func(w http.ResponseWriter, _ *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		f.memory, f.images, f.nodes = map[string]int64{}, map[string]imageFault{}, map[string]string{}
+		f.memory, f.images, f.nodes, f.pvcs = map[string]int64{}, map[string]imageFault{}, map[string]string{}, map[string]int64{}
 		reply(w, map[string]any{})
 	})
 	return mux

@@ -6,7 +6,9 @@
 // Succeeded for run-to-completion pods, and finishing graceful deletion.
 //
 // Faults come in over HTTP with the same bodies as kube-sim's /sim/v1/faults API, so a test
-// scenario injects them the same way on either cluster (see faults.go).
+// scenario injects them the same way on either cluster (see faults.go). The same listener serves
+// GET /metrics: the kubelet's volume stats for the claims its pods mount, which it also expands
+// when their request grows (see volumes.go).
 package main
 
 import (
@@ -75,6 +77,8 @@ func main() {
 	factory := informers.NewSharedInformerFactory(client, 0)
 	pods := factory.Core().V1().Pods()
 	podInformer := pods.Informer()
+	claims := factory.Core().V1().PersistentVolumeClaims()
+	_ = claims.Informer()
 	nodes := newNodeRunner(client, faults, cfg.nodes)
 	if err := nodes.register(ctx); err != nil {
 		log.Fatalf("registering nodes: %v", err)
@@ -87,7 +91,10 @@ func main() {
 	if err != nil {
 		log.Fatalf("listen %s: %v", cfg.listen, err)
 	}
-	srv := &http.Server{Handler: faults.handler(nodes.names), ReadHeaderTimeout: 5 * time.Second}
+	vols := &volumes{client: client, pods: pods.Lister(), claims: claims.Lister(), faults: faults, nodes: nodes}
+	mux := faults.handler(nodes.names)
+	mux.HandleFunc("GET /metrics", vols.metrics)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
 			log.Fatalf("fault API: %v", err)
@@ -99,6 +106,7 @@ func main() {
 	log.Printf("kubemend-kubelet: %d nodes, fault API on http://%s", cfg.nodes, ln.Addr())
 
 	kl := newKubelet(client, pods.Lister(), faults, nodes, cfg)
+	kl.volumes = vols
 	go nodes.heartbeat(ctx)
 	kl.run(ctx)
 	shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)

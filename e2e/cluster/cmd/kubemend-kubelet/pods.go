@@ -36,12 +36,13 @@ type podState struct {
 }
 
 type kubelet struct {
-	client kubernetes.Interface
-	pods   listersv1.PodLister
-	faults *faults
-	nodes  *nodeRunner
-	cfg    config
-	state  map[types.UID]*podState
+	client  kubernetes.Interface
+	pods    listersv1.PodLister
+	faults  *faults
+	nodes   *nodeRunner
+	cfg     config
+	state   map[types.UID]*podState
+	volumes *volumes // expands the claims our pods mount (nil: none)
 }
 
 func newKubelet(c kubernetes.Interface, l listersv1.PodLister, f *faults, n *nodeRunner, cfg config) *kubelet {
@@ -57,6 +58,9 @@ func (k *kubelet) run(ctx context.Context) {
 			return
 		case <-t.C:
 			k.pass(ctx)
+			if k.volumes != nil {
+				k.volumes.resize(ctx)
+			}
 		}
 	}
 }
