@@ -163,6 +163,8 @@ class Engine {
   void ApplyAdvice(const Incident& inc, const Policy& pol, const v1::Event& signal, TimePoint now,
                    StepChoice* c, v1::Action* action, v1::Target* target, std::string* reason,
                    v1::RemediationProposal* prop);
+  static void FillTargetFacts(const v1::Event& signal, const v1::Target& target,
+                              v1::RemediationProposal* prop);
   static void FillFacts(const Incident& inc, const Policy& pol, const MatchResult& m,
                         const v1::Event& signal, const StepChoice& c,
                         v1::RemediationProposal* prop);

@@ -86,6 +86,24 @@ TEST_F(DiagnosisTest, OomKilledCrashLoopRaisesMemoryOnTheOwnerNeverRestartsThePo
   EXPECT_EQ(p.proposal().facts().at("diagnosis"), "lastTerminationReason OOMKilled");
 }
 
+// The gate decides scale-downs and the blast radius on `replicas`, and refuses
+// an opted-out namespace on `namespaceRemediate`: the analyzer passes them on
+// when the cluster facts describe the proposal's own target.
+TEST_F(DiagnosisTest, TheTargetsReplicasAndNamespaceOptOutReachTheProposal) {
+  auto p = Only(engine_.OnSignal(CrashLoop(
+      "api-7c9-x1", {{"lastTerminationReason", "OOMKilled"}, {"memoryLimit", "256Mi"}, {"replicas", "20"},
+                     {"namespaceRemediate", "false"}})));
+  ASSERT_EQ(p.target().kind(), "Deployment");
+  EXPECT_EQ(p.proposal().facts().at("replicas"), "20");
+  EXPECT_EQ(p.proposal().facts().at("namespaceRemediate"), "false");
+  // Another Deployment's pods carry their own count.
+  auto q = Only(engine_.OnSignal(CrashLoop("web-5d-x1", {{"lastTerminationReason", "OOMKilled"},
+                                                         {"memoryLimit", "256Mi"}, {"replicas", "7"}},
+                                           "KubePodCrashLooping", "web")));
+  EXPECT_EQ(q.proposal().facts().at("replicas"), "7");
+  EXPECT_EQ(q.target().name(), "web");
+}
+
 TEST_F(DiagnosisTest, CrashLoopRightAfterAnImageChangeRollsBackToThePreviousImage) {
   auto p = Only(engine_.OnSignal(CrashLoop(
       "api-8d1-x1", {{"lastTerminationReason", "Error"},

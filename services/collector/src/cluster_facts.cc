@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "kubemend/common/protection.h"
+
 namespace kubemend::collector {
 namespace {
 
@@ -161,6 +163,60 @@ void ClusterFacts::OnReplicaSet(const json& rs, bool deleted) {
   PutReplicaSet(rs, true);
 }
 
+void ClusterFacts::SyncDeployments(const std::vector<json>& items) {
+  std::map<std::string, int64_t> fresh;
+  for (const auto& d : items) {
+    const json& meta = At(d, "metadata");
+    const json& r = At(At(d, "spec"), "replicas");
+    fresh[Key(Str(meta, "namespace"), Str(meta, "name"))] = r.is_number_integer() ? r.get<int64_t>() : 1;
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  deployment_replicas_ = std::move(fresh);
+}
+
+void ClusterFacts::OnDeployment(const json& d, bool deleted) {
+  const json& meta = At(d, "metadata");
+  std::string key = Key(Str(meta, "namespace"), Str(meta, "name"));
+  const json& r = At(At(d, "spec"), "replicas");
+  std::lock_guard<std::mutex> l(mu_);
+  if (deleted) {
+    deployment_replicas_.erase(key);
+  } else {
+    deployment_replicas_[key] = r.is_number_integer() ? r.get<int64_t>() : 1;  // the API's default
+  }
+}
+
+namespace {
+// The Namespace's kubemend.io/remediate value (annotation first, then label), "" when unset.
+std::string RemediateValue(const json& ns) {
+  const json& meta = At(ns, "metadata");
+  std::string v = Str(At(meta, "annotations"), kRemediateKey);
+  return v.empty() ? Str(At(meta, "labels"), kRemediateKey) : v;
+}
+}  // namespace
+
+void ClusterFacts::SyncNamespaces(const std::vector<json>& items) {
+  std::map<std::string, std::string> fresh;
+  for (const auto& ns : items) {
+    if (std::string v = RemediateValue(ns); !v.empty()) {
+      fresh[Str(At(ns, "metadata"), "name")] = v;
+    }
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  namespace_optout_ = std::move(fresh);
+}
+
+void ClusterFacts::OnNamespace(const json& ns, bool deleted) {
+  std::string name = Str(At(ns, "metadata"), "name");
+  std::string v = deleted ? "" : RemediateValue(ns);
+  std::lock_guard<std::mutex> l(mu_);
+  if (v.empty()) {
+    namespace_optout_.erase(name);
+  } else {
+    namespace_optout_[name] = v;
+  }
+}
+
 void ClusterFacts::AddPodFacts(const Pod& pod, const std::string& want,
                                std::map<std::string, std::string>* facts,
                                std::string* container) const {
@@ -274,6 +330,12 @@ bool ClusterFacts::Enrich(v1::Event* e) const {
   }
   if (!deployment.empty()) {
     AddRolloutFacts(t->namespace_(), deployment, container, &facts);
+    if (auto d = deployment_replicas_.find(Key(t->namespace_(), deployment)); d != deployment_replicas_.end()) {
+      facts["replicas"] = std::to_string(d->second);
+    }
+  }
+  if (auto ns = namespace_optout_.find(t->namespace_()); !t->namespace_().empty() && ns != namespace_optout_.end()) {
+    facts["namespaceRemediate"] = ns->second;
   }
   if (facts.empty()) {
     return false;
@@ -288,6 +350,11 @@ bool ClusterFacts::Enrich(v1::Event* e) const {
 size_t ClusterFacts::pods() const {
   std::lock_guard<std::mutex> l(mu_);
   return pods_.size();
+}
+
+size_t ClusterFacts::deployments() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return deployment_replicas_.size();
 }
 
 size_t ClusterFacts::replicasets() const {

@@ -14,7 +14,13 @@
 //   Deployment (the pod's owner, or the target itself): revision,
 //                    previousImage (the image of the newest older revision
 //                    that differs), imageChangedAt (RFC 3339: when the
-//                    current revision with its new image appeared)
+//                    current revision with its new image appeared),
+//                    replicas (its spec.replicas: the gate's scale-down and
+//                    blast-radius checks need the current count)
+//   any namespaced target: namespaceRemediate (the Namespace's
+//                    kubemend.io/remediate annotation or label, when set: the
+//                    gate refuses an opted-out namespace before the executor's
+//                    live check does)
 // A pod target without an owner gets target.owner_kind/owner_name filled in
 // (the analyzer groups a Deployment's pods into one incident by it).
 // Facts the cache does not know are left out, never guessed.
@@ -22,7 +28,8 @@
 // The container: the target's own (an alert's `container` label) or else
 // the pod's container with the most restarts.
 //
-// Thread-safe (one mutex): the pod and ReplicaSet watcher threads feed it,
+// Thread-safe (one mutex): the pod, ReplicaSet, Deployment and Namespace
+// watcher threads feed it,
 // the webhook workers and source loops call Enrich.
 #include <map>
 #include <mutex>
@@ -45,6 +52,10 @@ class ClusterFacts {
   void OnPod(const nlohmann::json& pod, bool deleted);
   void SyncReplicaSets(const std::vector<nlohmann::json>& items);
   void OnReplicaSet(const nlohmann::json& rs, bool deleted);
+  void SyncDeployments(const std::vector<nlohmann::json>& items);
+  void OnDeployment(const nlohmann::json& d, bool deleted);
+  void SyncNamespaces(const std::vector<nlohmann::json>& items);
+  void OnNamespace(const nlohmann::json& ns, bool deleted);
 
   // Adds what is known about the event's target to its signal's facts (and
   // the owner to the target). True when anything was added.
@@ -52,6 +63,7 @@ class ClusterFacts {
 
   size_t pods() const;
   size_t replicasets() const;
+  size_t deployments() const;
 
  private:
   struct Container {
@@ -85,6 +97,8 @@ class ClusterFacts {
   mutable std::mutex mu_;
   std::map<std::string, Pod> pods_;                // "ns/name"
   std::map<std::string, ReplicaSet> replicasets_;  // "ns/name"
+  std::map<std::string, int64_t> deployment_replicas_;  // "ns/name" -> spec.replicas
+  std::map<std::string, std::string> namespace_optout_;  // name -> kubemend.io/remediate value, when set
 };
 
 }  // namespace kubemend::collector

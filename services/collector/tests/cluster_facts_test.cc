@@ -75,6 +75,34 @@ TEST(ClusterFactsTest, PodSignalGetsOwnerChainContainerStateAndRollout) {
   EXPECT_EQ(f.at("imageChangedAt"), "2026-01-01T00:05:00Z");
 }
 
+// The gate needs the owner's current replica count (scale-downs, blast
+// radius) and the namespace's opt-out: both come from watches too.
+TEST(ClusterFactsTest, OwnersReplicasAndTheNamespacesOptOutAreFacts) {
+  FakeClock clock;
+  ClusterFacts facts(clock);
+  facts.SyncReplicaSets({ReplicaSet("api-2", "api", 2, "shop/api:v2")});
+  facts.SyncPods({CrashingPod("api-2-x", "api-2", "OOMKilled", 137)});
+  facts.SyncDeployments({json::parse(R"({"metadata":{"namespace":"shop","name":"api"},"spec":{"replicas":20}})")});
+  v1::Event e = PodSignal("api-2-x");
+  ASSERT_TRUE(facts.Enrich(&e));
+  EXPECT_EQ(e.signal().facts().at("replicas"), "20");
+  EXPECT_EQ(e.signal().facts().count("namespaceRemediate"), 0u);
+
+  facts.OnNamespace(json::parse(R"({"metadata":{"name":"shop","annotations":{"kubemend.io/remediate":"false"}}})"),
+                    false);
+  facts.OnDeployment(json::parse(R"({"metadata":{"namespace":"shop","name":"api"},"spec":{"replicas":3}})"), false);
+  v1::Event again = PodSignal("api-2-x");
+  ASSERT_TRUE(facts.Enrich(&again));
+  EXPECT_EQ(again.signal().facts().at("namespaceRemediate"), "false");
+  EXPECT_EQ(again.signal().facts().at("replicas"), "3");
+
+  // The annotation removed: the opt-out is gone with it.
+  facts.OnNamespace(json::parse(R"({"metadata":{"name":"shop"}})"), false);
+  v1::Event third = PodSignal("api-2-x");
+  ASSERT_TRUE(facts.Enrich(&third));
+  EXPECT_EQ(third.signal().facts().count("namespaceRemediate"), 0u);
+}
+
 TEST(ClusterFactsTest, TheAlertsContainerLabelChoosesTheContainer) {
   FakeClock clock;
   ClusterFacts facts(clock);

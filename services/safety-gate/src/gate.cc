@@ -245,6 +245,13 @@ bool Gate::HardRefusal(const v1::Event& proposal, Verdict* out) const {
     v.compared["label"] = std::string(kRemediateKey) + "=" + it->second;
     return reject("opted-out", target + " opted out of remediation (" + kRemediateKey + "=\"" + it->second + "\")");
   }
+  // The namespace's opt-out, as the collector's facts cache saw the Namespace
+  // (the analyzer passes it on as the proposal's `namespaceRemediate` fact).
+  if (auto it = p.facts().find("namespaceRemediate"); it != p.facts().end() && IsOptOutValue(it->second)) {
+    v.compared["namespace"] = std::string(kRemediateKey) + "=" + it->second;
+    return reject("opted-out", "namespace " + ns + " opted out of remediation (" + kRemediateKey + "=\"" +
+                                   it->second + "\")");
+  }
 
   // Never-allowed actions.
   if (cfg_.never_actions.count(p.action().type())) {

@@ -159,6 +159,19 @@ TEST_F(GateTest, OptOutOnTheTargetIsRefused) {
   EXPECT_EQ(D(g, in).verdict(), v1::VERDICT_APPROVED);
 }
 
+TEST_F(GateTest, NamespaceOptOutFromTheClusterFactsIsRefused) {
+  Gate g(Loose(), kWho, clock);
+  v1::Event p = Pod(clock);
+  (*p.mutable_proposal()->mutable_facts())["namespaceRemediate"] = "false";
+  auto d = D(g, p);
+  EXPECT_EQ(d.verdict(), v1::VERDICT_REJECTED);
+  EXPECT_EQ(d.rule(), "opted-out");
+  EXPECT_EQ(d.compared().at("namespace"), "kubemend.io/remediate=false");
+  v1::Event in = Pod(clock, "shop", "api-2");
+  (*in.mutable_proposal()->mutable_facts())["namespaceRemediate"] = "true";
+  EXPECT_EQ(D(g, in).verdict(), v1::VERDICT_APPROVED);
+}
+
 TEST_F(GateTest, ScaleDownGoesThroughApprovalLevelsAndTheBlastRadius) {
   GateConfig c = Loose();
   c.max_disrupted_share = 0.25;
