@@ -99,13 +99,22 @@ void ClusterFacts::SyncPods(const std::vector<json>& items) {
 void ClusterFacts::OnPod(const json& pod, bool deleted) {
   const json& meta = At(pod, "metadata");
   std::string key = Key(Str(meta, "namespace"), Str(meta, "name"));
-  Pod p = deleted ? Pod{} : ReadPod(pod);
+  Pod p = ReadPod(pod);
+  const TimePoint now = clock_.Now();
   std::lock_guard<std::mutex> l(mu_);
-  if (deleted) {
-    pods_.erase(key);
-  } else {
-    pods_[key] = std::move(p);
+  // Deleted pods are kept a while (late alerts), then forgotten.
+  while (!deleted_pods_.empty() && deleted_pods_.front().first <= now - kDeletedPodKept) {
+    auto it = pods_.find(deleted_pods_.front().second);
+    if (it != pods_.end() && it->second.deleted) {
+      pods_.erase(it);
+    }
+    deleted_pods_.pop_front();
   }
+  if (deleted) {
+    p.deleted = true;
+    deleted_pods_.emplace_back(now, key);
+  }
+  pods_[key] = std::move(p);
 }
 
 void ClusterFacts::PutReplicaSet(const json& rs, bool from_watch) {
@@ -228,6 +237,9 @@ void ClusterFacts::AddPodFacts(const Pod& pod, const std::string& want,
   if (!pod.node.empty()) {
     f["node"] = pod.node;
   }
+  if (pod.deleted) {
+    f["podDeleted"] = "true";
+  }
   const Container* c = nullptr;
   for (const auto& [name, info] : pod.containers) {
     if (want.empty() ? (!c || info.restarts > c->restarts) : name == want) {
@@ -349,7 +361,8 @@ bool ClusterFacts::Enrich(v1::Event* e) const {
 
 size_t ClusterFacts::pods() const {
   std::lock_guard<std::mutex> l(mu_);
-  return pods_.size();
+  return static_cast<size_t>(
+      std::count_if(pods_.begin(), pods_.end(), [](const auto& p) { return !p.second.deleted; }));
 }
 
 size_t ClusterFacts::deployments() const {

@@ -23,7 +23,10 @@
 //                    live check does)
 // A pod target without an owner gets target.owner_kind/owner_name filled in
 // (the analyzer groups a Deployment's pods into one incident by it).
-// Facts the cache does not know are left out, never guessed.
+// Facts the cache does not know are left out, never guessed. A deleted pod's
+// facts are kept for kDeletedPodKept (with podDeleted: "true"): Prometheus
+// alerts about a pod a rollout just replaced arrive after its deletion, and
+// must still resolve to the owner and the diagnosis.
 //
 // The container: the target's own (an alert's `container` label) or else
 // the pod's container with the most restarts.
@@ -31,6 +34,7 @@
 // Thread-safe (one mutex): the pod, ReplicaSet, Deployment and Namespace
 // watcher threads feed it,
 // the webhook workers and source loops call Enrich.
+#include <deque>
 #include <map>
 #include <mutex>
 #include <string>
@@ -45,6 +49,8 @@ namespace kubemend::collector {
 
 class ClusterFacts {
  public:
+  static constexpr Millis kDeletedPodKept{5 * 60 * 1000};
+
   explicit ClusterFacts(const Clock& clock) : clock_(clock) {}
 
   // A full list replaces what is held for that kind; then watch events.
@@ -61,7 +67,7 @@ class ClusterFacts {
   // the owner to the target). True when anything was added.
   bool Enrich(v1::Event* e) const;
 
-  size_t pods() const;
+  size_t pods() const;  // live pods (deleted ones kept for late alerts not counted)
   size_t replicasets() const;
   size_t deployments() const;
 
@@ -76,6 +82,7 @@ class ClusterFacts {
   };
   struct Pod {
     std::string owner_kind, owner_name, node;
+    bool deleted = false;
     std::vector<std::pair<std::string, Container>> containers;  // spec order
   };
   struct ReplicaSet {
@@ -96,6 +103,7 @@ class ClusterFacts {
   const Clock& clock_;
   mutable std::mutex mu_;
   std::map<std::string, Pod> pods_;                // "ns/name"
+  std::deque<std::pair<TimePoint, std::string>> deleted_pods_;  // oldest first
   std::map<std::string, ReplicaSet> replicasets_;  // "ns/name"
   std::map<std::string, int64_t> deployment_replicas_;  // "ns/name" -> spec.replicas
   std::map<std::string, std::string> namespace_optout_;  // name -> kubemend.io/remediate value, when set

@@ -103,6 +103,30 @@ TEST(ClusterFactsTest, OwnersReplicasAndTheNamespacesOptOutAreFacts) {
   EXPECT_EQ(third.signal().facts().count("namespaceRemediate"), 0u);
 }
 
+// Prometheus alerts about a pod the rollout just replaced arrive after its
+// deletion: they must still resolve to the owner and the diagnosis (seen in
+// upstream_rules_e2e_test: a late KubePodCrashLooping became a RestartPod).
+TEST(ClusterFactsTest, ADeletedPodKeepsItsFactsForAWhile) {
+  FakeClock clock;
+  ClusterFacts facts(clock);
+  facts.SyncReplicaSets({ReplicaSet("api-2", "api", 2, "shop/api:v2")});
+  facts.SyncPods({CrashingPod("api-2-x", "api-2", "OOMKilled", 137)});
+  facts.OnPod(CrashingPod("api-2-x", "api-2", "OOMKilled", 137), /*deleted=*/true);
+  v1::Event late = PodSignal("api-2-x");
+  ASSERT_TRUE(facts.Enrich(&late));
+  EXPECT_EQ(late.signal().facts().at("ownerName"), "api");
+  EXPECT_EQ(late.signal().facts().at("lastTerminationReason"), "OOMKilled");
+  EXPECT_EQ(late.signal().facts().at("podDeleted"), "true");
+  EXPECT_EQ(late.target().owner_name(), "api");
+
+  // Forgotten once kept long enough (on the next pod event).
+  clock.Advance(ClusterFacts::kDeletedPodKept + Millis(1));
+  facts.OnPod(CrashingPod("api-2-y", "api-2", "OOMKilled", 137), false);
+  v1::Event later = PodSignal("api-2-x");
+  EXPECT_FALSE(facts.Enrich(&later));
+  EXPECT_EQ(facts.pods(), 1u);
+}
+
 TEST(ClusterFactsTest, TheAlertsContainerLabelChoosesTheContainer) {
   FakeClock clock;
   ClusterFacts facts(clock);
