@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "real_cluster.h"  // RunShell
+
 namespace kubemend::e2e {
 
 using nlohmann::json;
@@ -36,21 +38,6 @@ inline std::string SimBinary() {
 inline bool RealCluster() {
   const char* c = std::getenv("KUBEMEND_E2E_CLUSTER");
   return c != nullptr && std::string(c) == "real";
-}
-
-// Runs a shell command; returns its stdout, or nullopt when it failed.
-inline std::optional<std::string> RunShell(const std::string& cmd) {
-  FILE* f = popen(cmd.c_str(), "r");
-  if (f == nullptr) {
-    return std::nullopt;
-  }
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-    out.append(buf, n);
-  }
-  return pclose(f) == 0 ? std::optional<std::string>(out) : std::nullopt;
 }
 
 // The cluster under test: kube-sim as a child process, or the real control plane reached

@@ -41,6 +41,7 @@
 
 #include "kubemend/common/ids.h"
 #include "monitoring.h"
+#include "real_cluster.h"
 #include "scenarios.h"
 #include "stack.h"
 
@@ -70,20 +71,8 @@ void ReplaceAll(std::string* s, const std::string& from, const std::string& to) 
   }
 }
 
-// Runs a shell command; its stdout, or nullopt when it failed.
-std::optional<std::string> Shell(const std::string& cmd) {
-  FILE* f = popen(cmd.c_str(), "r");
-  if (f == nullptr) {
-    return std::nullopt;
-  }
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-    out.append(buf, n);
-  }
-  return pclose(f) == 0 ? std::optional<std::string>(out) : std::nullopt;
-}
+// Runs a shell command; its stdout, or nullopt when it failed (e2e_support's RunShell).
+std::optional<std::string> Shell(const std::string& cmd) { return RunShell(cmd); }
 
 std::string Kubectl() { return Env("KUBEMEND_TEST_KUBECTL") + " --kubeconfig " + Env("KUBEMEND_TEST_KUBECONFIG"); }
 
