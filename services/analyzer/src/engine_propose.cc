@@ -265,6 +265,7 @@ void Engine::ApplyAdvice(const Incident& inc, const Policy& pol, const v1::Event
     action->set_verify(from.action.verify());
     action->set_verify_timeout_seconds(from.action.verify_timeout_seconds());
     action->set_rollback_on_failed_verification(from.action.rollback_on_failed_verification());
+    action->set_apply_via(from.action.apply_via());
   };
   if (r.action->type() == action->type()) {
     *action = *r.action;  // same type, the adviser's bounded parameters

@@ -246,7 +246,7 @@ void ParseForecastSpec(Ctx& c, const YAML::Node& n, const std::string& path, For
 
 void ParseActionNode(Ctx& c, const YAML::Node& n, const std::string& path, PolicyAction* a) {
   c.Keys(n, path, {"name", "type", "params", "on", "verify", "verifyTimeout",
-                   "rollbackOnFailedVerification", "restartAction"});
+                   "rollbackOnFailedVerification", "restartAction", "apply"});
   std::string type;
   if (!At(n, "type") || !c.Str(At(n, "type"), path + ".type", &type)) {
     c.Error(path + ".type", "required (RestartPod, RolloutRestart, ScaleWorkload, ...)");
@@ -310,6 +310,18 @@ void ParseActionNode(Ctx& c, const YAML::Node& n, const std::string& path, Polic
     bool v = false;
     c.Bool(At(n, "rollbackOnFailedVerification"), path + ".rollbackOnFailedVerification", &v);
     a->action.set_rollback_on_failed_verification(v);
+  }
+  if (At(n, "apply")) {  // GitOps mode per policy (docs/gitops.md)
+    std::string via;
+    if (c.Str(At(n, "apply"), path + ".apply", &via)) {
+      if (via == "gitops") {
+        a->action.set_apply_via(v1::APPLY_VIA_GITOPS);
+      } else if (via == "live") {
+        a->action.set_apply_via(v1::APPLY_VIA_LIVE);
+      } else if (via != "auto") {
+        c.Error(path + ".apply", "must be auto, gitops or live");
+      }
+    }
   }
 }
 

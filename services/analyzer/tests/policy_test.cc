@@ -73,6 +73,31 @@ TEST(PolicyParseTest, ParsesAHealingPolicyIntoTheModel) {
   EXPECT_EQ(m.actions[0].action.increase_memory().max_limit(), "2Gi");
 }
 
+TEST(PolicyParseTest, ApplyChoosesGitOpsOrLivePerAction) {
+  std::string doc = R"(
+apiVersion: kubemend.io/v1alpha1
+kind: HealingPolicy
+metadata: {name: mem}
+spec:
+  triggers:
+    - alert: {name: KubePodOOMKilled}
+  actions:
+    - {type: IncreaseMemory, apply: gitops}
+    - {type: RolloutRestart, apply: live}
+    - {type: ScaleWorkload, apply: auto}
+)";
+  auto r = ParsePolicies(doc, "p.yaml", Defaults());
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].ToString();
+  ASSERT_EQ(r.policies[0].actions.size(), 3u);
+  EXPECT_EQ(r.policies[0].actions[0].action.apply_via(), v1::APPLY_VIA_GITOPS);
+  EXPECT_EQ(r.policies[0].actions[1].action.apply_via(), v1::APPLY_VIA_LIVE);
+  EXPECT_EQ(r.policies[0].actions[2].action.apply_via(), v1::APPLY_VIA_UNSPECIFIED);
+  doc.replace(doc.find("apply: gitops"), 13, "apply: github");
+  auto bad = ParsePolicies(doc, "p.yaml", Defaults());
+  ASSERT_FALSE(bad.errors.empty());
+  EXPECT_NE(bad.errors[0].ToString().find("must be auto, gitops or live"), std::string::npos) << bad.errors[0].ToString();
+}
+
 TEST(PolicyParseTest, VersionChangesWithContent) {
   auto a = ParsePolicies(kTwoPolicies, "p.yaml", Defaults());
   std::string edited = kTwoPolicies;

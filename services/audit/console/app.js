@@ -147,7 +147,7 @@ window.addEventListener('hashchange', route);
 pages.incidents = () => {
   const ns = el('input', { id: 'f-namespace', placeholder: 'namespace' });
   const status = el('select', { id: 'f-status' }, ['', 'open', 'proposed', 'awaiting_approval', 'in_progress',
-    'resolved', 'failed', 'rejected', 'expired', 'rolled_back', 'dry_run', 'skipped']
+    'resolved', 'pending_merge', 'pr_closed', 'failed', 'rejected', 'expired', 'rolled_back', 'dry_run', 'skipped']
     .map((s) => el('option', { value: s }, s || 'any status')));
   const since = el('select', { id: 'f-since' }, [['1h', 'last hour'], ['24h', 'last 24 h'], ['7d', 'last 7 days'],
     ['30d', 'last 30 days'], ['', 'all time']].map(([v, t]) => el('option', { value: v }, t)));
@@ -212,6 +212,10 @@ const cards = {
   o.verification ? [el('h4', {}, 'verification'), kv({
     attempted: o.verification.attempted ? 'yes' : 'no', healthy: o.verification.healthy ? 'yes' : 'no',
     detail: o.verification.detail, waited: o.verification.waited_ms ? o.verification.waited_ms + ' ms' : '' })] : null,
+  o.pull_request && o.pull_request.url ? [el('h4', {}, 'pull request'), el('p', {},
+    el('a', { href: /^https?:\/\//.test(o.pull_request.url) ? o.pull_request.url : '#', rel: 'noopener noreferrer',
+      target: '_blank' }, o.pull_request.repository + ' #' + o.pull_request.number),
+    ' ', el('span', { class: 'mono' }, (o.pull_request.file || '') + ' @ ' + (o.pull_request.branch || '')))] : null,
   kv({ 'action id': o.action_id, error: o.error, 'rolls back': o.rolls_back_action_id,
     started: o.started_at && when(o.started_at), finished: o.finished_at && when(o.finished_at) })],
   control: (c) => [el('h3', {}, 'Control'), kv(Object.assign({ 'issued by': c.issued_by, reason: c.reason },

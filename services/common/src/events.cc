@@ -250,6 +250,10 @@ std::string OutcomeStatusName(v1::OutcomeStatus s) {
       return "skipped";
     case v1::OUTCOME_STATUS_REFUSED:
       return "refused";
+    case v1::OUTCOME_STATUS_PENDING_MERGE:
+      return "pending_merge";
+    case v1::OUTCOME_STATUS_CLOSED:
+      return "closed";
     default:
       return "unspecified";
   }

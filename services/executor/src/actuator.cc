@@ -242,6 +242,14 @@ ActionResult Actuator::MutateOnce(const kube::ObjectRef& ref, const ActionReques
     if (!c.ok()) {
       return Failed(StatusText(c.status()));
     }
+    if (gitops_ != nullptr && ExpressibleInGit(req.action.type())) {
+      // Where a GitOps controller owns the object, a live patch would be
+      // reverted: the same planned change goes to Git as a pull request.
+      ViaChoice via = ChooseVia(gitops_->config(), req.action.apply_via(), ref.ns, *obj);
+      if (via.gitops) {
+        return ProposeInGit(ref, req, *obj, std::move(*c), via);
+      }
+    }
     RecordAction(changed, {req.action_id, ActionTypeName(req.action.type()), Rfc3339(clock_.Now()), *c});
     json patch = MergePatchFor(*obj, changed);
     patch["metadata"]["resourceVersion"] = (*obj)["metadata"].value("resourceVersion", "");

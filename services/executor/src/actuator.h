@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "gitops.h"
 #include "guard.h"
 #include "kubemend/common/clock.h"
 #include "kubemend/common/protection.h"
@@ -71,6 +72,11 @@ struct ActionRequest {
   std::string incident_id;
   std::string summary;  // one line about the incident, for Notify
   bool dry_run = false;
+  // For a GitOps pull request's description: why, who approved, on what evidence.
+  std::string why;
+  std::string rule;
+  std::string policy;
+  std::map<std::string, std::string> evidence;
 };
 
 enum class VerifyKind { kNone, kWorkload, kNodeCordoned, kNodeUncordoned, kNodeDrained, kHpa, kPvc };
@@ -91,6 +97,7 @@ struct ActionResult {
   std::string error;
   std::string detail;
   VerifyPlan verify;
+  v1::PullRequest pull;  // GitOps mode: the pull request (status PENDING_MERGE)
 };
 
 // "Deployment" -> apps/v1 deployments; nullopt for kinds the executor does not touch.
@@ -117,11 +124,23 @@ class Actuator {
   // the outcome index does not have it).
   std::optional<HistoryEntry> HistoryOn(const kube::ObjectRef& ref, const std::string& action_id);
 
+  // GitOps mode (null = off): where ChooseVia says so, MutateOnce hands the
+  // planned change to `gitops` instead of patching the live object.
+  void SetGitOps(GitOpsWriter* gitops) { gitops_ = gitops; }
+  // After a merge: does the live object hold every change's `after` value
+  // (quantities compared as quantities)? `detail` names the first that differs.
+  absl::StatusOr<bool> LiveMatches(const std::vector<Change>& changes, std::string* detail);
+  // What to verify once a merged change is live, with a fresh baseline.
+  VerifyPlan PlanAfterMerge(const v1::ActionOutcome& outcome);
+
  private:
   absl::StatusOr<kube::ObjectRef> ResolveWorkload(const v1::Target& t);
   // One update: fails with DUPLICATE when the id is there, else mutate + record.
   using FieldMutate = std::function<absl::StatusOr<std::vector<Change>>(nlohmann::json& obj)>;
   ActionResult MutateOnce(const kube::ObjectRef& ref, const ActionRequest& req, const FieldMutate& mutate);
+  // The GitOps branch of MutateOnce: the planned change as a pull request.
+  ActionResult ProposeInGit(const kube::ObjectRef& ref, const ActionRequest& req, const nlohmann::json& live,
+                            std::vector<Change> changes, const ViaChoice& via);
   std::map<std::string, int64_t> RestartBaseline(const kube::ObjectRef& workload);
 
   ActionResult RestartPod(const ActionRequest& req);
@@ -156,6 +175,7 @@ class Actuator {
   const Clock& clock_;
   ActuatorOptions options_;
   LiveGuard guard_;
+  GitOpsWriter* gitops_ = nullptr;
 };
 
 std::string Rfc3339(TimePoint t);

@@ -13,7 +13,7 @@ namespace {
 
 bool ChangedSomething(v1::OutcomeStatus s) {
   return s == v1::OUTCOME_STATUS_SUCCEEDED || s == v1::OUTCOME_STATUS_NOT_FIXED ||
-         s == v1::OUTCOME_STATUS_ROLLED_BACK;
+         s == v1::OUTCOME_STATUS_ROLLED_BACK || s == v1::OUTCOME_STATUS_PENDING_MERGE;
 }
 
 void SetChanges(v1::ActionOutcome* out, const std::vector<Change>& changes) {
@@ -98,6 +98,12 @@ void Executor::Count(v1::OutcomeStatus s) {
     case v1::OUTCOME_STATUS_REFUSED:
       ++stats_.refused;
       break;
+    case v1::OUTCOME_STATUS_PENDING_MERGE:
+      ++stats_.pending_merge;
+      break;
+    case v1::OUTCOME_STATUS_CLOSED:
+      ++stats_.closed;
+      break;
     default:
       break;
   }
@@ -109,6 +115,16 @@ void Executor::IndexOutcome(const v1::Event& e) {
   }
   const v1::ActionOutcome& o = e.outcome();
   std::lock_guard<std::mutex> g(mu_);
+  if (o.pull_request().number() != 0 && !o.action_id().empty()) {
+    if (o.status() == v1::OUTCOME_STATUS_PENDING_MERGE) {
+      if (!ended_pulls_.count(o.action_id()) && !open_pulls_.count(o.action_id())) {
+        open_pulls_[o.action_id()] = OpenPull{e, std::nullopt};
+      }
+    } else if (o.status() != v1::OUTCOME_STATUS_DUPLICATE) {
+      open_pulls_.erase(o.action_id());
+      ended_pulls_.insert(o.action_id());
+    }
+  }
   if (!o.rolls_back_action_id().empty() &&
       (o.status() == v1::OUTCOME_STATUS_ROLLED_BACK || o.status() == v1::OUTCOME_STATUS_DUPLICATE)) {
     if (rolled_back_.insert(o.rolls_back_action_id()).second) {
@@ -254,6 +270,11 @@ ActionRequest Executor::RequestFor(const v1::Event& decision, const std::string&
   req.summary = Summary(decision);
   req.dry_run = options_.dry_run || d.dry_run() || d.proposal().mode() == v1::MODE_DRY_RUN ||
                 d.proposal().mode() == v1::MODE_MONITOR;
+  req.why = d.proposal().reason();
+  req.rule = "rule " + (d.rule().empty() ? std::string("(none)") : d.rule()) +
+             (d.approver().empty() ? "" : " by " + d.approver()) + (d.reason().empty() ? "" : ": " + d.reason());
+  req.policy = d.proposal().policy().name();
+  req.evidence = {d.proposal().facts().begin(), d.proposal().facts().end()};
   return req;
 }
 
@@ -270,6 +291,18 @@ v1::Event Executor::ApplyLocked(const v1::Event& decision, const OutcomeIds& ids
   }
   auto lock = LockFor(*key);
   std::lock_guard<std::mutex> object_lock(*lock);
+  if (auto open = OpenPullFor(*key)) {
+    // A second pull request (or a live change Git would revert) for an
+    // object whose fix waits for review would only compete with it.
+    v1::Event o = NewOutcome(decision, "outcome", ids, req.action, v1::OUTCOME_STATUS_SKIPPED);
+    o.mutable_outcome()->set_error("a kubemend pull request for " + *key + " is open: " + open->url() +
+                                   "; merge or close it first");
+    o.mutable_outcome()->mutable_verification()->set_detail("not run: waiting for pull request #" +
+                                                            std::to_string(open->number()));
+    Finish(o);
+    r->status = v1::OUTCOME_STATUS_SKIPPED;
+    return o;
+  }
   *r = actuator_->Apply(req);
   // A duplicate keeps the id a first outcome would have had: purpose tells them apart.
   v1::Event o = NewOutcome(decision, r->status == v1::OUTCOME_STATUS_DUPLICATE ? "outcome-duplicate" : "outcome",
@@ -278,6 +311,9 @@ v1::Event Executor::ApplyLocked(const v1::Event& decision, const OutcomeIds& ids
   out->set_error(r->error);
   SetChanges(out, r->changes);
   out->mutable_verification()->set_detail(r->detail);
+  if (r->pull.number() != 0) {
+    *out->mutable_pull_request() = r->pull;
+  }
   Finish(o);
   return o;
 }
@@ -397,6 +433,12 @@ absl::StatusOr<v1::Event> Executor::Rollback(const std::string& action_id, const
     original = it->second;
     done_before = rolled_back_.count(action_id) > 0;
   }
+  if (original.outcome().pull_request().number() != 0) {
+    const v1::PullRequest& pr = original.outcome().pull_request();
+    return absl::FailedPreconditionError("action " + action_id + " was made in Git by pull request " + pr.url() +
+                                         ": revert its commit " + pr.commit() + " in " + pr.repository() +
+                                         " (a live rollback would be undone by the GitOps controller)");
+  }
   OutcomeIds ids{original.outcome().decision_id(), original.outcome().proposal_id(),
                  DerivedUuid(action_id, "rollback"), action_id};
   std::vector<Change> changes = ChangesOf(original.outcome());
@@ -440,12 +482,111 @@ absl::StatusOr<v1::Event> Executor::Rollback(const std::string& action_id, const
 ExecutorStats Executor::Stats() const {
   std::lock_guard<std::mutex> g(mu_);
   ExecutorStats s = stats_;
+  s.open_pull_requests = open_pulls_.size();
   s.paused = !paused_.empty();
   for (const auto& [scope, who] : paused_) {
     s.paused_detail += (s.paused_detail.empty() ? "" : "; ") + (scope.empty() ? std::string("cluster") : scope) +
                        " by " + who;
   }
   return s;
+}
+
+// ---------------------------------------------------------------- GitOps
+
+std::optional<v1::PullRequest> Executor::OpenPullFor(const std::string& key) const {
+  std::lock_guard<std::mutex> g(mu_);
+  for (const auto& [id, p] : open_pulls_) {
+    for (const auto& c : p.pending.outcome().changes()) {
+      if (c.object() == key) {
+        return p.pending.outcome().pull_request();
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<v1::Event> Executor::PullRequestEnded(const v1::Event& pending) {
+  const v1::ActionOutcome& o = pending.outcome();
+  const v1::PullRequest& pr = o.pull_request();
+  auto pull = gitops_->forge().Get(pr.repository(), pr.number());
+  if (!pull.ok()) {
+    return std::nullopt;  // asked again at the next poll
+  }
+  OutcomeIds ids{o.decision_id(), o.proposal_id(), o.action_id(), ""};
+  std::string which = "pull request #" + std::to_string(pr.number());
+  if (!pull->merged && pull->state == "closed") {
+    v1::Event e = NewOutcome(pending, "pull-request-closed", ids, o.action(), v1::OUTCOME_STATUS_CLOSED);
+    e.mutable_outcome()->mutable_verification()->set_detail(which + " (" + pr.url() +
+                                                            ") was closed without merging: nothing was changed");
+    return e;
+  }
+  if (!pull->merged) {
+    return std::nullopt;
+  }
+  TimePoint now = clock_.Now();
+  TimePoint merged_seen = now;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = open_pulls_.find(o.action_id());
+    if (it != open_pulls_.end()) {
+      if (!it->second.merged_seen) {
+        it->second.merged_seen = now;
+      }
+      merged_seen = *it->second.merged_seen;
+    }
+  }
+  std::string detail;
+  auto live = actuator_->LiveMatches(ChangesOf(o), &detail);
+  if (!live.ok() || !*live) {
+    if (now - merged_seen < gitops_->config().apply_timeout) {
+      return std::nullopt;  // the GitOps controller has not synced yet
+    }
+    v1::Event e = NewOutcome(pending, "pull-request-merged", ids, o.action(), v1::OUTCOME_STATUS_NOT_FIXED);
+    e.mutable_outcome()->set_error(which + " was merged, but " +
+                                   (live.ok() ? detail : std::string(live.status().message())) + " after " +
+                                   std::to_string(gitops_->config().apply_timeout.count() / 1000) +
+                                   " s: is the GitOps controller syncing this object?");
+    return e;
+  }
+  Millis timeout = o.action().verify_timeout_seconds()
+                       ? Millis(int64_t{o.action().verify_timeout_seconds()} * 1000)
+                       : options_.verify_timeout;
+  v1::Verification v = verifier_->Verify(actuator_->PlanAfterMerge(o), timeout);
+  v.set_detail(which + " merged and live (" + detail + "); " + v.detail());
+  v1::Event e = NewOutcome(pending, "pull-request-merged", ids, o.action(),
+                           v.healthy() ? v1::OUTCOME_STATUS_SUCCEEDED : v1::OUTCOME_STATUS_NOT_FIXED);
+  *e.mutable_outcome()->mutable_verification() = v;
+  return e;
+}
+
+size_t Executor::PollPullRequests(const std::function<absl::Status(const v1::Event&)>& publish) {
+  if (gitops_ == nullptr || actuator_ == nullptr || verifier_ == nullptr) {
+    return 0;
+  }
+  std::vector<v1::Event> open;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    for (const auto& [id, p] : open_pulls_) {
+      open.push_back(p.pending);
+    }
+  }
+  size_t published = 0;
+  for (const auto& pending : open) {
+    auto ended = PullRequestEnded(pending);
+    if (!ended) {
+      continue;
+    }
+    v1::ActionOutcome* out = ended->mutable_outcome();
+    *out->mutable_changes() = pending.outcome().changes();
+    *out->mutable_pull_request() = pending.outcome().pull_request();
+    Finish(*ended);
+    if (publish(*ended).ok()) {
+      Count(out->status());
+      IndexOutcome(*ended);
+      ++published;
+    }
+  }
+  return published;
 }
 
 }  // namespace kubemend::executor

@@ -13,6 +13,11 @@
 //  - Verification after acting (SUCCEEDED vs NOT_FIXED) and rollback: on a
 //    failed verification when the action asks for it, and on request
 //    (Control RollbackRequest, gRPC ExecutorAdmin/Rollback).
+//  - GitOps mode (SetGitOps): a change the actuator turned into a pull
+//    request is PENDING_MERGE; PollPullRequests follows each open one and
+//    records how it ended (SUCCEEDED / NOT_FIXED once merged and live,
+//    CLOSED when closed unmerged). While a pull request for an object is
+//    open, other actions on that object are SKIPPED.
 //  - Without a Kubernetes client the executor is record-only: every approved
 //    decision becomes a DRY_RUN outcome that says so.
 //
@@ -23,6 +28,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -55,7 +61,10 @@ struct ExecutorStats {
   uint64_t not_fixed = 0;
   uint64_t rolled_back = 0;
   uint64_t refused = 0;  // protected or opted out on the live object
+  uint64_t pending_merge = 0;  // pull requests opened
+  uint64_t closed = 0;         // pull requests closed unmerged
   size_t indexed = 0;
+  size_t open_pull_requests = 0;
 };
 
 class Executor {
@@ -85,6 +94,15 @@ class Executor {
   // Feeds the index from the outcomes topic (own outcomes included).
   void IndexOutcome(const v1::Event& outcome);
 
+  // GitOps mode: the writer whose forge PollPullRequests asks (null = off).
+  void SetGitOps(GitOpsWriter* gitops) { gitops_ = gitops; }
+  // Looks at every open pull request once: merged and live -> verified
+  // outcome; merged but not live after executor.gitops.apply_timeout ->
+  // NOT_FIXED; closed unmerged -> CLOSED. Each outcome goes through
+  // `publish` and leaves the open list only once published. Returns how
+  // many were published. Called from one thread (the service's poller).
+  size_t PollPullRequests(const std::function<absl::Status(const v1::Event&)>& publish);
+
   ExecutorStats Stats() const;
   bool record_only() const { return actuator_ == nullptr; }
   const ExecutorOptions& options() const { return options_; }
@@ -111,6 +129,10 @@ class Executor {
   std::vector<v1::Event> VerifyAndRollBack(const OutcomeIds& ids, const ActionRequest& req, const ActionResult& r,
                                            v1::Event outcome);
   void Count(v1::OutcomeStatus s);
+  // The outcome that ends pull request `pending`, if it has ended.
+  std::optional<v1::Event> PullRequestEnded(const v1::Event& pending);
+  // An open pull request for the object `key` ("Kind/ns/name"), if any.
+  std::optional<v1::PullRequest> OpenPullFor(const std::string& key) const;
   std::shared_ptr<std::mutex> LockFor(const std::string& key);
 
   Actuator* actuator_;
@@ -122,6 +144,14 @@ class Executor {
   mutable std::mutex mu_;
   std::map<std::string, std::string> paused_;  // scope -> "by: reason"
   std::map<std::string, v1::Event> index_;     // action id -> last outcome that changed something
+  // GitOps: action id -> its PENDING_MERGE outcome, while the pull request is open.
+  struct OpenPull {
+    v1::Event pending;
+    std::optional<TimePoint> merged_seen;
+  };
+  std::map<std::string, OpenPull> open_pulls_;
+  std::set<std::string> ended_pulls_;  // action ids whose pull request has its final outcome
+  GitOpsWriter* gitops_ = nullptr;
   std::set<std::string> rolled_back_;          // action ids undone
   std::map<std::string, std::weak_ptr<std::mutex>> locks_;
   // Bounded: the index forgets its oldest entries beyond kMaxIndexed (the

@@ -81,19 +81,11 @@ absl::StatusOr<StoragePlan> PlanStorageIncrease(const kube::Quantity& size, uint
   return p;
 }
 
-namespace {
-
-struct Segment {
-  std::string key;
-  bool by_name = false;  // containers[app]: key is the array, name the element
-  std::string name;
-};
-
-absl::StatusOr<std::vector<Segment>> ParsePath(const std::string& path) {
-  std::vector<Segment> out;
+absl::StatusOr<std::vector<PathSegment>> ParseFieldPath(const std::string& path) {
+  std::vector<PathSegment> out;
   size_t i = 0;
   while (i < path.size()) {
-    Segment s;
+    PathSegment s;
     while (i < path.size() && path[i] != '.' && path[i] != '[') {
       s.key.push_back(path[i++]);
     }
@@ -107,7 +99,7 @@ absl::StatusOr<std::vector<Segment>> ParsePath(const std::string& path) {
         if (!s.key.empty()) {
           out.push_back(s);
         }
-        out.push_back(Segment{path.substr(i + 2, close - i - 2), false, ""});
+        out.push_back(PathSegment{path.substr(i + 2, close - i - 2), false, ""});
         i = close + 2;
       } else {
         close = path.find(']', i);
@@ -135,6 +127,8 @@ absl::StatusOr<std::vector<Segment>> ParsePath(const std::string& path) {
   return out;
 }
 
+namespace {
+
 json* ElementByName(json& array, const std::string& name) {
   if (!array.is_array()) {
     return nullptr;
@@ -150,7 +144,7 @@ json* ElementByName(json& array, const std::string& name) {
 }  // namespace
 
 const json* GetField(const json& object, const std::string& path) {
-  auto segs = ParsePath(path);
+  auto segs = ParseFieldPath(path);
   if (!segs.ok()) {
     return nullptr;
   }
@@ -171,13 +165,13 @@ const json* GetField(const json& object, const std::string& path) {
 }
 
 absl::Status SetField(json& object, const std::string& path, const json& value) {
-  auto segs = ParsePath(path);
+  auto segs = ParseFieldPath(path);
   if (!segs.ok()) {
     return segs.status();
   }
   json* cur = &object;
   for (size_t i = 0; i < segs->size(); ++i) {
-    const Segment& s = (*segs)[i];
+    const PathSegment& s = (*segs)[i];
     bool last = i + 1 == segs->size();
     if (!cur->is_object()) {
       if (!cur->is_null()) {

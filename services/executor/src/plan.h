@@ -78,6 +78,12 @@ absl::StatusOr<StoragePlan> PlanStorageIncrease(const kube::Quantity& size, uint
 //   containers[app]            the element of an array whose .name is "app"
 //   annotations["a.b/c"]       a map key that contains dots or slashes
 // e.g. spec.template.spec.containers[app].resources.limits.memory.
+struct PathSegment {
+  std::string key;
+  bool by_name = false;  // containers[app]: key is the array, name the element
+  std::string name;
+};
+absl::StatusOr<std::vector<PathSegment>> ParseFieldPath(const std::string& path);
 // The value at `path`, or nullptr if any part is missing.
 const nlohmann::json* GetField(const nlohmann::json& object, const std::string& path);
 // Sets the value, creating missing maps (not missing array elements:

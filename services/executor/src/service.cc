@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -47,6 +48,25 @@ void AddExecutorKeys(ConfigSchema& s, ExecutorConfig* c) {
         "annotation -> value (\"*\" = any) that protects like protected.labels");
   s.Add("executor.drain.timeout", &c->drain_timeout, "DrainNode default timeout");
   s.Add("executor.drain.eviction_retry", &c->eviction_retry, "wait after a PodDisruptionBudget refusal");
+  s.AddEnum("executor.gitops.mode", &c->gitops.mode, {"off", "auto", "always"},
+            "GitOps mode cluster-wide: auto = pull requests for objects Argo CD or Flux manage, always, off");
+  s.Add("executor.gitops.namespaces", &c->gitops.namespace_modes,
+        "GitOps mode per namespace, namespace -> off|auto|always (env: ns=mode,ns=mode)");
+  s.AddNode("executor.gitops.repos", &c->gitops_repos,
+            "repositories holding the manifests: [{scope, url, forge_repo, base, path, overlay, values_file, "
+            "values_paths}] (env KUBEMEND_EXECUTOR_GITOPS_REPOS, YAML flow style)");
+  s.AddEnum("executor.gitops.forge", &c->gitops.forge, {"github"}, "the forge's pull request API");
+  s.Add("executor.gitops.api_url", &c->gitops.api_url, "the forge's REST API base URL");
+  s.Add("executor.gitops.token_file", &c->gitops.token_file,
+        "file holding the forge token (GitHub App installation or personal token); else env KUBEMEND_GITOPS_TOKEN");
+  s.Add("executor.gitops.cache_dir", &c->gitops.cache_dir, "where clones live (empty: $KUBEMEND_CACHE/gitops)");
+  s.Add("executor.gitops.author_name", &c->gitops.author_name, "commit author name");
+  s.Add("executor.gitops.author_email", &c->gitops.author_email, "commit author email");
+  s.Add("executor.gitops.console_url", &c->gitops.console_url, "audit console base URL for incident links");
+  s.Add("executor.gitops.poll_interval", &c->gitops.poll_interval, "how often open pull requests are looked at");
+  s.Add("executor.gitops.apply_timeout", &c->gitops.apply_timeout,
+        "merged but not live after this long: NOT_FIXED (is the GitOps controller syncing?)");
+  s.Add("executor.gitops.git_timeout", &c->gitops.git_timeout, "one git command's deadline");
   s.Add("executor.catch_up_timeout", &c->catch_up_timeout,
         "at start, how long one attempt to read the outcome index and kill-switch state may take "
         "(decisions wait until it is read, however long that takes)");
@@ -72,7 +92,46 @@ ProtectionRules ProtectionOf(const ExecutorConfig& cfg) {
   return r;
 }
 
+absl::StatusOr<GitOpsConfig> GitOpsOf(const ExecutorConfig& cfg, const Env& env) {
+  GitOpsConfig g = cfg.gitops;
+  YAML::Node repos = cfg.gitops_repos;
+  if (auto it = env.find("KUBEMEND_EXECUTOR_GITOPS_REPOS"); it != env.end() && !it->second.empty()) {
+    try {
+      repos = YAML::Load(it->second);
+    } catch (const YAML::Exception& e) {
+      return absl::InvalidArgumentError(std::string("KUBEMEND_EXECUTOR_GITOPS_REPOS: ") + e.what());
+    }
+  }
+  auto parsed = ParseGitOpsRepos(repos);
+  if (!parsed.ok()) {
+    return parsed.status();
+  }
+  g.repos = std::move(*parsed);
+  if (auto st = ValidateGitOpsConfig(g); !st.ok()) {
+    return st;
+  }
+  return g;
+}
+
 namespace {
+
+// The forge token: the file's first line, else the environment. Never logged.
+absl::StatusOr<std::string> GitOpsToken(const GitOpsConfig& g) {
+  if (!g.token_file.empty()) {
+    std::ifstream in(g.token_file);
+    if (!in) {
+      return absl::InvalidArgumentError("executor.gitops.token_file: cannot read " + g.token_file);
+    }
+    std::string t;
+    std::getline(in, t);
+    while (!t.empty() && (t.back() == '\r' || t.back() == ' ')) {
+      t.pop_back();
+    }
+    return t;
+  }
+  const char* t = std::getenv("KUBEMEND_GITOPS_TOKEN");
+  return std::string(t == nullptr ? "" : t);
+}
 
 class AdminService final : public v1::ExecutorAdmin::Service {
  public:
@@ -175,6 +234,35 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
     actuator = std::make_unique<Actuator>(*client, notifier.get(), sleep, clock, ao);
     verifier = std::make_unique<Verifier>(*client, sleep, clock, VerifierOptions{cfg.verify_poll, cfg.verify_stable});
   }
+  // GitOps mode: only with a repository bound (else every change is live).
+  std::unique_ptr<GitOpsWriter> gitops;
+  {
+    auto g = GitOpsOf(cfg, EnvFromProcess());
+    if (!g.ok()) {
+      log->error("msg=\"bad GitOps configuration\" error={}", Q(std::string(g.status().message())));
+      return 2;
+    }
+    if (!g->repos.empty() && g->mode != "off") {
+      auto token = GitOpsToken(*g);
+      if (!token.ok()) {
+        log->error("msg=\"bad GitOps configuration\" error={}", Q(std::string(token.status().message())));
+        return 2;
+      }
+      if (token->empty()) {
+        log->warn("msg=\"GitOps: no forge token (executor.gitops.token_file, KUBEMEND_GITOPS_TOKEN); the forge "
+                  "must accept anonymous calls\"");
+      }
+      Millis timeout = g->git_timeout;
+      std::string api = g->api_url;
+      gitops = std::make_unique<GitOpsWriter>(*g, NewProcessGitRunner(*token, timeout),
+                                              NewGitHubForge(api, *token, Millis(30000)));
+      log->info("msg=\"GitOps mode\" mode={} repos={} api_url={} token={}", g->mode, g->repos.size(), Q(api),
+                token->empty() ? "none" : "set");
+      if (actuator) {
+        actuator->SetGitOps(gitops.get());
+      }
+    }
+  }
   ExecutorOptions eo;
   eo.dry_run = cfg.dry_run;
   eo.max_concurrent = static_cast<int>(cfg.max_concurrent);
@@ -182,6 +270,7 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
   eo.verify_timeout = cfg.verify_timeout;
   eo.record_only_reason = record_only.empty() ? "" : "no Kubernetes connection (" + record_only + ")";
   Executor ex(actuator.get(), verifier.get(), clock, rt.identity(), eo);
+  ex.SetGitOps(gitops.get());
 
   auto producer = rt.producer();
   if (!producer.ok()) {
@@ -344,6 +433,10 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
     d["rolled_back"] = std::to_string(st.rolled_back);
     d["refused"] = std::to_string(st.refused);
     d["indexed_actions"] = std::to_string(st.indexed);
+    d["gitops"] = gitops ? cfg.gitops.mode : "off";
+    d["pending_merge"] = std::to_string(st.pending_merge);
+    d["open_pull_requests"] = std::to_string(st.open_pull_requests);
+    d["pull_requests_closed"] = std::to_string(st.closed);
   });
   if (auto st = rt.Start(); !st.ok()) {
     log->error("msg=\"cannot start\" error={}", Q(std::string(st.message())));
@@ -399,9 +492,24 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
       (*decisions)->Run();
     }
   });
+  // GitOps: follows open pull requests until they end (merged and live, or closed).
+  std::thread t_pulls([&] {
+    if (!gitops) {
+      return;
+    }
+    while (!rt.stopping()) {
+      for (Millis waited{0}; waited < gitops->config().poll_interval && !rt.stopping(); waited += Millis(100)) {
+        std::this_thread::sleep_for(Millis(100));
+      }
+      if (state_ready && !rt.stopping()) {
+        ex.PollPullRequests(publish_one);
+      }
+    }
+  });
   rt.WaitForShutdown();
   (*decisions)->Stop();
   t_decisions.join();
+  t_pulls.join();
   // The follower may appear while stopping: stop it until the thread is done.
   std::atomic<bool> state_done{false};
   std::thread stopper([&] {

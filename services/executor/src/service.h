@@ -9,6 +9,7 @@
 
 #include "kubemend/common/config.h"
 #include "kubemend/common/protection.h"
+#include "gitops.h"
 #include "kubemend/common/runtime.h"
 
 namespace kubemend::executor {
@@ -42,12 +43,20 @@ struct ExecutorConfig {
   // One attempt to read the outcome index and the kill-switch state at start
   // (decisions wait until it is read, however long that takes).
   std::chrono::milliseconds catch_up_timeout{20000};
+  // GitOps mode (docs/gitops.md): on when executor.gitops.repos binds at
+  // least one repository.
+  GitOpsConfig gitops;
+  YAML::Node gitops_repos;  // executor.gitops.repos, parsed by ParseGitOpsRepos
   ExecutorConfig();
 };
 
 void AddExecutorKeys(ConfigSchema& schema, ExecutorConfig* cfg);
 // The protection rules of `cfg` (own namespace included).
 ProtectionRules ProtectionOf(const ExecutorConfig& cfg);
+
+// executor.gitops complete: repos parsed (file, or the environment's
+// KUBEMEND_EXECUTOR_GITOPS_REPOS in YAML flow style) and validated.
+absl::StatusOr<GitOpsConfig> GitOpsOf(const ExecutorConfig& cfg, const Env& env);
 
 // Runs until SIGTERM; returns the exit code.
 int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg);
