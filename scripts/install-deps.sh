@@ -21,15 +21,16 @@ BUILD_PACKAGES=(build-essential cmake pkg-config ccache librdkafka-dev libgrpc++
   libfmt-dev libcpp-httplib-dev libboost-dev libcurl4-openssl-dev libssl-dev ca-certificates)
 
 TEST_PACKAGES=(kcat prometheus prometheus-alertmanager docker-compose yamllint python3 chromium nodejs
-  python3-yaml postgresql postgresql-client curl iproute2 procps wrk nginx-light openssl)
+  python3-yaml postgresql postgresql-client curl iproute2 procps wrk nginx-light openssl git)
 
 # Runtime: the packages of the libraries the shipped binaries link directly
 # (readelf NEEDED + dpkg -S; their own dependencies come with them), plus CA
 # certificates for TLS to Kafka, PostgreSQL and the API server. The deploy
 # test (e2e/deploy, check "dockerfile") fails when a linked library is missing.
+# git: the executor runs it in GitOps mode (docs/gitops.md) to commit and push fixes.
 RUNTIME_PACKAGES=(ca-certificates libabsl20220623 libcpp-httplib0.11 libcurl4 libfmt9 libgrpc++1.51 librdkafka1
   libgrpc29 libpq5 libpqxx-6.4 libprotobuf32 librdkafka++1 libspdlog1.10 libssl3 libstdc++6
-  libyaml-cpp0.7)
+  libyaml-cpp0.7 git)
 
 die() { echo "install-deps.sh: $*" >&2; exit 2; }
 

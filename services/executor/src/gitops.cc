@@ -278,6 +278,25 @@ std::string CloneName(const GitOpsRepo& r) {
   return fmt::format("{}-{:016x}", name, std::hash<std::string>{}(r.url));
 }
 
+// True when `p` (after resolving symlinks) is inside the clone `dir`: a
+// symlink committed to the repository must not lead the editor elsewhere.
+bool InsideClone(const std::string& dir, const fs::path& p) {
+  std::error_code ec;
+  fs::path root = fs::canonical(dir, ec);
+  fs::path real = fs::weakly_canonical(p, ec);
+  if (ec) {
+    return false;
+  }
+  auto r = root.begin();
+  auto q = real.begin();
+  for (; r != root.end(); ++r, ++q) {
+    if (q == real.end() || *r != *q) {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool IsYamlFile(const fs::directory_entry& e) {
   if (!e.is_regular_file() || e.is_symlink()) {
     return false;
@@ -332,6 +351,9 @@ absl::StatusOr<GitOpsWriter::Located> GitOpsWriter::Locate(const std::string& di
     }
     loc.file = repo.values_file;
     loc.doc = 0;
+    if (!InsideClone(dir, dir + "/" + loc.file) || fs::is_symlink(dir + "/" + loc.file)) {
+      return absl::FailedPreconditionError("values file " + loc.file + " leads outside the repository (symlink)");
+    }
     if (!fs::exists(dir + "/" + loc.file)) {
       return absl::NotFoundError("values file " + loc.file + " is not in " + repo.url + " (" + repo.base + ")");
     }
@@ -355,6 +377,9 @@ absl::StatusOr<GitOpsWriter::Located> GitOpsWriter::Locate(const std::string& di
     fs::path root = fs::path(dir) / roots[r];
     if (!fs::is_directory(root)) {
       return absl::NotFoundError("directory " + roots[r] + " is not in " + repo.url + " (" + repo.base + ")");
+    }
+    if (!InsideClone(dir, root)) {
+      return absl::FailedPreconditionError("directory " + roots[r] + " leads outside the repository (symlink)");
     }
     std::vector<fs::path> files;
     for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {

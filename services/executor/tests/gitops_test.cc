@@ -403,5 +403,27 @@ TEST_F(GitOpsTest, ForgeOutageAndMissingManifestFailWithTheReason) {
   EXPECT_EQ(kube_.updates(), 0);
 }
 
+TEST_F(GitOpsTest, ASymlinkInTheRepositoryNeverLeadsTheEditorOutside) {
+  // Someone commits apps-link -> a directory outside the clone holding a matching manifest.
+  fs::create_directories(dir_ / "outside");
+  std::ofstream(dir_ / "outside" / "web.yaml") << kManifest;
+  std::string work = (dir_ / "seed").string();
+  fs::create_directory_symlink(dir_ / "outside", work + "/apps-link");
+  Git({"-C", work, "add", "."});
+  Git({"-C", work, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "link"});
+  Git({"-C", work, "push", "--quiet", "origin", "main"});
+  cfg_.repos[0].path = "apps-link";
+  Wire();
+  auto ex = Make();
+  auto out = ex->HandleDecision(Decision("act-1"));
+  EXPECT_EQ(out[0].outcome().status(), v1::OUTCOME_STATUS_FAILED);
+  EXPECT_NE(out[0].outcome().error().find("leads outside the repository"), std::string::npos)
+      << out[0].outcome().error();
+  std::ifstream in(dir_ / "outside" / "web.yaml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_EQ(ss.str(), kManifest);
+}
+
 }  // namespace
 }  // namespace kubemend::executor
