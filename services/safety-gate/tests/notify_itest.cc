@@ -43,7 +43,9 @@ class Sink {
   ~Sink() { Stop(); }
   void Listen() {
     thread_ = std::thread([this] { server_.listen_after_bind(); });
-    server_.wait_until_ready();
+    while (!server_.is_running()) {
+      std::this_thread::sleep_for(milliseconds(5));
+    }
   }
   void Stop() {
     server_.stop();
@@ -370,19 +372,20 @@ notify:
   EXPECT_EQ(d->decision().rule(), "paused");
   EXPECT_LT(std::chrono::steady_clock::now() - started, seconds(10));
   // Retried with back-off, several times.
-  auto until = std::chrono::steady_clock::now() + seconds(20);
-  while (std::chrono::steady_clock::now() < until) {
+  auto retries = [&] {
     std::string log = gate.Log();
     size_t n = 0;
     for (size_t at = log.find("notification not delivered, retrying"); at != std::string::npos;
          at = log.find("notification not delivered, retrying", at + 1)) {
       ++n;
     }
-    if (n >= 3) {
-      break;
-    }
+    return n;
+  };
+  auto until = std::chrono::steady_clock::now() + seconds(20);
+  while (retries() < 3 && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(milliseconds(200));
   }
+  EXPECT_GE(retries(), 3u);
   EXPECT_NE(gate.Log().find("backoff_ms=400"), std::string::npos) << "the back-off doubles";
   gate.Stop();
 
