@@ -7,7 +7,7 @@
 namespace kubemend::gate::notify {
 
 struct NotifyService::Route {
-  Route(RouteConfig c) : cfg(std::move(c)), limiter(cfg.burst, cfg.per) {}
+  explicit Route(RouteConfig c) : cfg(std::move(c)), limiter(cfg.burst, cfg.per) {}
   RouteConfig cfg;
   std::mutex mu;  // the limiter and the webhook: the consumer thread and the ticker
   RouteLimiter limiter;
@@ -184,8 +184,12 @@ bool NotifyService::Deliver(Route& r, const std::string& body, const std::string
 void NotifyService::TickLoop() {
   while (SleepUnlessStopping(Millis(1000))) {
     for (auto& r : routes_) {
-      std::lock_guard lock(r->mu);
-      SendSummaryLocked(*r);
+      // A route busy delivering (maybe retrying a dead webhook for long) is
+      // skipped: its own thread sends the summary before its next message.
+      std::unique_lock lock(r->mu, std::try_to_lock);
+      if (lock.owns_lock()) {
+        SendSummaryLocked(*r);
+      }
     }
   }
 }
