@@ -34,8 +34,12 @@ class CurlWebhookPoster final : public WebhookPoster {
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     curl_slist_free_all(list);
     curl_easy_cleanup(curl);
-    if (rc != CURLE_OK) {
+    if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT) {
       // The URL may carry a secret token: name only the failure.
+      return absl::FailedPreconditionError(std::string("webhook URL unusable (http and https only): ") +
+                                           curl_easy_strerror(rc));
+    }
+    if (rc != CURLE_OK) {
       return absl::UnavailableError(std::string("webhook unreachable: ") + curl_easy_strerror(rc));
     }
     if (status >= 200 && status < 300) {

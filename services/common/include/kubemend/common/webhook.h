@@ -6,7 +6,7 @@
 // Errors (absl::Status): Unavailable for what a retry may cure (no
 // connection, timeout, HTTP 5xx, 408, 429); FailedPrecondition for an answer
 // that will not change by retrying (other 4xx: a revoked Slack hook answers
-// 404 or 410). Neither message contains the URL or any header value: the URL
+// 404 or 410; a URL that is not http or https). Neither message contains the URL or any header value: the URL
 // of a Slack incoming webhook is itself the secret.
 //
 // Thread-safe: each Post uses its own libcurl handle.
