@@ -21,7 +21,7 @@ except ImportError:
     sys.exit("check_manifests.py: PyYAML missing (apt-get install python3-yaml)")
 
 KUBEMEND_SERVICES = ["collector", "analyzer", "safety-gate", "executor", "audit"]
-CLUSTER_READERS = {"kubemend-executor", "kubemend-collector", "kubemend-analyzer"}
+CLUSTER_READERS = {"kubemend-executor", "kubemend-collector", "kubemend-analyzer", "kubemend-safety-gate"}
 READ_VERBS = {"get", "list", "watch"}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
 
@@ -167,7 +167,7 @@ def check_rbac(name, docs, readme, optional_exec=False):
             for s in obj.get("subjects", []):
                 if s.get("kind") != "ServiceAccount" or s.get("name") not in CLUSTER_READERS:
                     fail(f"{name}: {obj['kind']}/{obj['metadata']['name']}",
-                         f"binds {s.get('kind')} {s.get('name')}: only executor, collector and analyzer get RBAC")
+                         f"binds {s.get('kind')} {s.get('name')}: only executor, collector, analyzer and safety-gate get RBAC")
     want = parse_rbac_table(readme)
     got = rbac_for(docs, "kubemend-executor")
     for key in sorted(set(want) | set(got)):
@@ -189,9 +189,14 @@ def check_rbac(name, docs, readme, optional_exec=False):
             fail(f"{name}: analyzer RBAC {key}", f"only get/list/watch on healingpolicies, got {sorted(verbs)}")
     if not analyzer:
         fail(name, "the analyzer cannot read healingpolicies")
+    # The gate reads HealingActions (approvals) and writes only their status.
+    gate = rbac_for(docs, "kubemend-safety-gate")
+    want_gate = {("kubemend.io", "healingactions"): READ_VERBS, ("kubemend.io", "healingactions/status"): {"patch"}}
+    if gate != want_gate:
+        fail(f"{name}: safety-gate RBAC", f"want {want_gate}, got {gate}")
     # No token where there is no RBAC.
     sas = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ServiceAccount"}
-    for s in ("safety-gate", "audit"):
+    for s in ("audit",):
         sa = sas.get(f"kubemend-{s}")
         if sa is None:
             fail(name, f"no ServiceAccount kubemend-{s}")
@@ -232,6 +237,12 @@ def check_namespace_and_netpol(name, docs):
            and d["spec"]["names"]["plural"] == "healingpolicies"]
     if not crd:
         fail(name, "no HealingPolicy CRD")
+    if not any(d["kind"] == "CustomResourceDefinition" and d["spec"]["names"]["plural"] == "healingactions"
+               for d in docs):
+        fail(name, "no HealingAction CRD")
+    if not any(d["kind"] == "ValidatingAdmissionPolicyBinding"
+               and d["spec"].get("policyName") == "kubemend-healingaction-approval" for d in docs):
+        fail(name, "no admission policy binding for HealingAction approvals (approvals in another's name)")
 
 
 def check_secrets_rendered(name, docs):
