@@ -48,7 +48,7 @@ bool Eventually(const std::function<bool()>& pred, seconds deadline) {
 }
 
 // Runs a command; exit code and combined output.
-std::pair<int, std::string> Run(const std::string& cmd) {
+std::pair<int, std::string> Sh(const std::string& cmd) {
   FILE* f = popen((cmd + " 2>&1").c_str(), "r");
   if (f == nullptr) {
     return {-1, ""};
@@ -187,8 +187,8 @@ TEST_F(HealingActionE2ETest, ApprovedFromKubernetesByAPermittedUserOnly) {
         return !name.empty();
       },
       seconds(90)))
-      << "no Pending HealingAction in " << ns_ << ": " << Run(AdminKubectl() + " get healingactions -A -o yaml").second;
-  auto [gc, listing] = Run(AdminKubectl() + " get healingactions -A");
+      << "no Pending HealingAction in " << ns_ << ": " << Sh(AdminKubectl() + " get healingactions -A -o yaml").second;
+  auto [gc, listing] = Sh(AdminKubectl() + " get healingactions -A");
   ASSERT_EQ(gc, 0) << listing;
   std::cout << "$ kubectl get healingactions -A\n" << listing;
   EXPECT_NE(listing.find(name), std::string::npos);
@@ -197,29 +197,33 @@ TEST_F(HealingActionE2ETest, ApprovedFromKubernetesByAPermittedUserOnly) {
   EXPECT_NE(listing.find("Deployment/" + ns_ + "/web"), std::string::npos);
 
   // bob: no RBAC on healingactions -> Forbidden, exit 3.
-  auto [bc, bout] = Run(As("bob") + KUBECTL_KUBEMEND_BIN " approve " + name.substr(0, 8) + " -n " + ns_);
+  auto [bc, bout] = Sh(As("bob") + KUBECTL_KUBEMEND_BIN " approve " + name.substr(0, 8) + " -n " + ns_);
+  std::cout << "$ kubectl kubemend approve " << name.substr(0, 8) << " -n " << ns_ << "   # as bob\n" << bout;
   EXPECT_EQ(bc, 3) << bout;
   EXPECT_NE(bout.find("forbidden"), std::string::npos) << bout;
   // carol: may update, but signs with alice's name -> the admission policy refuses.
-  auto [cc, cout_] = Run(As("carol") + Env("KUBEMEND_TEST_KUBECTL") + " -n " + ns_ + " patch healingaction " + name +
+  auto [cc, cout_] = Sh(As("carol") + Env("KUBEMEND_TEST_KUBECTL") + " -n " + ns_ + " patch healingaction " + name +
                          " --type merge -p '{\"spec\":{\"approval\":{\"decision\":\"approve\",\"user\":\"alice\"}}}'");
+  std::cout << "$ kubectl patch healingaction " << name << " ... user alice   # as carol\n" << cout_;
   EXPECT_NE(cc, 0) << cout_;
   EXPECT_NE(cout_.find("spec.approval.user must be the requesting user carol"), std::string::npos) << cout_;
   EXPECT_EQ(Jsonpath("healingaction/" + name, "{.status.phase}"), "Pending");
 
   // alice: kubemend-approver -> accepted by the gate, applied.
-  auto [ac, aout] = Run(As("alice") + KUBECTL_KUBEMEND_BIN " approve " + name.substr(0, 8) +
+  auto [ac, aout] = Sh(As("alice") + KUBECTL_KUBEMEND_BIN " approve " + name.substr(0, 8) + " -n " + ns_ +
                         " --reason 'restart is safe now' --wait 60s");
-  std::cout << "$ kubectl kubemend approve " << name.substr(0, 8) << " --reason 'restart is safe now'\n" << aout;
+  std::cout << "$ kubectl kubemend approve " << name.substr(0, 8) << " -n " << ns_
+            << " --reason 'restart is safe now'   # as alice\n"
+            << aout;
   ASSERT_EQ(ac, 0) << aout;
   EXPECT_NE(aout.find("Accepted: approved by kubernetes:alice"), std::string::npos) << aout;
   ASSERT_TRUE(Eventually([&] { return Jsonpath("healingaction/" + name, "{.status.phase}") == "Succeeded"; },
                          seconds(120)))
-      << Run(AdminKubectl() + " -n " + ns_ + " get healingaction " + name + " -o yaml").second;
+      << Sh(AdminKubectl() + " -n " + ns_ + " get healingaction " + name + " -o yaml").second;
   EXPECT_EQ(Jsonpath("healingaction/" + name, "{.status.approver}"), "kubernetes:alice");
   EXPECT_NE(Jsonpath("deployment/web", "{.spec.template.metadata.annotations}").find("restartedAt"), std::string::npos);
   std::cout << "$ kubectl get healingactions -n " << ns_ << " -o wide\n"
-            << Run(AdminKubectl() + " -n " + ns_ + " get healingactions -o wide").second;
+            << Sh(AdminKubectl() + " -n " + ns_ + " get healingactions -o wide").second;
 
   // The trail (the source of truth) names alice, as Kubernetes authenticated her.
   pqxx::connection c(stack_.dsn());
@@ -234,7 +238,7 @@ TEST_F(HealingActionE2ETest, ApprovedFromKubernetesByAPermittedUserOnly) {
   std::string describe;
   EXPECT_TRUE(Eventually(
       [&] {
-        describe = Run(AdminKubectl() + " -n " + ns_ + " describe deployment web").second;
+        describe = Sh(AdminKubectl() + " -n " + ns_ + " describe deployment web").second;
         return describe.find("RemediationVerified") != std::string::npos;
       },
       seconds(30)))
@@ -243,6 +247,13 @@ TEST_F(HealingActionE2ETest, ApprovedFromKubernetesByAPermittedUserOnly) {
     EXPECT_NE(describe.find(reason), std::string::npos) << reason << " missing:\n" << describe;
   }
   std::cout << "$ kubectl describe deployment web (Events)\n" << describe.substr(describe.find("Events:")) << "\n";
+
+  // The real kubectl finds the plugin and completes it through kubectl_complete-kubemend.
+  auto [pc, pout] = Sh(As("alice") + "kubectl kubemend version");
+  EXPECT_EQ(pc, 0) << pout;
+  EXPECT_NE(pout.find("kubemendctl "), std::string::npos) << pout;
+  auto [kc, kout] = Sh(As("alice") + "kubectl __complete kubemend ap");
+  EXPECT_NE(kout.find("approve\n"), std::string::npos) << kout;
 }
 
 }  // namespace

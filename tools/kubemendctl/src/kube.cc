@@ -125,7 +125,10 @@ int FindAction(Context& ctx, const Kubectl& k, const Args& a, std::string* ns, s
   }
   Proc p = k(get);
   if (p.code != 0) {
-    return KubectlFail(ctx, "listing HealingActions", p);
+    return KubectlFail(ctx,
+                       std::string("listing HealingActions") +
+                           (a.Has("namespace") ? "" : " in all namespaces (allowed in one only? add -n NAMESPACE)"),
+                       p);
   }
   auto list = nlohmann::json::parse(p.out, nullptr, false);
   std::vector<std::pair<std::string, std::string>> hits;
