@@ -56,6 +56,17 @@ VALUES
 "$helm" lint --strict "$chart" -f "$work/custom.yaml" >"$work/lint.out" 2>&1 && ok "helm lint --strict (non-default values)" \
   || { cat "$work/lint.out"; bad "helm lint (non-default values)"; }
 
+# The packaged chart (what a chart repository serves) renders the same objects.
+if "$helm" package "$chart" -d "$work/pkg" >/dev/null 2>"$work/err" \
+    && "$helm" template kubemend "$work"/pkg/kubemend-*.tgz --namespace kubemend --include-crds \
+      --set webhook.existingSecret=w --set admin.existingSecret=a >"$work/pkg.yaml" 2>>"$work/err" \
+    && tpl --include-crds --set webhook.existingSecret=w --set admin.existingSecret=a >"$work/dir.yaml" 2>>"$work/err" \
+    && diff -q <(grep -v '^# Source' "$work/pkg.yaml") <(grep -v '^# Source' "$work/dir.yaml") >/dev/null; then
+  ok "helm package: the .tgz renders what the directory renders"
+else
+  cat "$work/err"; bad "the packaged chart renders differently (or helm package failed)"
+fi
+
 # 3. the manifest invariants
 check() {  # check NAME FILE [check_manifests flags]
   local name=$1 file=$2; shift 2
