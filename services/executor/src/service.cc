@@ -121,6 +121,23 @@ class AdminService final : public v1::ExecutorAdmin::Service {
   std::function<absl::Status(const v1::Event&)> publish_;
 };
 
+// The view of what happens (HealingActions, Events), written on its own
+// thread so that a failed write never holds up an action; null without a
+// cluster or with executor.kube_view.enabled off.
+std::unique_ptr<KubeView> StartKubeView(kube::KubeClient* client, const ExecutorConfig& cfg, ServiceRuntime& rt) {
+  if (client == nullptr || !cfg.kube_view) {
+    return nullptr;
+  }
+  KubeViewOptions vo;
+  vo.own_ns = cfg.own_namespace.empty() ? "kubemend" : cfg.own_namespace;
+  vo.instance = rt.config().instance;
+  vo.retention = cfg.kube_view_retention;
+  vo.gc_interval = cfg.kube_view_gc_interval;
+  auto view = std::make_unique<KubeView>(*client, rt.clock(), vo, &rt.metrics());
+  view->Start();
+  return view;
+}
+
 }  // namespace
 
 int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
@@ -183,18 +200,7 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
     actuator = std::make_unique<Actuator>(*client, notifier.get(), sleep, clock, ao);
     verifier = std::make_unique<Verifier>(*client, sleep, clock, VerifierOptions{cfg.verify_poll, cfg.verify_stable});
   }
-  // The view of what happens (HealingActions, Events): written on its own
-  // thread; a failed write never holds up an action.
-  std::unique_ptr<KubeView> view;
-  if (client && cfg.kube_view) {
-    KubeViewOptions vo;
-    vo.own_ns = cfg.own_namespace.empty() ? "kubemend" : cfg.own_namespace;
-    vo.instance = rt.config().instance;
-    vo.retention = cfg.kube_view_retention;
-    vo.gc_interval = cfg.kube_view_gc_interval;
-    view = std::make_unique<KubeView>(*client, clock, vo, &rt.metrics());
-    view->Start();
-  }
+  std::unique_ptr<KubeView> view = StartKubeView(client.get(), cfg, rt);
   ExecutorOptions eo;
   if (view) {
     eo.on_start = [&view](const v1::Event& d) { view->OnStart(d); };
