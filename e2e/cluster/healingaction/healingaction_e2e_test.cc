@@ -249,9 +249,12 @@ TEST_F(HealingActionE2ETest, ApprovedFromKubernetesByAPermittedUserOnly) {
   std::cout << "$ kubectl describe deployment web (Events)\n" << describe.substr(describe.find("Events:")) << "\n";
 
   // The real kubectl finds the plugin and completes it through kubectl_complete-kubemend.
-  auto [pc, pout] = Sh(As("alice") + "kubectl kubemend version");
+  auto [pc, pout] = Sh(As("alice") + "KUBEMEND_RUN_DIR=" + stack_.run_dir() + " kubectl kubemend status");
   EXPECT_EQ(pc, 0) << pout;
-  EXPECT_NE(pout.find("kubemendctl "), std::string::npos) << pout;
+  for (const char* svc : {"collector", "analyzer", "safety-gate", "executor", "audit"}) {
+    EXPECT_NE(pout.find(svc), std::string::npos) << pout;
+  }
+  std::cout << "$ kubectl kubemend status\n" << pout;
   auto [kc, kout] = Sh(As("alice") + "kubectl __complete kubemend ap");
   EXPECT_NE(kout.find("approve\n"), std::string::npos) << kout;
 }
