@@ -33,13 +33,13 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::seconds;
 
-struct Run {
+struct Ran {
   int code = -1;
   std::string out;  // stdout and stderr
 };
 
-Run Shell(const std::string& cmd) {
-  Run r;
+Ran Shell(const std::string& cmd) {
+  Ran r;
   FILE* f = popen((cmd + " 2>&1").c_str(), "r");
   if (f == nullptr) {
     return r;
@@ -82,7 +82,7 @@ class PolicyCrdE2eTest : public ::testing::Test {
     ASSERT_EQ(ApplyKubemendIdentities(dir_.string()), "");
     for (const char* crd : {"healingpolicies", "anomalyactions", "healthchecks", "sloviolations", "budgetguards",
                             "costalerts", "predictivescales"}) {
-      Run w = K(std::string("wait --for condition=Established --timeout 60s crd/") + crd + ".kubemend.io");
+      Ran w = K(std::string("wait --for condition=Established --timeout 60s crd/") + crd + ".kubemend.io");
       ASSERT_EQ(w.code, 0) << w.out;
     }
     ns_ = "hp-e2e-" + NewUuid().substr(0, 8);
@@ -110,15 +110,15 @@ class PolicyCrdE2eTest : public ::testing::Test {
     fs::remove_all(dir_, ec);
   }
 
-  Run K(const std::string& args) const { return Shell(kubectl_ + " " + args); }
+  Ran K(const std::string& args) const { return Shell(kubectl_ + " " + args); }
   // kubectl apply of `yaml` (namespace filled in).
-  Run Apply(const std::string& name, const std::string& yaml) const {
+  Ran Apply(const std::string& name, const std::string& yaml) const {
     const fs::path f = dir_ / (name + ".yaml");
     std::ofstream(f) << yaml;
     return K("apply -n " + ns_ + " -f " + f.string());
   }
   std::string Field(const std::string& what, const std::string& jsonpath) const {
-    Run r = K("get " + what + " -n " + ns_ + " -o jsonpath='" + jsonpath + "'");
+    Ran r = K("get " + what + " -n " + ns_ + " -o jsonpath='" + jsonpath + "'");
     return r.code == 0 ? r.out : "";
   }
   std::string Condition(const std::string& what, const std::string& type, const std::string& field) const {
@@ -142,7 +142,7 @@ TEST_F(PolicyCrdE2eTest, AppliedPolicyIsAcceptedUsedCountedAndRemovedOnDelete) {
   ASSERT_NO_FATAL_FAILURE(StartStack());
   const std::string alert = "KubemendPolicyProbe" + NewUuid().substr(0, 6);
   const std::string hp = "healingpolicy/restart-probe";
-  Run a = Apply("valid", Policy("restart-probe", "  mode: automatic\n  triggers:\n    - alert: {name: " + alert +
+  Ran a = Apply("valid", Policy("restart-probe", "  mode: automatic\n  triggers:\n    - alert: {name: " + alert +
                                                      "}\n  actions:\n    - type: RestartPod\n"));
   ASSERT_EQ(a.code, 0) << a.out;
   ASSERT_TRUE(WaitUntil([&] { return Condition(hp, "Accepted", "status") == "True"; }, seconds(30)))
@@ -224,14 +224,14 @@ TEST_F(PolicyCrdE2eTest, TheApiServerRefusesShapeErrorsAndNamesTheField) {
        "spec.triggers[0].metric.threshold"},
   };
   for (const auto& b : bad) {
-    Run r = Apply(b.name, Policy(b.name, b.spec));
+    Ran r = Apply(b.name, Policy(b.name, b.spec));
     EXPECT_NE(r.code, 0) << b.name << " was accepted";
     EXPECT_NE(r.out.find(b.field), std::string::npos) << b.name << ": " << r.out;
     std::printf("%s: %s", b.name.c_str(), r.out.c_str());
     EXPECT_NE(K("get healingpolicy " + b.name + " -n " + ns_).code, 0) << b.name << " was stored";
   }
   // A seed kind under our group: the same.
-  Run r = Apply("aa", "apiVersion: kubemend.io/v1alpha1\nkind: AnomalyAction\nmetadata: {name: aa}\nspec:\n"
+  Ran r = Apply("aa", "apiVersion: kubemend.io/v1alpha1\nkind: AnomalyAction\nmetadata: {name: aa}\nspec:\n"
                       "  metric: mem\n  threshold: '> -1Gi'\n  remediation: {type: restart}\n");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.out.find("spec.threshold"), std::string::npos) << r.out;
@@ -240,7 +240,7 @@ TEST_F(PolicyCrdE2eTest, TheApiServerRefusesShapeErrorsAndNamesTheField) {
 TEST_F(PolicyCrdE2eTest, WhatTheSchemaCannotSeeIsReportedInTheAcceptedCondition) {
   ASSERT_NO_FATAL_FAILURE(StartStack());
   const std::string hp = "healingpolicy/scale-web";
-  Run a = Apply("scale", Policy("scale-web", "  triggers: [{alert: {name: HighLatency}}]\n"
+  Ran a = Apply("scale", Policy("scale-web", "  triggers: [{alert: {name: HighLatency}}]\n"
                                              "  actions: [{type: ScaleWorkload, params: {percent: '50'}}]\n"));
   ASSERT_EQ(a.code, 0) << a.out;
   ASSERT_TRUE(WaitUntil([&] { return Condition(hp, "Accepted", "status") == "True"; }, seconds(30)))
