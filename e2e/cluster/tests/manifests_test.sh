@@ -88,7 +88,7 @@ refused bad-cooldown 'spec.cooldown' \
   'spec: {cooldown: soon, triggers: [{alert: {name: X}}], actions: [{type: RestartPod}]}'
 refused unknown-action 'spec.actions[0].type: Unsupported value: "Reboot"' \
   'spec: {triggers: [{alert: {name: X}}], actions: [{type: Reboot}]}'
-refused list-as-string 'spec.triggers: Invalid value: "string"' 'spec: {triggers: alert, actions: [{type: RestartPod}]}'
+refused list-as-string '.spec.triggers: expected list' 'spec: {triggers: alert, actions: [{type: RestartPod}]}'
 refused negative-threshold 'spec.triggers[0].metric.threshold' \
   "spec: {triggers: [{metric: {name: m, threshold: -5}}], actions: [{type: RestartPod}]}"
 echo "PASS"

@@ -114,8 +114,13 @@ as analyzer get pods -A >"$WORK/out" 2>&1 && fail "analyzer token listed pods"
 printf 'apiVersion: kubemend.io/v1alpha1\nkind: HealingPolicy\nmetadata: {name: rbac-probe, namespace: %s}\nspec: {triggers: [{alert: {name: X}}], actions: [{type: RestartPod}]}\n' \
   "$ns" >"$WORK/hp.yaml"
 k apply -f "$WORK/hp.yaml" >/dev/null || fail "admin cannot create a HealingPolicy"
-as analyzer -n "$ns" patch healingpolicy rbac-probe --subresource=status --type=merge \
-  -p '{"status":{"remediationCount":1}}' >/dev/null || fail "analyzer token cannot patch a HealingPolicy's status"
+# (A raw PATCH, as the analyzer sends it: kubectl patch would GET healingpolicies/status first.)
+code=$(curl -sS -o "$WORK/out" -w '%{http_code}' --cacert "$ca" -H "Authorization: Bearer ${tokens[analyzer]}" \
+  -X PATCH -H 'Content-Type: application/merge-patch+json' -d '{"status":{"remediationCount":1}}' \
+  "$server/apis/kubemend.io/v1alpha1/namespaces/$ns/healingpolicies/rbac-probe/status")
+[[ $code == 200 ]] || fail "analyzer token cannot patch a HealingPolicy's status: HTTP $code $(cat "$WORK/out")"
+[[ $(k -n "$ns" get healingpolicy rbac-probe -o jsonpath='{.status.remediationCount}') == 1 ]] \
+  || fail "the analyzer's status patch did not land"
 as analyzer -n "$ns" patch healingpolicy rbac-probe --type=merge -p '{"spec":{"priority":9}}' >"$WORK/out" 2>&1 \
   && fail "analyzer token patched a HealingPolicy's spec"
 grep -q Forbidden "$WORK/out" || fail "analyzer spec patch: expected Forbidden, got $(cat "$WORK/out")"
