@@ -142,17 +142,21 @@ TEST_F(PolicyCrdE2eTest, AppliedPolicyIsAcceptedUsedCountedAndRemovedOnDelete) {
   ASSERT_NO_FATAL_FAILURE(StartStack());
   const std::string alert = "KubemendPolicyProbe" + NewUuid().substr(0, 6);
   const std::string hp = "healingpolicy/restart-probe";
+  const auto t_apply = std::chrono::steady_clock::now();
   Ran a = Apply("valid", Policy("restart-probe", "  mode: automatic\n  triggers:\n    - alert: {name: " + alert +
                                                      "}\n  actions:\n    - type: RestartPod\n"));
   ASSERT_EQ(a.code, 0) << a.out;
   ASSERT_TRUE(WaitUntil([&] { return Condition(hp, "Accepted", "status") == "True"; }, seconds(30)))
       << K("get " + hp + " -n " + ns_ + " -o yaml").out << AnalyzerLog();
+  std::printf("Accepted=True %.1f s after kubectl apply (poll 2 s, status interval 1 s)\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t_apply).count());
   EXPECT_EQ(Condition(hp, "Ready", "status"), "True");
   EXPECT_EQ(Field(hp, "{.status.observedGeneration}"), Field(hp, "{.metadata.generation}"));
   EXPECT_EQ(Condition(hp, "Accepted", "observedGeneration"), Field(hp, "{.metadata.generation}"));
   std::printf("%s", K("get healingpolicies -n " + ns_).out.c_str());
 
   // A signal it names: a proposal citing it.
+  const auto t_alert = std::chrono::steady_clock::now();
   auto [code, body] = Post(stack_.CollectorUrl(), "/api/v1/alerts",
                            AlertBody(alert, {{"namespace", ns_}, {"pod", "web-1"}}, "fp-" + alert));
   ASSERT_EQ(code, 200) << body;
@@ -166,6 +170,8 @@ TEST_F(PolicyCrdE2eTest, AppliedPolicyIsAcceptedUsedCountedAndRemovedOnDelete) {
   // The status counts it, with when, and learns how it ended.
   ASSERT_TRUE(WaitUntil([&] { return Field(hp, "{.status.remediationCount}") == "1"; }, seconds(30)))
       << K("get " + hp + " -n " + ns_ + " -o yaml").out;
+  std::printf("remediationCount=1 %.1f s after the alert was posted\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t_alert).count());
   EXPECT_FALSE(Field(hp, "{.status.lastTriggered}").empty());
   // How it ended, by the trail: the executor's outcome, or the gate's verdict when it stopped there.
   const std::string proposal = QueryString(
