@@ -430,6 +430,21 @@ absl::StatusOr<GitOpsWriter::Located> GitOpsWriter::Locate(const std::string& di
                              " in " + repo.url + " (" + repo.base + ")");
 }
 
+namespace {
+// A Markdown table cell: a "|" would end it.
+std::string Cell(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '|') {
+      out += "\\|";
+    } else if (c != '\n') {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+}  // namespace
+
 std::string GitOpsWriter::Body(const GitOpsRequest& req, const GitOpsRepo& repo, const std::string& file,
                                const std::string& diff) const {
   std::string b;
@@ -445,14 +460,14 @@ std::string GitOpsWriter::Body(const GitOpsRequest& req, const GitOpsRepo& repo,
   if (!req.evidence.empty()) {
     b += "### Evidence\n\n| fact | value |\n| --- | --- |\n";
     for (const auto& [k, v] : req.evidence) {
-      b += fmt::format("| {} | {} |\n", k, v);
+      b += fmt::format("| {} | {} |\n", Cell(k), Cell(v));
     }
     b += "\n";
   }
   b += "### Approved by\n\n" + req.rule + (req.policy.empty() ? "" : " (policy " + req.policy + ")") + "\n\n";
   b += "### Change\n\n| field | before | after |\n| --- | --- | --- |\n";
   for (const auto& c : req.changes) {
-    b += fmt::format("| `{}` | {} | {} |\n", c.path, c.before.empty() ? "(unset)" : c.before, c.after);
+    b += fmt::format("| `{}` | {} | {} |\n", Cell(c.path), c.before.empty() ? "(unset)" : Cell(c.before), Cell(c.after));
   }
   b += fmt::format("\nIn `{}` (branch `{}`):\n\n```diff\n{}```\n\n", file, repo.base, diff);
   b += "### Incident\n\n";

@@ -177,6 +177,7 @@ class GitOpsTest : public ::testing::Test {
     d->set_approver("safety-gate");
     d->mutable_proposal()->set_reason("container app was OOM-killed 3 times in 10m");
     (*d->mutable_proposal()->mutable_facts())["oom_kills"] = "3";
+    (*d->mutable_proposal()->mutable_facts())["attempt_key"] = "shop/web|IncreaseMemory";
     d->mutable_proposal()->mutable_policy()->set_name("oom-increase-memory");
     auto* a = d->mutable_proposal()->mutable_action();
     a->set_type(v1::ACTION_TYPE_INCREASE_MEMORY);
@@ -248,7 +249,7 @@ TEST_F(GitOpsTest, ArgoManagedDeploymentGetsAPullRequestNotALivePatch) {
   EXPECT_EQ(pulls[0].base, "main");
   EXPECT_EQ(pulls[0].head, "kubemend/act-1");
   const std::string& body = pulls[0].body;
-  for (const char* want : {"**IncreaseMemory** on `Deployment/shop/web`", "OOM-killed 3 times", "| oom_kills | 3 |",
+  for (const char* want : {"**IncreaseMemory** on `Deployment/shop/web`", "OOM-killed 3 times", "| oom_kills | 3 |", "| attempt_key | shop/web\\|IncreaseMemory |",
                            "rule all-rules-passed by safety-gate", "policy oom-increase-memory",
                            "| 256Mi | 384Mi |", "```diff", "-              memory: 256Mi  # raised after INC-7",
                            "+              memory: 384Mi  # raised after INC-7",
