@@ -259,7 +259,6 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
     actuator = std::make_unique<Actuator>(*client, notifier.get(), sleep, clock, ao);
     verifier = std::make_unique<Verifier>(*client, sleep, clock, VerifierOptions{cfg.verify_poll, cfg.verify_stable});
   }
-<<<<<<< HEAD
   // GitOps mode: only with a repository bound (else every change is live).
   std::unique_ptr<GitOpsWriter> gitops;
   {
@@ -289,9 +288,7 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
       }
     }
   }
-=======
   std::unique_ptr<KubeView> view = StartKubeView(client.get(), cfg, rt);
->>>>>>> main
   ExecutorOptions eo;
   if (view) {
     eo.on_start = [&view](const v1::Event& d) { view->OnStart(d); };

@@ -43,17 +43,14 @@ struct ExecutorConfig {
   // One attempt to read the outcome index and the kill-switch state at start
   // (decisions wait until it is read, however long that takes).
   std::chrono::milliseconds catch_up_timeout{20000};
-<<<<<<< HEAD
   // GitOps mode (docs/gitops.md): on when executor.gitops.repos binds at
   // least one repository.
   GitOpsConfig gitops;
   YAML::Node gitops_repos;  // executor.gitops.repos, parsed by ParseGitOpsRepos
-=======
   // The Kubernetes view (kube_view.h): HealingAction objects and Events.
   bool kube_view = true;
   std::chrono::milliseconds kube_view_retention{7LL * 24 * 3600 * 1000};
   std::chrono::milliseconds kube_view_gc_interval{10 * 60 * 1000};
->>>>>>> main
   ExecutorConfig();
 };
 
