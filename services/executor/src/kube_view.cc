@@ -260,6 +260,20 @@ std::optional<ViewUpdate> ViewOfOutcome(const v1::Event& outcome, const std::str
       u.events.push_back({kube::EventType::kWarning, reasons::kRefused,
                           action + " refused on the live object (rule live-protection): " + o.error()});
       break;
+    case v1::OUTCOME_STATUS_PENDING_MERGE:  // GitOps mode: the fix waits in a pull request
+      u.status["phase"] = "InProgress";
+      u.status["pullRequest"] = o.pull_request().url();
+      u.status["message"] = "pull request #" + std::to_string(o.pull_request().number()) + " (" +
+                            o.pull_request().url() + ") waits for review: " + ChangesText(o);
+      u.events.push_back({kube::EventType::kNormal, "PullRequestOpened",
+                          action + " proposed as pull request " + o.pull_request().url() + ": " + ChangesText(o)});
+      break;
+    case v1::OUTCOME_STATUS_CLOSED:  // the pull request was closed without merging
+      u.status["phase"] = "Denied";
+      u.status["pullRequest"] = o.pull_request().url();
+      u.status["message"] = detail;
+      u.events.push_back({kube::EventType::kNormal, "PullRequestClosed", action + ": " + detail});
+      break;
     case v1::OUTCOME_STATUS_FAILED:
     default:
       u.status["phase"] = "Failed";
