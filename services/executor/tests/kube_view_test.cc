@@ -131,6 +131,18 @@ TEST_F(KubeViewTest, APhaseNeverMovesBackwards) {
   EXPECT_FALSE(ViewOfOutcome(Outcome(v1::OUTCOME_STATUS_DUPLICATE), "kubemend").has_value());
 }
 
+TEST_F(KubeViewTest, APullRequestIsInProgressUntilItsMergedOutcome) {
+  v1::Event pending = Outcome(v1::OUTCOME_STATUS_PENDING_MERGE);
+  pending.mutable_outcome()->mutable_pull_request()->set_url("https://github.com/acme/deploy/pull/7");
+  pending.mutable_outcome()->mutable_pull_request()->set_number(7);
+  view_.Apply(*ViewOfOutcome(pending, "kubemend"));
+  EXPECT_EQ(Action()["status"]["phase"], "InProgress");
+  EXPECT_EQ(Action()["status"]["pullRequest"], "https://github.com/acme/deploy/pull/7");
+  EXPECT_EQ(Reasons(), (std::vector<std::string>{"PullRequestOpened"}));
+  view_.Apply(*ViewOfOutcome(Outcome(v1::OUTCOME_STATUS_SUCCEEDED), "kubemend"));
+  EXPECT_EQ(Action()["status"]["phase"], "Succeeded");
+}
+
 TEST_F(KubeViewTest, RefusalsAndSkipsNameTheirRule) {
   auto refused = ViewOfDecision(Decision(v1::VERDICT_REJECTED, "protected-label"), "kubemend");
   EXPECT_EQ(refused.status["phase"], "Refused");
