@@ -1,111 +1,74 @@
-// pipeline_bench: the whole stack under load, as processes.
+// pipeline_bench: the whole stack under load, as processes, next to its
+// ceilings measured in the same run.
 //
-// Two phases against one `./kubemend up` stack (its own database and topics):
-//  1. latency: alerts at a fixed rate (default 1,000/s); for each, the time
-//     from sending the webhook to its outcome row landing in the trail
-//     (outcome.ingested_at, the audit transaction's start), p50/p99/max.
-//  2. throughput: as many alerts as the stack takes, from several keep-alive
+//   bench/run.sh pipeline [--latency-n 5000] [--rate 1000] [--latency-connections 32]
+//                         [--throughput-n 30000] [--connections 8] [--profile DIR]
+//
+// Against one `./kubemend up` stack (its own database and topics on the
+// benchmark's Apache Kafka and PostgreSQL):
+//  0. the floor of four broker hops on the same broker (floor.h), paced at
+//     the latency phase's rate;
+//  1. latency: alerts paced at a fixed rate (default 1,000/s); for each, the
+//     time from its scheduled send time to its outcome row committed in the
+//     trail (outcome.ingested_at), p50/p99/max, beside the floor;
+//  2. throughput: as many alerts as the stack takes from several keep-alive
 //     connections; signals per second from the first send to the last
-//     outcome row.
-// Ceilings printed beside the figures, measured in the same run:
-//  - plain COPY into a table shaped like audit_events (rows/s), and the
-//    audit-bound ceiling = COPY rate / 4 events per signal;
-//  - the floor of four broker hops is in TOOLCHAIN.md (~1.2 ms per hop).
-// Also the peak RSS of the stack (five services + broker) during load.
+//     outcome row, reported only when every accepted alert's row arrived;
+//  3. ceiling: plain COPY of trail-shaped rows into a copy of the trail's
+//     table, divided by the four trail rows each signal makes.
+// The peak RSS of each process (five services + broker) is sampled through
+// both load phases. With --profile DIR, `perf record` samples each service
+// during the throughput phase and the top symbols are printed.
+// Lines starting with "RESULT " are for bench/compare.sh.
 #include <httplib.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <pqxx/pqxx>
-#include <thread>
-#include <vector>
 
+#include "floor.h"
 #include "kubemend/common/ids.h"
+#include "kubemend/common/log.h"
+#include "load.h"
 #include "stack.h"
 
 using namespace kubemend;
+using namespace kubemend::bench;
 using namespace kubemend::e2e;
-using Clock = std::chrono::system_clock;
 
 namespace {
 
-long RssKiB(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      return std::stol(line.substr(6));
-    }
-  }
-  return 0;
-}
-
-struct Sent {
-  std::string signal_id;
-  double sent_epoch_ms;
+struct Options {
+  int latency_n = 5000;
+  double rate = 1000;
+  int latency_conns = 32;
+  int throughput_n = 30000;
+  int conns = 8;
+  std::string profile_dir;
 };
 
-// Every alert is a new pod, so each is its own incident.
-std::string Body(int i, const std::string& run) {
-  return AlertBody("KubePodCrashLooping",
-                   {{"namespace", "bench"}, {"pod", run + "-api-" + std::to_string(i)}},
-                   run + "-" + std::to_string(i));
+Options ParseArgs(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--latency-n") o.latency_n = std::atoi(argv[i + 1]);
+    else if (a == "--rate") o.rate = std::atof(argv[i + 1]);
+    else if (a == "--latency-connections") o.latency_conns = std::atoi(argv[i + 1]);
+    else if (a == "--throughput-n") o.throughput_n = std::atoi(argv[i + 1]);
+    else if (a == "--connections") o.conns = std::atoi(argv[i + 1]);
+    else if (a == "--profile") o.profile_dir = argv[i + 1];
+    else {
+      std::cerr << "unknown option " << a << "\n";
+      std::exit(2);
+    }
+  }
+  return o;
 }
 
-double EpochMs(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(t.time_since_epoch()).count();
-}
-
-std::string IdFromReply(const std::string& body) {
-  auto p = body.find("\"event_ids\":[\"");
-  if (p == std::string::npos) {
-    return "";
-  }
-  p += 14;
-  return body.substr(p, body.find('"', p) - p);
-}
-
-// Sends `n` alerts over `conns` keep-alive connections, paced at `rate`/s in
-// total (0 = as fast as possible).
-std::vector<Sent> Send(const std::string& url, int n, int conns, double rate, const std::string& run,
-                       std::atomic<bool>* failed) {
-  std::vector<std::vector<Sent>> per(conns);
-  std::vector<std::thread> threads;
-  auto start = Clock::now();
-  for (int c = 0; c < conns; ++c) {
-    threads.emplace_back([&, c] {
-      httplib::Client cl(url);
-      cl.set_keep_alive(true);
-      cl.set_tcp_nodelay(true);  // no Nagle stalls on small POSTs
-      cl.set_read_timeout(30);
-      for (int i = c; i < n; i += conns) {
-        if (rate > 0) {
-          auto due = start + std::chrono::microseconds(static_cast<int64_t>(i * 1e6 / rate));
-          std::this_thread::sleep_until(due);
-        }
-        auto t = Clock::now();
-        auto res = cl.Post("/api/v1/alerts", Body(i, run), "application/json");
-        if (!res || res->status != 200) {
-          *failed = true;
-          continue;
-        }
-        per[c].push_back({IdFromReply(res->body), EpochMs(t)});
-      }
-    });
-  }
-  for (auto& t : threads) {
-    t.join();
-  }
-  std::vector<Sent> all;
-  for (auto& v : per) {
-    all.insert(all.end(), v.begin(), v.end());
-  }
-  return all;
-}
+const char* kOutcomes = "SELECT count(*) FROM audit_events WHERE event_type='outcome'";
 
 // outcome.ingested_at per signal id, via the causation chain.
 std::map<std::string, double> OutcomeTimes(const std::string& dsn) {
@@ -124,24 +87,22 @@ std::map<std::string, double> OutcomeTimes(const std::string& dsn) {
   return out;
 }
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) {
-    return NAN;
-  }
-  std::sort(v.begin(), v.end());
-  size_t i = std::min(v.size() - 1, static_cast<size_t>(std::ceil(p / 100.0 * v.size())) - 1);
-  return v[i];
-}
+const std::vector<std::string> kCopyColumns = {
+    "event_id",         "event_type",     "occurred_at",   "recorded_at",     "producer_service",
+    "producer_instance", "incident_id",   "causation_id",  "trace_id",        "target_cluster",
+    "target_namespace", "target_kind",    "target_name",   "target_container", "signal_name",
+    "action_type",      "verdict",        "rule",          "outcome_status",  "policy_name",
+    "kafka_topic",      "kafka_partition", "kafka_offset", "payload",         "payload_json"};
 
 double CopyCeiling(const std::string& dsn, int rows) {
   pqxx::connection c(dsn);
   {
     pqxx::work w(c);
-    w.exec("CREATE TABLE copy_ceiling AS SELECT event_id, event_type, occurred_at, recorded_at, "
-           "producer_service, producer_instance, incident_id, causation_id, trace_id, target_cluster, "
-           "target_namespace, target_kind, target_name, target_container, signal_name, action_type, "
-           "verdict, rule, outcome_status, policy_name, kafka_topic, kafka_partition, kafka_offset, "
-           "payload, payload_json FROM audit_events WITH NO DATA");
+    std::string cols;
+    for (const auto& k : kCopyColumns) {
+      cols += (cols.empty() ? "" : ", ") + k;
+    }
+    w.exec("CREATE TABLE copy_ceiling AS SELECT " + cols + " FROM audit_events WITH NO DATA");
     w.exec("ALTER TABLE copy_ceiling ADD PRIMARY KEY (event_id)");
     w.commit();
   }
@@ -151,15 +112,7 @@ double CopyCeiling(const std::string& dsn, int rows) {
   constexpr int kBatch = 2000;
   for (int done = 0; done < rows; done += kBatch) {
     pqxx::work w(c);
-    pqxx::stream_to s(w, "copy_ceiling",
-                      std::vector<std::string>{"event_id", "event_type", "occurred_at", "recorded_at",
-                                               "producer_service", "producer_instance", "incident_id",
-                                               "causation_id", "trace_id", "target_cluster",
-                                               "target_namespace", "target_kind", "target_name",
-                                               "target_container", "signal_name", "action_type",
-                                               "verdict", "rule", "outcome_status", "policy_name",
-                                               "kafka_topic", "kafka_partition", "kafka_offset",
-                                               "payload", "payload_json"});
+    pqxx::stream_to s(w, "copy_ceiling", kCopyColumns);
     for (int i = 0; i < kBatch; ++i) {
       s << std::make_tuple(NewUuid(), std::string("signal"), std::string("2026-11-22 10:00:00+00"),
                            std::string("2026-11-22 10:00:00+00"), std::string("collector"),
@@ -176,20 +129,44 @@ double CopyCeiling(const std::string& dsn, int rows) {
   return rows / secs;
 }
 
+void PrintLoop(const Stack& stack) {
+  std::string kubeconfig = stack.Env("KUBEMEND_KUBECONFIG");
+  std::printf("in the loop: broker Apache Kafka (scripts/kafka.sh, KRaft, one node) at %s; "
+              "PostgreSQL 15 (fsync=off, synchronous_commit=off); cluster: %s; verification: off "
+              "(bench policy verify: false); safety limits: rate limits and blast radius off, "
+              "policy cap 1,000,000/h, cooldown 0; every signal a new incident\n",
+              stack.brokers().c_str(),
+              kubeconfig.empty() ? "none (executor record-only: the action is decided and recorded, "
+                                   "not applied)"
+                                 : kubeconfig.c_str());
+}
+
+// The rows of the accepted alerts, each from its origin; the alerts whose
+// row did not come are counted by the caller.
+std::vector<double> Latencies(const std::string& dsn, const LoadResult& load) {
+  auto landed = OutcomeTimes(dsn);
+  std::vector<double> lat;
+  for (const auto& s : load.accepted) {
+    auto it = landed.find(s.signal_id);
+    if (it != landed.end()) {
+      lat.push_back(it->second - s.origin_ms);
+    }
+  }
+  return lat;
+}
+
+void ReportFailures(const char* phase, const LoadResult& r) {
+  if (r.failed > 0) {
+    std::printf("  %s: %d webhooks FAILED (not counted as accepted); first: %s\n", phase, r.failed,
+                r.first_failure.c_str());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int latency_n = 5000;
-  double latency_rate = 1000;
-  int throughput_n = 30000;
-  int conns = 8;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--latency-n") latency_n = std::atoi(argv[i + 1]);
-    else if (a == "--rate") latency_rate = std::atof(argv[i + 1]);
-    else if (a == "--throughput-n") throughput_n = std::atoi(argv[i + 1]);
-    else if (a == "--connections") conns = std::atoi(argv[i + 1]);
-  }
+  Options opt = ParseArgs(argc, argv);
+  InitLogging("bench", "warn", "logfmt");
   // The safety gate's rate limits and the policy's hourly cap would rightly
   // stop a burst of thousands of restarts; the benchmark measures the pipeline.
   for (const char* k : {"KUBEMEND_RATE_LIMITS_PER_TARGET_MAX", "KUBEMEND_RATE_LIMITS_PER_NAMESPACE_MAX",
@@ -206,63 +183,64 @@ int main(int argc, char** argv) {
     std::cerr << err << "\n";
     return 1;
   }
+  const std::vector<std::string> names = {"collector", "analyzer", "safety-gate", "executor", "audit"};
   std::vector<int> pids;
-  for (const char* s : {"collector", "analyzer", "safety-gate", "executor", "audit"}) {
+  for (const auto& s : names) {
     pids.push_back(stack.Pid(s));
   }
-  std::ifstream broker_pid(std::string(std::getenv("KUBEMEND_BENCH_BROKER_PID_FILE") ? std::getenv("KUBEMEND_BENCH_BROKER_PID_FILE") : ""));
+  const char* bpf = std::getenv("KUBEMEND_BENCH_BROKER_PID_FILE");
+  std::ifstream broker_pid(bpf ? bpf : "");
   int bpid = 0;
   broker_pid >> bpid;
-  std::atomic<long> peak_rss{0};
-  std::vector<std::atomic<long>> peak_each(pids.size() + 1);
-  std::atomic<bool> sampling{true};
-  std::thread sampler([&] {
-    while (sampling) {
-      long total = 0;
-      for (size_t i = 0; i < pids.size(); ++i) {
-        long r = RssKiB(pids[i]);
-        total += r;
-        peak_each[i] = std::max(peak_each[i].load(), r);
-      }
-      if (bpid > 0) {
-        long r = RssKiB(bpid);
-        total += r;
-        peak_each[pids.size()] = std::max(peak_each[pids.size()].load(), r);
-      }
-      peak_rss = std::max(peak_rss.load(), total);
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-  });
+  pids.push_back(bpid);
+  int rc = 0;
 
+  // 0. the floor, on the same broker, at the same pace.
+  FloorResult floor = MeasureFourHopFloor(stack.brokers(), std::min(opt.latency_n, 3000), opt.rate);
+
+  RssSampler rss(pids);
   // Warm-up: group joins, connections, first partition assignments.
-  std::atomic<bool> failed{false};
-  Send(stack.CollectorUrl(), 200, 2, 0, "warm", &failed);
-  WaitForCount(stack.dsn(), "SELECT count(*) FROM audit_events WHERE event_type='outcome'",
-               [](long v) { return v >= 200; }, std::chrono::seconds(60));
+  SendAlerts(stack.CollectorUrl(), 200, 2, 0, "warm");
+  WaitForCount(stack.dsn(), kOutcomes, [](long v) { return v >= 200; }, std::chrono::seconds(60));
 
   // 1. latency at a fixed rate.
-  auto sent = Send(stack.CollectorUrl(), latency_n, 4, latency_rate, "lat", &failed);
-  WaitForCount(stack.dsn(), "SELECT count(*) FROM audit_events WHERE event_type='outcome'",
-               [&](long v) { return v >= 200 + latency_n; }, std::chrono::seconds(120));
-  auto landed = OutcomeTimes(stack.dsn());
-  std::vector<double> lat;
-  for (const auto& s : sent) {
-    auto it = landed.find(s.signal_id);
-    if (it != landed.end()) lat.push_back(it->second - s.sent_epoch_ms);
-  }
+  long before = QueryLong(stack.dsn(), kOutcomes);
+  LoadResult lat_load = SendAlerts(stack.CollectorUrl(), opt.latency_n, opt.latency_conns, opt.rate, "lat");
+  long lat_rows = 0;
+  bool lat_done = WaitForCount(stack.dsn(), kOutcomes,
+                               [&](long v) { return v >= before + static_cast<long>(lat_load.accepted.size()); },
+                               std::chrono::seconds(120), &lat_rows);
+  auto lat = Latencies(stack.dsn(), lat_load);
 
   // 2. throughput.
-  long before = QueryLong(stack.dsn(), "SELECT count(*) FROM audit_events WHERE event_type='outcome'");
+  before = QueryLong(stack.dsn(), kOutcomes);
+  std::unique_ptr<Profiler> prof;
+  if (!opt.profile_dir.empty()) {
+    std::map<std::string, int> named;
+    for (size_t i = 0; i < names.size(); ++i) {
+      named[names[i]] = pids[i];
+    }
+    prof = std::make_unique<Profiler>(opt.profile_dir, named);
+  }
+  std::vector<double> cpu0;
+  for (int pid : pids) {
+    cpu0.push_back(CpuSeconds(pid));
+  }
   auto t0 = std::chrono::steady_clock::now();
-  auto sent2 = Send(stack.CollectorUrl(), throughput_n, conns, 0, "tp", &failed);
-  double send_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  long n = 0;
-  WaitForCount(stack.dsn(), "SELECT count(*) FROM audit_events WHERE event_type='outcome'",
-               [&](long v) { return v >= before + static_cast<long>(sent2.size()); },
-               std::chrono::seconds(300), &n);
+  LoadResult tp_load = SendAlerts(stack.CollectorUrl(), opt.throughput_n, opt.conns, 0, "tp");
+  long tp_rows = 0;
+  bool tp_done = WaitForCount(stack.dsn(), kOutcomes,
+                              [&](long v) { return v >= before + static_cast<long>(tp_load.accepted.size()); },
+                              std::chrono::seconds(300), &tp_rows);
   double e2e_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  sampling = false;
-  sampler.join();
+  std::vector<double> cpu_used;
+  for (size_t i = 0; i < pids.size(); ++i) {
+    cpu_used.push_back(CpuSeconds(pids[i]) - cpu0[i]);
+  }
+  rss.Stop();
+  if (prof) {
+    prof->Stop();  // reported after the figures
+  }
 
   // Each service's metrics, for finding the slow stage.
   for (const char* svc : {"COLLECTOR", "ANALYZER", "SAFETY_GATE", "EXECUTOR", "AUDIT"}) {
@@ -271,26 +249,79 @@ int main(int argc, char** argv) {
       std::ofstream(std::string("/tmp/kubemend-bench-metrics-") + svc + ".txt") << res->body;
     }
   }
+  // 3. the ceiling, on the same PostgreSQL.
   double copy_rate = CopyCeiling(stack.dsn(), 100000);
   double ceiling = copy_rate / 4;
-  double tp = sent2.size() / e2e_secs;
+
   std::printf("\n== kubemend pipeline benchmark ==\n");
-  std::printf("latency phase: %zu alerts at %.0f/s, %zu outcome rows matched%s\n", sent.size(),
-              latency_rate, lat.size(), failed ? " (some webhooks failed!)" : "");
-  std::printf("  webhook -> outcome row: p50 %.2f ms  p99 %.2f ms  max %.2f ms   (target p99 <= 11 ms; floor ~4 hops x 1.2 ms = 4.8 ms)\n",
-              Percentile(lat, 50), Percentile(lat, 99), Percentile(lat, 100));
-  std::printf("throughput phase: %zu alerts over %d connections\n", sent2.size(), conns);
-  std::printf("  accepted by the collector: %.0f signals/s\n", sent2.size() / send_secs);
-  std::printf("  end to end (last outcome row): %.0f signals/s = %.0f events/s into the trail\n", tp, tp * 4);
-  std::printf("  ceiling: plain COPY %.0f rows/s / 4 events per signal = %.0f signals/s -> %.0f %% of ceiling (target >= 50 %%)\n",
-              copy_rate, ceiling, 100.0 * tp / ceiling);
-  std::printf("peak RSS of the stack (5 services + broker): %.1f MiB (target < 256 MiB)\n",
-              peak_rss.load() / 1024.0);
-  const char* names[] = {"collector", "analyzer", "safety-gate", "executor", "audit", "broker"};
-  std::printf("  peak per process (MiB):");
-  for (size_t i = 0; i < 6; ++i) {
-    std::printf(" %s %.1f", names[i], peak_each[i].load() / 1024.0);
+  PrintLoop(stack);
+  std::printf("machine: %u cores, load average %s", std::thread::hardware_concurrency(),
+              [] { std::ifstream f("/proc/loadavg"); std::string s; std::getline(f, s); return s + "\n"; }().c_str());
+  std::printf("floor: %d messages at %.0f/s through four relays on the same broker: ", floor.sent, opt.rate);
+  if (!floor.error.empty()) {
+    std::printf("NOT MEASURED (%s)\n", floor.error.c_str());
+  } else {
+    std::printf("p50 %.2f ms  p99 %.2f ms\n", Percentile(floor.latencies_ms, 50),
+                Percentile(floor.latencies_ms, 99));
+    std::printf("RESULT floor_p50_ms %.3f\nRESULT floor_p99_ms %.3f\n", Percentile(floor.latencies_ms, 50),
+                Percentile(floor.latencies_ms, 99));
+  }
+  double floor99 = floor.error.empty() ? Percentile(floor.latencies_ms, 99) : NAN;
+
+  std::printf("latency phase: %d alerts paced at %.0f/s over %d connections; %zu accepted, %zu outcome rows matched\n",
+              opt.latency_n, opt.rate, opt.latency_conns, lat_load.accepted.size(), lat.size());
+  ReportFailures("latency", lat_load);
+  if (!lat_done) {
+    std::printf("  TIMED OUT: %ld of %zu outcome rows after 120 s; the percentiles below cover the rows that came\n",
+                lat_rows - before, lat_load.accepted.size());
+    rc = 3;
+  }
+  double p99 = Percentile(lat, 99);
+  std::printf("  scheduled send -> outcome row committed: p50 %.2f ms  p99 %.2f ms  max %.2f ms\n",
+              Percentile(lat, 50), p99, Percentile(lat, 100));
+  std::printf("  ceiling: four-hop floor p99 %.2f ms -> p99 = %.1f x floor (target <= 2 x)\n", floor99, p99 / floor99);
+  std::printf("RESULT latency_p50_ms %.3f\nRESULT latency_p99_ms %.3f\nRESULT latency_p99_over_floor %.3f\n",
+              Percentile(lat, 50), p99, p99 / floor99);
+
+  std::printf("throughput phase: %d alerts over %d connections, %zu accepted\n", opt.throughput_n, opt.conns,
+              tp_load.accepted.size());
+  ReportFailures("throughput", tp_load);
+  std::printf("  accepted by the collector: %.0f signals/s\n", tp_load.accepted.size() / tp_load.seconds);
+  std::printf("  ceiling: plain COPY %.0f rows/s / 4 events per signal = %.0f signals/s\n", copy_rate, ceiling);
+  std::printf("RESULT copy_rows_per_s %.0f\n", copy_rate);
+  if (tp_done) {
+    double tp = tp_load.accepted.size() / e2e_secs;
+    std::printf("  end to end (last outcome row): %.0f signals/s = %.0f events/s into the trail -> %.1f %% of ceiling "
+                "(target >= 50 %%)\n", tp, tp * 4, 100.0 * tp / ceiling);
+    std::printf("RESULT e2e_signals_per_s %.0f\nRESULT e2e_share_of_ceiling %.4f\n", tp, tp / ceiling);
+  } else {
+    std::printf("  TIMED OUT: %ld of %zu outcome rows after 300 s: no throughput figure\n", tp_rows - before,
+                tp_load.accepted.size());
+    rc = 3;
+  }
+  // CPU per signal holds still on a machine that others load: it is what a
+  // change to a hot path moves first.
+  double signals = std::max<size_t>(1, tp_load.accepted.size());
+  std::printf("CPU per signal in the throughput phase (user+system, us):");
+  for (size_t i = 0; i < pids.size(); ++i) {
+    std::printf(" %s %.0f", i < names.size() ? names[i].c_str() : "broker", 1e6 * cpu_used[i] / signals);
   }
   std::printf("\n");
-  return 0;
+  for (size_t i = 0; i < pids.size(); ++i) {
+    std::printf("RESULT cpu_us_per_signal_%s %.1f\n", i < names.size() ? names[i].c_str() : "broker",
+                1e6 * cpu_used[i] / signals);
+  }
+  std::printf("peak RSS of the stack (5 services + broker): %.1f MiB (target < 256 MiB; services alone %.1f MiB)\n",
+              rss.PeakTotalMiB(), rss.PeakTotalMiB() - rss.PeakMiB(5));
+  std::printf("  peak per process (MiB):");
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::printf(" %s %.1f", names[i].c_str(), rss.PeakMiB(i));
+  }
+  std::printf(" broker %.1f\n", rss.PeakMiB(5));
+  std::printf("RESULT rss_stack_mib %.1f\nRESULT rss_services_mib %.1f\n", rss.PeakTotalMiB(),
+              rss.PeakTotalMiB() - rss.PeakMiB(5));
+  if (prof) {
+    prof->Report(15);
+  }
+  return rc;
 }

@@ -115,14 +115,27 @@ int main(int argc, char** argv) {
   }
   BatchConsumer::Options opts;
   opts.max_batch = static_cast<size_t>(batch_size);
-  auto consumer = BatchConsumer::Create(
+  // Pipelined: decoding and JSON rendering of the next batch run while the
+  // previous one is chained and copied into PostgreSQL. One writer, batches
+  // in order (the hash chain's order), offsets committed after each commit.
+  struct Prepared {
+    std::string now_text;
+    audit::Rows rows;
+  };
+  auto consumer = BatchConsumer::CreatePipelined(
       common.kafka, "kubemend-audit-" + rt.config().instance, topics,
-      [&](std::span<const InMessage> batch) -> absl::Status {
+      [&](std::span<const InMessage> batch) -> BatchConsumer::Prepared {
+        auto p = std::make_shared<Prepared>();
         google::protobuf::Timestamp now;
         SetTimestamp(&now, rt.clock().Now());
-        const std::string now_text = audit::Rfc3339(now);
-        auto res = audit::AppendOrDeadLetter(store, audit::RowsFromBatch(batch, dlq, now_text),
-                                             now_text);
+        p->now_text = audit::Rfc3339(now);
+        p->rows = audit::RowsFromBatch(batch, dlq, p->now_text);
+        return p;
+      },
+      [&](std::span<const InMessage>, const BatchConsumer::Prepared& prepared) -> absl::Status {
+        // A failed batch is polled and prepared again, so its rows can move.
+        auto* p = static_cast<Prepared*>(prepared.get());
+        auto res = audit::AppendOrDeadLetter(store, std::move(p->rows), p->now_text);
         if (!res.ok()) {
           rt.CountError("postgres");
           return res.status();

@@ -26,8 +26,11 @@ as_pg "$PG_BIN/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w \
   start >/dev/null
 "$ROOT/scripts/kafka.sh" start "$dir" >"$dir/kb"
 cp "$dir/kafka/pid" "$dir/broker.pid"
-"$ROOT/scripts/kafka.sh" create-topic "$dir" bench.outcomes 16
-"$ROOT/scripts/kafka.sh" create-topic "$dir" bench.deadletter 1
+# One topic set per phase (audit_bench: bench.s. serial, bench.p. pipelined).
+for phase in s p; do
+  "$ROOT/scripts/kafka.sh" create-topic "$dir" bench.$phase.outcomes 16
+  "$ROOT/scripts/kafka.sh" create-topic "$dir" bench.$phase.deadletter 1
+done
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 "$BUILD/services/audit/audit_bench" --pg-dsn "host=127.0.0.1 port=$port user=postgres dbname=postgres" \
   --brokers "$(cat "$dir/kb")" --topic-prefix bench. "$@"

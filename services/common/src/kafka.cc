@@ -2,6 +2,7 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
+#include <future>
 #include <set>
 
 #include "kubemend/common/log.h"
@@ -32,6 +33,20 @@ std::map<std::string, std::string> Merge(std::map<std::string, std::string> base
 }
 
 }  // namespace
+
+// 8 MiB of pre-fetched messages is ~13,000 events: seconds of backlog at
+// the rates measured in bench/README.md, and a log replay still reads at
+// full speed. 16 MiB of unacknowledged produce: a stage waits for each
+// batch's acknowledgements, so the queue never holds more than a few
+// batches; when the broker is down, produce fails ResourceExhausted
+// (transient: the batch is retried) instead of growing the heap.
+const std::map<std::string, std::string> kConsumerQueueProps = {
+    {"queued.max.messages.kbytes", "8192"},
+    {"fetch.max.bytes", "4194304"},
+};
+const std::map<std::string, std::string> kProducerQueueProps = {
+    {"queue.buffering.max.kbytes", "16384"},
+};
 
 std::string TopicName(const KafkaConfig& cfg, Topic t) {
   switch (t) {
@@ -122,7 +137,7 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const KafkaConfig& cf
   p->conf_.reset(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   p->reporter_ = std::make_unique<DeliveryReporter>();
   auto props = Merge(
-      {
+      Merge(kProducerQueueProps, {
           {"bootstrap.servers", cfg.brokers},
           {"client.id", client_id},
           {"enable.idempotence", "true"},
@@ -130,12 +145,13 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const KafkaConfig& cf
           {"linger.ms", "1"},
           {"socket.nagle.disable", "true"},
           {"message.timeout.ms", std::to_string(cfg.delivery_timeout.count())},
-      },
+      }),
       cfg.properties);
   // Consumer-only keys in the shared property map would make the producer
   // warn on every start; keep them out.
   for (const char* k : {"fetch.wait.max.ms", "fetch.error.backoff.ms", "session.timeout.ms",
-                        "heartbeat.interval.ms", "auto.offset.reset", "group.id"}) {
+                        "heartbeat.interval.ms", "auto.offset.reset", "group.id",
+                        "queued.max.messages.kbytes", "fetch.max.bytes"}) {
     props.erase(k);
   }
   if (auto st = SetAll(p->conf_.get(), props); !st.ok()) {
@@ -298,7 +314,7 @@ absl::StatusOr<std::unique_ptr<BatchConsumer>> BatchConsumer::Create(
   c->conf_.reset(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   c->rebalance_ = std::make_unique<RebalanceTracker>(c.get());
   auto props = Merge(
-      {
+      Merge(kConsumerQueueProps, {
           {"bootstrap.servers", cfg.brokers},
           {"client.id", client_id},
           {"group.id", cfg.group_id},
@@ -313,9 +329,10 @@ absl::StatusOr<std::unique_ptr<BatchConsumer>> BatchConsumer::Create(
           {"session.timeout.ms", "6000"},
           {"heartbeat.interval.ms", "1000"},
           {"allow.auto.create.topics", "true"},
-      },
+      }),
       cfg.properties);
-  for (const char* k : {"linger.ms", "acks", "enable.idempotence", "message.timeout.ms"}) {
+  for (const char* k : {"linger.ms", "acks", "enable.idempotence", "message.timeout.ms",
+                        "queue.buffering.max.kbytes"}) {
     props.erase(k);
   }
   if (auto st = SetAll(c->conf_.get(), props); !st.ok()) {
@@ -342,6 +359,17 @@ absl::StatusOr<std::unique_ptr<BatchConsumer>> BatchConsumer::Create(
         "kubemend_kafka_batch_retries_total", "Batches whose processing failed and was retried");
     c->batch_latency_ = &metrics->GetHistogram("kubemend_batch_processing_seconds",
                                                "Time to process one consumed batch");
+  }
+  return c;
+}
+
+absl::StatusOr<std::unique_ptr<BatchConsumer>> BatchConsumer::CreatePipelined(
+    const KafkaConfig& cfg, const std::string& client_id, const std::vector<std::string>& topics,
+    Prepare prepare, PreparedHandler handler, MetricsRegistry* metrics, Options options) {
+  auto c = Create(cfg, client_id, topics, nullptr, metrics, options);
+  if (c.ok()) {
+    (*c)->prepare_ = std::move(prepare);
+    (*c)->prepared_handler_ = std::move(handler);
   }
   return c;
 }
@@ -476,79 +504,140 @@ void BatchConsumer::SeekBack(std::span<const InMessage> batch) {
   }
 }
 
-void BatchConsumer::Run() {
-  std::vector<InMessage> batch;
-  batch.reserve(options_.max_batch);
-  std::vector<InMessage> last_committed;
-  auto log = Logger("kafka");
-  while (!stop_) {
-    batch.clear();
-    auto take = [&](int timeout_ms) -> bool {
-      std::unique_ptr<RdKafka::Message> m(consumer_->consume(timeout_ms));
-      switch (m->err()) {
-        case RdKafka::ERR_NO_ERROR: {
-          InMessage in;
-          in.topic = m->topic_name();
-          in.partition = m->partition();
-          in.offset = m->offset();
-          if (m->key()) {
-            in.key = *m->key();
-          }
-          in.payload.assign(static_cast<const char*>(m->payload()), m->len());
-          in.timestamp_ms = m->timestamp().timestamp;
-          batch.push_back(std::move(in));
-          return true;
+bool BatchConsumer::Poll(std::vector<InMessage>& batch) {
+  batch.clear();
+  auto take = [&](int timeout_ms) -> bool {
+    std::unique_ptr<RdKafka::Message> m(consumer_->consume(timeout_ms));
+    switch (m->err()) {
+      case RdKafka::ERR_NO_ERROR: {
+        InMessage in;
+        in.topic = m->topic_name();
+        in.partition = m->partition();
+        in.offset = m->offset();
+        if (m->key()) {
+          in.key = *m->key();
         }
-        case RdKafka::ERR__TIMED_OUT:
-        case RdKafka::ERR__PARTITION_EOF:
-          return false;
-        case RdKafka::ERR__AUTO_OFFSET_RESET:
-          HandleOffsetReset(m->topic_name(), m->partition(), m->offset(), m->errstr());
-          return false;
-        default:
-          log->warn("msg=\"consume error\" error={}", Q(m->errstr()));
-          return false;
+        in.payload.assign(static_cast<const char*>(m->payload()), m->len());
+        in.timestamp_ms = m->timestamp().timestamp;
+        batch.push_back(std::move(in));
+        return true;
       }
-    };
-    if (!take(static_cast<int>(options_.poll_timeout.count()))) {
-      continue;
+      case RdKafka::ERR__TIMED_OUT:
+      case RdKafka::ERR__PARTITION_EOF:
+        return false;
+      case RdKafka::ERR__AUTO_OFFSET_RESET:
+        HandleOffsetReset(m->topic_name(), m->partition(), m->offset(), m->errstr());
+        return false;
+      default:
+        Logger("kafka")->warn("msg=\"consume error\" error={}", Q(m->errstr()));
+        return false;
     }
-    while (batch.size() < options_.max_batch && take(0)) {
+  };
+  if (!take(static_cast<int>(options_.poll_timeout.count()))) {
+    return false;
+  }
+  while (batch.size() < options_.max_batch && take(0)) {
+  }
+  return true;
+}
+
+void BatchConsumer::Finish(std::span<const InMessage> batch, const absl::Status& st,
+                           std::chrono::steady_clock::time_point started,
+                           std::span<const InMessage> replay) {
+  if (batch_latency_) {
+    batch_latency_->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  }
+  if (st.ok()) {
+    Commit(batch, false);
+    std::lock_guard lock(mu_);
+    status_.consumed += batch.size();
+    status_.batches++;
+    if (consumed_metric_) {
+      consumed_metric_->Inc(batch.size());
     }
-    auto started = std::chrono::steady_clock::now();
-    absl::Status st = handler_(batch);
-    if (batch_latency_) {
-      batch_latency_->Observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    }
-    if (st.ok()) {
-      Commit(batch, false);
-      std::lock_guard lock(mu_);
-      status_.consumed += batch.size();
-      status_.batches++;
-      if (consumed_metric_) {
-        consumed_metric_->Inc(batch.size());
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    status_.handler_errors++;
+  }
+  if (handler_error_metric_) {
+    handler_error_metric_->Inc();
+  }
+  Logger("kafka")->warn("msg=\"batch failed, will retry\" size={} error={}", batch.size(),
+                        Q(std::string(st.message())));
+  SeekBack(replay);
+  auto until = std::chrono::steady_clock::now() + options_.retry_backoff;
+  while (!stop_ && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void BatchConsumer::Run() {
+  if (prepare_) {
+    RunPipelined();
+  } else {
+    std::vector<InMessage> batch;
+    batch.reserve(options_.max_batch);
+    while (!stop_) {
+      if (!Poll(batch)) {
+        continue;
       }
-      continue;
-    }
-    {
-      std::lock_guard lock(mu_);
-      status_.handler_errors++;
-    }
-    if (handler_error_metric_) {
-      handler_error_metric_->Inc();
-    }
-    log->warn("msg=\"batch failed, will retry\" size={} error={}", batch.size(),
-              Q(std::string(st.message())));
-    SeekBack(batch);
-    auto until = std::chrono::steady_clock::now() + options_.retry_backoff;
-    while (!stop_ && std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      auto started = std::chrono::steady_clock::now();
+      absl::Status st = handler_(batch);
+      Finish(batch, st, started, batch);
     }
   }
   // Everything handled was committed asynchronously; make it final.
   if (!committed_.empty()) {
     Commit({}, true);
+  }
+}
+
+// Polling, offset commits and seeks stay on this thread (librdkafka's
+// rebalance callbacks and committed_ live here); only the handler moves to
+// the writer thread, one batch at a time.
+void BatchConsumer::RunPipelined() {
+  std::vector<InMessage> current;
+  std::vector<InMessage> next;
+  Prepared current_prepared;
+  bool have_current = false;
+  while (!stop_) {
+    if (!have_current) {
+      if (!Poll(current)) {
+        continue;
+      }
+      current_prepared = prepare_(current);
+      have_current = true;
+    }
+    auto started = std::chrono::steady_clock::now();
+    auto writing = std::async(std::launch::async, [&] {
+      try {
+        return prepared_handler_(current, current_prepared);
+      } catch (const std::exception& e) {
+        return absl::InternalError(std::string("batch handler threw: ") + e.what());
+      }
+    });
+    // Meanwhile: the next batch, polled and prepared.
+    bool have_next = !stop_ && Poll(next);
+    Prepared next_prepared = have_next ? prepare_(next) : nullptr;
+    absl::Status st = writing.get();
+    std::vector<InMessage> replay;
+    if (!st.ok()) {
+      replay = current;
+      replay.insert(replay.end(), next.begin(), next.end());
+      have_next = false;  // consumed again after the seek
+      next.clear();
+    }
+    Finish(current, st, started, replay);
+    if (!st.ok()) {
+      have_current = false;
+      continue;
+    }
+    std::swap(current, next);
+    current_prepared = std::move(next_prepared);
+    have_current = have_next;
   }
 }
 

@@ -24,7 +24,8 @@ absl::StatusOr<std::unique_ptr<LogFollower>> LogFollower::Create(
     std::chrono::milliseconds timeout) {
   std::unique_ptr<LogFollower> f(new LogFollower());
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  std::map<std::string, std::string> props = {
+  std::map<std::string, std::string> props = kConsumerQueueProps;
+  props.insert({
       {"bootstrap.servers", cfg.brokers},
       {"client.id", client_id},
       {"enable.auto.commit", "false"},
@@ -33,12 +34,12 @@ absl::StatusOr<std::unique_ptr<LogFollower>> LogFollower::Create(
       {"fetch.wait.max.ms", "5"},
       {"fetch.error.backoff.ms", "10"},
       {"allow.auto.create.topics", "true"},
-  };
+  });
   for (const auto& [k, v] : cfg.properties) {
     props[k] = v;
   }
   for (const char* k : {"linger.ms", "acks", "enable.idempotence", "message.timeout.ms",
-                        "session.timeout.ms", "heartbeat.interval.ms"}) {
+                        "session.timeout.ms", "heartbeat.interval.ms", "queue.buffering.max.kbytes"}) {
     props.erase(k);
   }
   // Required by the client, never used: partitions are assigned by hand and

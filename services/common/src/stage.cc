@@ -21,6 +21,19 @@ absl::Status Stage::Init() {
     names.push_back(TopicName(kc, t));
     topic_by_name_[names.back()] = t;
   }
+  for (int i = 0; i < v1::EventType_descriptor()->value_count(); ++i) {
+    auto t = static_cast<v1::EventType>(v1::EventType_descriptor()->value(i)->number());
+    if (t == v1::EVENT_TYPE_UNSPECIFIED) {
+      continue;
+    }
+    events_in_[t] = &rt_->metrics().GetCounter("kubemend_events_in_total", "Events consumed",
+                                               {{"type", EventTypeName(t)}});
+    events_out_[t] = &rt_->metrics().GetCounter("kubemend_events_out_total", "Events published",
+                                                {{"type", EventTypeName(t)}});
+  }
+  for (Topic t : AllTopics()) {
+    topic_names_[t] = TopicName(kc, t);
+  }
   latency_ = &rt_->metrics().GetHistogram(
       "kubemend_stage_latency_seconds",
       "From the input event's recorded_at to its outputs acknowledged by the broker");
@@ -42,12 +55,25 @@ void Stage::Stop() {
   }
 }
 
+Counter& Stage::EventsIn(v1::EventType t) {
+  auto it = events_in_.find(t);
+  return it != events_in_.end() ? *it->second
+                                : rt_->metrics().GetCounter("kubemend_events_in_total", "Events consumed",
+                                                            {{"type", EventTypeName(t)}});
+}
+
+Counter& Stage::EventsOut(v1::EventType t) {
+  auto it = events_out_.find(t);
+  return it != events_out_.end() ? *it->second
+                                 : rt_->metrics().GetCounter("kubemend_events_out_total", "Events published",
+                                                             {{"type", EventTypeName(t)}});
+}
+
 absl::Status Stage::Send(const Emit& e, const std::shared_ptr<DeliveryTracker>& tracker) {
-  rt_->metrics()
-      .GetCounter("kubemend_events_out_total", "Events published",
-                  {{"type", EventTypeName(e.event.type())}})
-      .Inc();
-  return producer_->Produce(TopicName(rt_->config().kafka, e.topic), PartitionKey(e.topic, e.event.target()),
+  EventsOut(e.event.type()).Inc();
+  auto name = topic_names_.find(e.topic);
+  return producer_->Produce(name != topic_names_.end() ? name->second : TopicName(rt_->config().kafka, e.topic),
+                            PartitionKey(e.topic, e.event.target()),
                             e.event.SerializeAsString(), tracker,
                             {{"kubemend-event-type", EventTypeName(e.event.type())},
                              {"traceparent", e.event.trace().traceparent()}});
@@ -102,10 +128,7 @@ absl::Status Stage::HandleBatch(std::span<const InMessage> batch) {
       }
       continue;
     }
-    rt_->metrics()
-        .GetCounter("kubemend_events_in_total", "Events consumed",
-                    {{"type", EventTypeName(ev->type())}})
-        .Inc();
+    EventsIn(ev->type()).Inc();
     const auto key = std::make_tuple(msg.topic, msg.partition, msg.offset);
     if (auto given_up = gave_up_.find(key); given_up != gave_up_.end()) {
       // Dead-lettered in an earlier try of this batch: not transformed again;

@@ -58,6 +58,14 @@ struct KafkaConfig {
   int64_t partitions = 8;
 };
 
+// librdkafka's own queue limits are sized for throughput on big machines
+// (a consumer pre-fetches up to 64 MiB, a producer queues up to 1 GiB); the
+// services use these instead, applied before KafkaConfig::properties (which
+// may override them): kConsumerQueueProps by every consumer (the stages'
+// and the log followers'), kProducerQueueProps by the producer.
+extern const std::map<std::string, std::string> kConsumerQueueProps;
+extern const std::map<std::string, std::string> kProducerQueueProps;
+
 // The topics, one per stage, plus the dead-letter topic.
 enum class Topic { kSignals, kProposals, kDecisions, kOutcomes, kControl, kDeadLetter };
 std::string TopicName(const KafkaConfig& cfg, Topic t);
@@ -184,6 +192,17 @@ class BatchConsumer {
       Handler handler, MetricsRegistry* metrics) {
     return Create(cfg, client_id, topics, std::move(handler), metrics, Options());
   }
+  // Pipelined: `prepare` (pure work: decoding, rendering) runs on the
+  // consumer thread for batch N+1 while `handler` writes batch N on a second
+  // thread. Batches are still handled one at a time and in order, and a
+  // batch's offsets are committed only after its handler succeeded; when it
+  // fails, both batches are consumed again (from batch N's first offsets).
+  using Prepared = std::shared_ptr<void>;
+  using Prepare = std::function<Prepared(std::span<const InMessage>)>;
+  using PreparedHandler = std::function<absl::Status(std::span<const InMessage>, const Prepared&)>;
+  static absl::StatusOr<std::unique_ptr<BatchConsumer>> CreatePipelined(
+      const KafkaConfig& cfg, const std::string& client_id, const std::vector<std::string>& topics,
+      Prepare prepare, PreparedHandler handler, MetricsRegistry* metrics, Options options);
   ~BatchConsumer();
 
   // Runs the consume loop on the calling thread until Stop(); commits the
@@ -207,11 +226,21 @@ class BatchConsumer {
   void ReportDataLoss(const std::string& topic, int32_t partition, int64_t offset, int64_t resume);
   void Commit(std::span<const InMessage> batch, bool sync);
   void SeekBack(std::span<const InMessage> batch);
+  // Fills `batch` (cleared first) with up to max_batch messages; false when
+  // nothing came within the poll timeout.
+  bool Poll(std::vector<InMessage>& batch);
+  // After a handled batch: metrics, then commit (ok) or seek back to
+  // `replay` and back off (failed).
+  void Finish(std::span<const InMessage> batch, const absl::Status& st,
+              std::chrono::steady_clock::time_point started, std::span<const InMessage> replay);
+  void RunPipelined();
 
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::unique_ptr<RdKafka::Conf> conf_;
   std::unique_ptr<class RebalanceTracker> rebalance_;
   Handler handler_;
+  Prepare prepare_;
+  PreparedHandler prepared_handler_;
   Options options_;
   std::atomic<bool> stop_{false};
   // Next offset to consume per partition, as last committed (consumer thread only).

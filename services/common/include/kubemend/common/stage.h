@@ -53,6 +53,10 @@ class Stage {
   absl::Status HandleBatch(std::span<const InMessage> batch);
   absl::Status Send(const Emit& e, const std::shared_ptr<DeliveryTracker>& tracker);
   absl::StatusOr<std::vector<Emit>> SafeTransform(const v1::Event& ev, const InMessage& msg);
+  // Per-event counters, looked up once in Init (a registry lookup takes a
+  // lock and builds a label map: too dear per event). Read-only afterwards.
+  Counter& EventsIn(v1::EventType t);
+  Counter& EventsOut(v1::EventType t);
 
   ServiceRuntime* rt_;
   std::vector<Topic> inputs_;
@@ -62,6 +66,8 @@ class Stage {
   std::unique_ptr<BatchConsumer> consumer_;
   std::map<std::string, Topic> topic_by_name_;
   Histogram* latency_ = nullptr;
+  std::map<int, Counter*> events_in_, events_out_;
+  std::map<Topic, std::string> topic_names_;
   int max_attempts_ = 5;
   // Failures per message (topic, partition, offset) of the batch being
   // retried; consumer thread only, cleared when a batch goes through.
