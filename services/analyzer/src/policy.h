@@ -119,6 +119,9 @@ struct Policy {
   uint32_t loop_max_attempts = 3;
   Millis loop_window{3600 * 1000};
   bool advice = false;              // ask the LLM adviser (when configured)
+  // PredictiveScale: the ScaleWorkload step is sized from the forecast signal
+  // (replicas for the forecast peak at today's load per replica).
+  bool forecast_sizing = false;
   std::string escalation_channel = "default";
   std::optional<v1::Target> fixed_target;  // seed shapes name their target outright
 };

@@ -348,7 +348,7 @@ void ParseCostAlert(Ctx& c, const YAML::Node& spec, Policy* p) {
 
 void ParsePredictiveScale(Ctx& c, const YAML::Node& spec, Policy* p) {
   c.Keys(spec, "spec", {"forecastQuery", "nodePoolRef", "horizon", "thresholdPercent", "action",
-                        "grafanaEndpoint", "targetRef", "lookback", "step"});
+                        "grafanaEndpoint", "targetRef", "lookback", "step", "maxReplicas"});
   Trigger t;
   t.type = Trigger::Type::kForecast;
   t.name = p->name;
@@ -408,11 +408,19 @@ void ParsePredictiveScale(Ctx& c, const YAML::Node& spec, Policy* p) {
         c.Error("spec.action", "consolidate with a targetRef would scale a workload down ahead of "
                                "demand; kubemend only scales ahead upwards");
       }
-      p->actions.push_back(Simple(
-          v1::ACTION_TYPE_SCALE_WORKLOAD,
-          {{"percent", std::to_string(std::clamp<int>(
-                           static_cast<int>(t.forecast.threshold_percent), 1, 300))}},
-          ActOn::kSelf));
+      // The step is sized from each forecast signal (Engine::SizeFromForecast);
+      // thresholdPercent is only the fallback when a signal lacks the numbers.
+      std::map<std::string, std::string> params = {
+          {"percent", std::to_string(std::clamp<int>(static_cast<int>(t.forecast.threshold_percent), 1, 300))}};
+      if (At(spec, "maxReplicas")) {
+        double max = 0;
+        if (c.Num(At(spec, "maxReplicas"), "spec.maxReplicas", &max) && (max < 1 || max > 200)) {
+          c.Error("spec.maxReplicas", "must be 1..200");
+        }
+        params["maxReplicas"] = std::to_string(static_cast<int>(max));
+      }
+      p->actions.push_back(Simple(v1::ACTION_TYPE_SCALE_WORKLOAD, params, ActOn::kSelf));
+      p->forecast_sizing = true;
     }
   } else {
     // Karpenter NodePools are not in the action catalogue: tell a human.
