@@ -443,6 +443,13 @@ void Engine::Propose(Incident& inc, const v1::Event& cause, const v1::Event& sig
     d->category = "no_policy";
     d->reason = "no policy matches signal " + signal.signal().name() + " on " +
                 TargetString(signal.target());
+    if (auto c = signal.signal().labels().find("cost");
+        signal.signal().source() == v1::SIGNAL_SOURCE_COST && c != signal.signal().labels().end() &&
+        c->second == "unknown") {
+      // The collector could not price the budget: unknown, never $0.
+      d->category = "unknown_cost";
+      d->reason = signal.signal().summary();
+    }
     inc.retry = true;  // a trigger's `for` may hold later
     inc.retry_at = now;
     return;

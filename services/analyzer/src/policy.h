@@ -94,6 +94,9 @@ struct Trigger {
   // carry never matches. Each condition makes the trigger more specific:
   // among the policies that match, the most specific wins.
   std::map<std::string, NamePattern> facts;  // fact name -> pattern
+  // Conditions on the signal's labels (BudgetGuard: period, currency): a
+  // label the signal does not carry never matches.
+  std::map<std::string, NamePattern> labels;
   Millis image_changed_within{0};            // 0: no condition
   size_t Specificity() const { return facts.size() + (image_changed_within.count() > 0 ? 1 : 0); }
 };

@@ -257,6 +257,21 @@ void ParseBudgetGuard(Ctx& c, const YAML::Node& spec, Policy* p) {
     } else if (c.Num(At(b, key), std::string("spec.budget.") + key, &t.threshold) && t.threshold <= 0) {
       c.Error(std::string("spec.budget.") + key, "must be positive");
     }
+    // The limit is compared only with cost signals of the same period and
+    // currency (the collector's budget labels): a monthly limit against an
+    // hourly run-rate, or EUR against USD, never matches.
+    std::string period = "monthly", currency = "USD";
+    if (At(b, "period")) {
+      c.Str(At(b, "period"), "spec.budget.period", &period);
+    }
+    if (period != "hourly" && period != "daily" && period != "monthly") {
+      c.Error("spec.budget.period", "must be hourly, daily or monthly, not " + period);
+    }
+    if (At(b, "currency")) {
+      c.Str(At(b, "currency"), "spec.budget.currency", &currency);
+    }
+    NamePattern::Parse(period, &t.labels["period"]).IgnoreError();
+    NamePattern::Parse(currency, &t.labels["currency"]).IgnoreError();
   }
   if (At(spec, "scope")) {
     const auto& s = At(spec, "scope");

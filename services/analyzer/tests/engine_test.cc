@@ -506,6 +506,43 @@ spec:
       << d.out[0].proposal().reason();
 }
 
+// The collector could not price a budget (no OpenCost metrics): the
+// analyzer records an unknown_cost non-action, and a BudgetGuard never reads
+// the value-less signal as a spend.
+TEST(EngineModeTest, UnknownCostIsANoActionSayingSo) {
+  FakeClock clock;
+  Engine engine(EngineConfig(), testing::kAnalyzer, clock, nullptr);
+  PolicyStore store{PolicyDefaults()};
+  store.Apply({{"p.yaml", R"(
+apiVersion: aiops.prophet.io/v1alpha1
+kind: BudgetGuard
+metadata: {name: team-a-budget}
+spec:
+  budget: {limit: 0.01, currency: USD, period: monthly}
+  scope: {namespace: team-a}
+)"}});
+  engine.SetPolicies(store.Current());
+  v1::Event e = NewRootEvent(v1::EVENT_TYPE_SIGNAL, testing::kCollector, clock);
+  e.mutable_target()->set_namespace_("team-a");
+  e.mutable_target()->set_kind("Namespace");
+  e.mutable_target()->set_name("team-a");
+  auto* s = e.mutable_signal();
+  s->set_source(v1::SIGNAL_SOURCE_COST);
+  s->set_name("BudgetExceededUnknown");
+  s->set_status(v1::SIGNAL_STATUS_FIRING);
+  s->set_fingerprint("cost/team-a/unknown");
+  (*s->mutable_labels())["cost"] = "unknown";
+  (*s->mutable_labels())["period"] = "monthly";
+  (*s->mutable_labels())["currency"] = "USD";
+  s->set_summary("Cost of budget team-a (USD this month) above budget on team-a/Namespace/team-a: unknown, not 0: "
+                 "Prometheus has no OpenCost price metrics");
+  auto d = engine.OnSignal(e);
+  ASSERT_EQ(d.out.size(), 1u) << d.reason;
+  ASSERT_TRUE(d.out[0].control().has_no_action());
+  EXPECT_EQ(d.out[0].control().no_action().category(), "unknown_cost");
+  EXPECT_NE(d.out[0].control().no_action().reason().find("unknown, not 0"), std::string::npos);
+}
+
 // An alert annotation steers the model to an attacker's image, and the
 // model (fake-ollama, over HTTP) obeys: the analyzer refuses the choice
 // because the image is not in the workload's rollout history, keeps the
