@@ -39,6 +39,8 @@ RUN set -eu; \
       if [ -x "build/$b" ]; then install -s -m 0755 "build/$b" /out/usr/bin/; \
       else echo "note: build/$b not built; the image leaves it out" >&2; fi; \
     done; \
+    if [ -x /out/usr/bin/kubemendctl ]; then ln -s kubemendctl /out/usr/bin/kubectl-kubemend; \
+      ln -s kubemendctl /out/usr/bin/kubectl_complete-kubemend; fi; \
     cp -r migrations /out/usr/share/kubemend/migrations; \
     install -D -m 0644 policies/default.yaml /out/usr/share/kubemend/policies/default.yaml; \
     chmod -R a+rX,go-w /out

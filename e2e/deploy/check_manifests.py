@@ -4,6 +4,17 @@ invariants docs/deploy.md promises. Renders every overlay with
 `kubectl kustomize` (offline), plus the base with every optional component.
 
   check_manifests.py REPO_ROOT
+  check_manifests.py REPO_ROOT --rendered FILE [--name NAME] [--generated-secrets]
+                     [--namespace-external] [--optional-exec] [--monitoring] [--prod]
+
+--rendered checks one file rendered by something else (the Helm chart:
+`helm template`) with the same invariants as the kustomize output.
+--generated-secrets lets Secrets carry data (the chart's generated tokens; its
+test proves them random), --namespace-external accepts output without the
+Namespace object (Helm's release namespace exists before the install),
+--optional-exec accepts the collector-exec/custom-probes components' RBAC,
+--monitoring requires the monitoring component's objects, --prod the prod
+overlay's shape (replicas, anti-affinity, spread, PodDisruptionBudgets).
 
 Exits 1 with one line per violation. Needs kubectl (kustomize built in) and
 PyYAML (Debian: python3-yaml, in scripts/install-deps.sh test).
@@ -21,7 +32,7 @@ except ImportError:
     sys.exit("check_manifests.py: PyYAML missing (apt-get install python3-yaml)")
 
 KUBEMEND_SERVICES = ["collector", "analyzer", "safety-gate", "executor", "audit"]
-CLUSTER_READERS = {"kubemend-executor", "kubemend-collector", "kubemend-analyzer"}
+CLUSTER_READERS = {"kubemend-executor", "kubemend-collector", "kubemend-analyzer", "kubemend-safety-gate"}
 READ_VERBS = {"get", "list", "watch"}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
 
@@ -167,7 +178,7 @@ def check_rbac(name, docs, readme, optional_exec=False):
             for s in obj.get("subjects", []):
                 if s.get("kind") != "ServiceAccount" or s.get("name") not in CLUSTER_READERS:
                     fail(f"{name}: {obj['kind']}/{obj['metadata']['name']}",
-                         f"binds {s.get('kind')} {s.get('name')}: only executor, collector and analyzer get RBAC")
+                         f"binds {s.get('kind')} {s.get('name')}: only executor, collector, analyzer and safety-gate get RBAC")
     want = parse_rbac_table(readme)
     got = rbac_for(docs, "kubemend-executor")
     for key in sorted(set(want) | set(got)):
@@ -189,9 +200,14 @@ def check_rbac(name, docs, readme, optional_exec=False):
             fail(f"{name}: analyzer RBAC {key}", f"only get/list/watch on healingpolicies, got {sorted(verbs)}")
     if not analyzer:
         fail(name, "the analyzer cannot read healingpolicies")
+    # The gate reads HealingActions (approvals) and writes only their status.
+    gate = rbac_for(docs, "kubemend-safety-gate")
+    want_gate = {("kubemend.io", "healingactions"): READ_VERBS, ("kubemend.io", "healingactions/status"): {"patch"}}
+    if gate != want_gate:
+        fail(f"{name}: safety-gate RBAC", f"want {want_gate}, got {gate}")
     # No token where there is no RBAC.
     sas = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ServiceAccount"}
-    for s in ("safety-gate", "audit"):
+    for s in ("audit",):
         sa = sas.get(f"kubemend-{s}")
         if sa is None:
             fail(name, f"no ServiceAccount kubemend-{s}")
@@ -213,9 +229,9 @@ def check_rbac(name, docs, readme, optional_exec=False):
             fail(name, f"kubemend-{s} must run as ServiceAccount kubemend-{s}")
 
 
-def check_namespace_and_netpol(name, docs):
+def check_namespace_and_netpol(name, docs, namespace_external=False):
     ns = [d for d in docs if d["kind"] == "Namespace"]
-    if not ns:
+    if not ns and not namespace_external:
         fail(name, "no Namespace")
     for n in ns:
         if (n["metadata"].get("labels") or {}).get("pod-security.kubernetes.io/enforce") != "restricted":
@@ -232,6 +248,12 @@ def check_namespace_and_netpol(name, docs):
            and d["spec"]["names"]["plural"] == "healingpolicies"]
     if not crd:
         fail(name, "no HealingPolicy CRD")
+    if not any(d["kind"] == "CustomResourceDefinition" and d["spec"]["names"]["plural"] == "healingactions"
+               for d in docs):
+        fail(name, "no HealingAction CRD")
+    if not any(d["kind"] == "ValidatingAdmissionPolicyBinding"
+               and d["spec"].get("policyName") == "kubemend-healingaction-approval" for d in docs):
+        fail(name, "no admission policy binding for HealingAction approvals (approvals in another's name)")
 
 
 def check_secrets_rendered(name, docs):
@@ -360,10 +382,58 @@ def check_committed_secrets(root):
                 pass
 
 
+def check_rendered(root, path, name, flags):
+    """One rendered file (the Helm chart's output) through the kustomize output's checks."""
+    readme = os.path.join(root, "services/executor/README.md")
+    try:
+        docs = [d for d in yaml.safe_load_all(open(path)) if d]
+    except (OSError, yaml.YAMLError) as e:
+        fail(name, f"cannot read {path}: {e}")
+        return
+    if not docs:
+        fail(name, f"{path} holds no objects")
+        return
+    check_containers(name, docs)
+    check_rbac(name, docs, readme, optional_exec="--optional-exec" in flags)
+    check_namespace_and_netpol(name, docs, namespace_external="--namespace-external" in flags)
+    if "--generated-secrets" not in flags:
+        check_secrets_rendered(name, docs)
+    check_admin_tokens(name, docs)
+    if "--monitoring" in flags:
+        check_rules_equal(root, docs, name)
+    if "--prod" in flags:
+        check_prod(name, docs)
+
+
+def report(what):
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"{len(problems)} problem(s) in {what}")
+        return 1
+    print(f"{what}: ok")
+    return 0
+
+
 def main():
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    if "--rendered" in args:
+        known = {"--generated-secrets", "--namespace-external", "--optional-exec", "--monitoring", "--prod"}
+        i = args.index("--rendered")
+        if i + 1 >= len(args) or len(args) < 3:
+            sys.exit(__doc__)
+        path = args[i + 1]
+        name = args[args.index("--name") + 1] if "--name" in args else path
+        rest = [a for j, a in enumerate(args) if j not in (0, i, i + 1)
+                and not (a == "--name" or (j > 0 and args[j - 1] == "--name"))]
+        unknown = [a for a in rest if a not in known]
+        if unknown:
+            sys.exit(f"check_manifests.py: unknown option(s) {unknown}\n{__doc__}")
+        check_rendered(os.path.abspath(args[0]), path, name, set(rest))
+        return report(name)
+    if len(args) != 1:
         sys.exit(__doc__)
-    root = os.path.abspath(sys.argv[1])
+    root = os.path.abspath(args[0])
     kubectl = shutil.which("kubectl")
     if not kubectl:
         sys.exit("check_manifests.py: kubectl not found; it renders the kustomizations (Debian: kubernetes-client)")

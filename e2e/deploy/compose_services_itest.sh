@@ -62,7 +62,13 @@ fi
 tokens_path=$(python3 -c 'import sys, yaml; print(((yaml.safe_load(open(sys.argv[1])) or {}).get("admin") or {}).get("tokens_file", ""))' \
   "$configs/safety-gate.yaml")
 [ -n "$tokens_path" ] || fail "$configs/safety-gate.yaml sets no admin.tokens_file"
-"$root/scripts/admin-tokens.sh" "$dir/admin" operator:ops-alice viewer:ops-victor
+# KUBEMEND_ITEST_ADMIN_DIR: tokens made by the deployment itself (the Helm chart generates them):
+# tokens.yaml with operator ops-alice and viewer ops-victor, and their .token files.
+if [ -n "${KUBEMEND_ITEST_ADMIN_DIR:-}" ]; then
+  cp -r "$KUBEMEND_ITEST_ADMIN_DIR" "$dir/admin"
+else
+  "$root/scripts/admin-tokens.sh" "$dir/admin" operator:ops-alice viewer:ops-victor
+fi
 chmod 0755 "$dir/admin"
 chmod 0644 "$dir/admin/tokens.yaml"  # sha256s only; read by the services' user
 

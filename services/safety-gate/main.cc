@@ -7,6 +7,7 @@
 #include "kubemend/common/log.h"
 #include "kubemend/common/runtime.h"
 #include "src/gate_config.h"
+#include "src/approval_watch.h"
 #include "src/gate_service.h"
 
 using namespace kubemend;
@@ -17,6 +18,8 @@ int main(int argc, char** argv) {
   ConfigSchema schema;
   AddCommonKeys(schema, &common, "safety-gate");
   keys.Register(schema);
+  gate::KubeApprovalConfig kube_approvals;
+  kube_approvals.Register(schema);
   std::string path;
   int code = 0;
   if (!ParseArgs(argc, argv, "safety-gate", schema, &path, &code)) {
@@ -45,7 +48,29 @@ int main(int argc, char** argv) {
     return 1;
   }
   svc.Start();
+  // Approvals given in Kubernetes (HealingAction spec.approval), when a
+  // cluster is configured; an explicit kubeconfig that does not work is bad config.
+  std::string kube_source;
+  auto kube = gate::ApprovalClient(kube_approvals, &kube_source);
+  std::unique_ptr<gate::ApprovalWatch> approvals;
+  if (kube) {
+    approvals = std::make_unique<gate::ApprovalWatch>(
+        *kube, [&svc](const v1::ResolveRequest& req, bool approve, const std::string& who) {
+          return svc.Resolve(req, approve, who);
+        });
+    approvals->Start();
+    log->info("msg=\"watching HealingActions for approvals from Kubernetes\" source={}", Q(kube_source));
+  } else if (!kube_approvals.kubeconfig.empty()) {
+    log->error("msg=\"cannot use gate.kube.kubeconfig\" error={}", Q(kube_source));
+    svc.Stop();
+    return 2;
+  } else {
+    log->info("msg=\"approvals from Kubernetes off\" reason={}", Q(kube_source));
+  }
   rt.WaitForShutdown();
+  if (approvals) {
+    approvals->Stop();
+  }
   svc.Stop();
   if (auto p = rt.producer(); p.ok()) {
     (void)(*p)->Flush(std::chrono::seconds(5));

@@ -38,6 +38,13 @@ can no executor create pods -n "$ns"
 can no executor create pods --subresource=exec -n "$ns"
 can no executor create serviceaccounts --subresource=token -n kubemend
 can no executor update deployments.apps -n "$ns"
+# The view it writes: HealingActions (status through the subresource) and Events, nothing else there.
+for v in get list create delete; do can yes executor $v healingactions.kubemend.io -n "$ns"; done
+can yes executor patch healingactions.kubemend.io --subresource=status -n "$ns"
+can no executor patch healingactions.kubemend.io -n "$ns"
+can no executor update healingactions.kubemend.io -n "$ns"
+for v in create patch; do can yes executor $v events -n "$ns"; done
+can no executor delete events -n "$ns"
 pass "executor: its verbs allowed; delete workloads, RBAC, Secrets, exec refused"
 
 # The collector reads; it never writes.
@@ -59,9 +66,24 @@ for r in pods deployments.apps secrets nodes; do can no analyzer list $r -A; don
 can no analyzer create healingpolicies.kubemend.io -n "$ns"
 pass "analyzer: HealingPolicies read-only, nothing else"
 
-# safety-gate and audit never talk to the API server.
-for sa in safety-gate audit; do for r in pods deployments.apps healingpolicies.kubemend.io; do can no "$sa" list $r -A; done; done
-pass "safety-gate, audit: no rights"
+# The safety gate reads HealingActions (approvals given in Kubernetes) and writes only their
+# status.approval; audit never talks to the API server.
+for v in get list watch; do can yes safety-gate $v healingactions.kubemend.io -A; done
+can yes safety-gate patch healingactions.kubemend.io --subresource=status -n "$ns"
+for v in create update patch delete; do can no safety-gate $v healingactions.kubemend.io -n "$ns"; done
+for r in pods deployments.apps healingpolicies.kubemend.io events secrets; do can no safety-gate list $r -A; done
+for r in pods deployments.apps healingpolicies.kubemend.io healingactions.kubemend.io; do can no audit list $r -A; done
+pass "safety-gate: HealingActions read + status; audit: no rights"
+# Who may answer: nobody by default; kubemend-approver (bound by the operator) may patch them.
+got=$(k auth can-i --as alice-$ns patch healingactions.kubemend.io -n "$ns" 2>/dev/null || true)
+[[ $got == no ]] || fail "an unbound user may patch healingactions: '$got'"
+k -n "$ns" create rolebinding approver --clusterrole kubemend-approver --user "alice-$ns" >/dev/null \
+  || fail "cannot bind kubemend-approver"
+got=$(k auth can-i --as alice-$ns patch healingactions.kubemend.io -n "$ns" 2>/dev/null || true)
+[[ $got == yes ]] || fail "kubemend-approver does not allow patching healingactions: '$got'"
+got=$(k auth can-i --as alice-$ns delete healingactions.kubemend.io -n "$ns" 2>/dev/null || true)
+[[ $got == no ]] || fail "kubemend-approver allows deleting healingactions: '$got'"
+pass "kubemend-approver: patch HealingActions, nothing more; unbound users: nothing"
 
 # Custom health-check probes create, poll and delete a Job (services/collector/src/health_check.cc):
 # the opt-in component grants exactly that, and nothing else becomes writable.

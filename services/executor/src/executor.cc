@@ -200,6 +200,9 @@ std::vector<v1::Event> Executor::Execute(const v1::Event& decision) {
     return {*early};
   }
   ActionRequest req = RequestFor(decision, ids.action_id);
+  if (options_.on_start) {
+    options_.on_start(decision);
+  }
   ActionResult r;
   v1::Event o = ApplyLocked(decision, ids, req, &r);
   const v1::Action& action = d.proposal().action();

@@ -23,6 +23,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -43,6 +44,9 @@ struct ExecutorOptions {
   bool verify_by_default = true;  // verify even when the action does not ask
   Millis verify_timeout{120000};  // when the action gives none
   std::string record_only_reason;  // set when there is no Kubernetes client
+  // Called (on the worker thread) right before an approved action is applied:
+  // the HealingAction view shows it InProgress. Must not block for long.
+  std::function<void(const v1::Event& decision)> on_start;
 };
 
 struct ExecutorStats {

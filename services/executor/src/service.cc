@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "executor.h"
+#include "kube_view_writer.h"
 #include "kubemend/common/auth.h"
 #include "kubemend/common/log.h"
 #include "kubemend/common/log_follower.h"
@@ -50,6 +51,13 @@ void AddExecutorKeys(ConfigSchema& s, ExecutorConfig* c) {
   s.Add("executor.catch_up_timeout", &c->catch_up_timeout,
         "at start, how long one attempt to read the outcome index and kill-switch state may take "
         "(decisions wait until it is read, however long that takes)");
+  s.Add("executor.kube_view.enabled", &c->kube_view,
+        "write a HealingAction per decision and Events on the workloads acted on (needs the CRD and RBAC "
+        "of deploy/k8s/base)");
+  s.Add("executor.kube_view.retention", &c->kube_view_retention,
+        "finished HealingActions are deleted this long after their last change (the trail keeps everything)");
+  s.Add("executor.kube_view.gc_interval", &c->kube_view_gc_interval,
+        "how often finished HealingActions past their retention are looked for");
 }
 
 ExecutorConfig::ExecutorConfig() {
@@ -113,6 +121,23 @@ class AdminService final : public v1::ExecutorAdmin::Service {
   std::function<absl::Status(const v1::Event&)> publish_;
 };
 
+// The view of what happens (HealingActions, Events), written on its own
+// thread so that a failed write never holds up an action; null without a
+// cluster or with executor.kube_view.enabled off.
+std::unique_ptr<KubeView> StartKubeView(kube::KubeClient* client, const ExecutorConfig& cfg, ServiceRuntime& rt) {
+  if (client == nullptr || !cfg.kube_view) {
+    return nullptr;
+  }
+  KubeViewOptions vo;
+  vo.own_ns = cfg.own_namespace.empty() ? "kubemend" : cfg.own_namespace;
+  vo.instance = rt.config().instance;
+  vo.retention = cfg.kube_view_retention;
+  vo.gc_interval = cfg.kube_view_gc_interval;
+  auto view = std::make_unique<KubeView>(*client, rt.clock(), vo, &rt.metrics());
+  view->Start();
+  return view;
+}
+
 }  // namespace
 
 int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
@@ -175,7 +200,11 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
     actuator = std::make_unique<Actuator>(*client, notifier.get(), sleep, clock, ao);
     verifier = std::make_unique<Verifier>(*client, sleep, clock, VerifierOptions{cfg.verify_poll, cfg.verify_stable});
   }
+  std::unique_ptr<KubeView> view = StartKubeView(client.get(), cfg, rt);
   ExecutorOptions eo;
+  if (view) {
+    eo.on_start = [&view](const v1::Event& d) { view->OnStart(d); };
+  }
   eo.dry_run = cfg.dry_run;
   eo.max_concurrent = static_cast<int>(cfg.max_concurrent);
   eo.verify_by_default = cfg.verify_default;
@@ -204,6 +233,9 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
         .GetCounter("kubemend_executor_outcomes_total", "Action outcomes",
                     {{"action", ActionTypeName(out.action().type())}, {"status", OutcomeStatusName(out.status())}})
         .Inc();
+    if (view) {
+      view->OnOutcome(o);
+    }
   };
   auto publish_one = [&](const v1::Event& e) -> absl::Status {
     auto t = std::make_shared<DeliveryTracker>();
@@ -297,6 +329,9 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
               return st;
             }
             continue;
+          }
+          if (view) {
+            view->OnDecision(*e);
           }
           in.push_back(std::move(*e));
         }
@@ -415,6 +450,9 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
   t_state.join();
   state_done = true;
   stopper.join();
+  if (view) {
+    view->Stop();
+  }
   (void)(*producer)->Flush(std::chrono::seconds(5));
   log->info("msg=\"stopped\"");
   return 0;

@@ -42,6 +42,10 @@ struct ExecutorConfig {
   // One attempt to read the outcome index and the kill-switch state at start
   // (decisions wait until it is read, however long that takes).
   std::chrono::milliseconds catch_up_timeout{20000};
+  // The Kubernetes view (kube_view.h): HealingAction objects and Events.
+  bool kube_view = true;
+  std::chrono::milliseconds kube_view_retention{7LL * 24 * 3600 * 1000};
+  std::chrono::milliseconds kube_view_gc_interval{10 * 60 * 1000};
   ExecutorConfig();
 };
 

@@ -93,8 +93,8 @@ std::string PathString(const std::vector<std::string>& p) {
   return s;
 }
 
-void Overview(std::ostream& out, const Registry& reg) {
-  out << "usage: kubemendctl [global flags] <command> [flags]\n\n"
+void Overview(std::ostream& out, const Registry& reg, const std::string& program) {
+  out << "usage: " << program << " [global flags] <command> [flags]\n\n"
          "The kubemend admin client: status of the services, the audit trail, incidents,\n"
          "approvals and modes.\n\nCommands:\n";
   for (const auto& c : reg) {
@@ -126,8 +126,8 @@ void Overview(std::ostream& out, const Registry& reg) {
          "Every command takes --help.\n";
 }
 
-void CommandHelp(std::ostream& out, const Command& c) {
-  out << "usage: kubemendctl " << PathString(c.path) << (c.usage.empty() ? "" : " " + c.usage)
+void CommandHelp(std::ostream& out, const Command& c, const std::string& program) {
+  out << "usage: " << program << " " << PathString(c.path) << (c.usage.empty() ? "" : " " + c.usage)
       << "\n\n"
       << c.summary << "\n";
   if (!c.help.empty()) {
@@ -642,6 +642,8 @@ int RunCommand(const Command& cmd, Context& ctx, const Args& args, bool yaml, st
   yctx.timeout_ms = ctx.timeout_ms;
   yctx.note = ctx.note;
   yctx.config_path = ctx.config_path;
+  yctx.program = ctx.program;
+  yctx.kubectl = ctx.kubectl;
   int code = cmd.run(yctx, args);
   if (!buffer.str().empty() && !JsonToYaml(buffer.str(), out)) {
     out << buffer.str();
@@ -659,11 +661,24 @@ int Run(const std::vector<std::string>& argv, const std::map<std::string, std::s
   RegisterGateCommands(reg);
   RegisterAnalyzerCommands(reg);
   RegisterExecutorCommands(reg);
+  RegisterKubeCommands(reg);
+  RegisterCompletionCommand(reg);
+  const std::string argv0 = argv.empty() ? "" : argv[0];
+  const std::string base = argv0.substr(argv0.find_last_of('/') + 1);
+  if (base == kPluginCompletionName) {
+    return CompleteWords(reg, std::vector<std::string>(argv.begin() + 1, argv.end()), true, out);
+  }
+  const bool plugin = base == kPluginName;
+  const std::string program = plugin ? "kubectl kubemend" : "kubemendctl";
 
   Args args;
   std::vector<std::string> endpoint_flags;
   if (int rc = ParseArgv(argv, err, &args, &endpoint_flags); rc != kOk) {
     return rc;
+  }
+  // As the kubectl plugin, approve/deny answer a HealingAction in Kubernetes.
+  if (plugin && !args.positional.empty() && (args.positional[0] == "approve" || args.positional[0] == "deny")) {
+    args.positional.insert(args.positional.begin(), "kube");
   }
   const Command* cmd = FindCommand(reg, args);
   if (!cmd && args.positional.size() == 1 && args.positional[0] == "version") {
@@ -672,17 +687,17 @@ int Run(const std::vector<std::string>& argv, const std::map<std::string, std::s
   }
   if (!cmd) {
     if (args.positional.empty() && args.Has("help")) {
-      Overview(out, reg);
+      Overview(out, reg, program);
       return kOk;
     }
-    Overview(err, reg);
+    Overview(err, reg, program);
     if (!args.positional.empty()) {
       err << "\nkubemendctl: unknown command '" << PathString(args.positional) << "'\n";
     }
     return kUsage;
   }
   if (args.Has("help")) {
-    CommandHelp(out, *cmd);
+    CommandHelp(out, *cmd, program);
     return kOk;
   }
   args.positional.erase(args.positional.begin(),
@@ -697,6 +712,10 @@ int Run(const std::vector<std::string>& argv, const std::map<std::string, std::s
   }
 
   Context ctx(out, err);
+  ctx.program = program;
+  if (auto k = env.find("KUBEMENDCTL_KUBECTL"); k != env.end() && !k->second.empty()) {
+    ctx.kubectl = k->second;
+  }
   EnvGet env_get = [&](const std::string& k) {
     auto it = env.find(k);
     return it == env.end() ? std::string() : it->second;

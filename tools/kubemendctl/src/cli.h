@@ -59,6 +59,11 @@ class Context {
   // issuer, labelled client-supplied. Who the call is issued by is always the
   // token's subject, as the service authenticates it; "" sends no note.
   std::string note;
+  // How the user called us: "kubemendctl", or "kubectl kubemend" when run as
+  // the kubectl plugin (argv[0] kubectl-kubemend); and the kubectl the
+  // Kubernetes commands run (KUBEMENDCTL_KUBECTL, default kubectl in PATH).
+  std::string program = "kubemendctl";
+  std::string kubectl = "kubectl";
 
   // A channel to `service`, or nullptr (with the reason printed) when no
   // endpoint is known.
@@ -89,6 +94,16 @@ void RegisterAuditCommands(Registry& r);
 void RegisterGateCommands(Registry& r);
 void RegisterAnalyzerCommands(Registry& r);
 void RegisterExecutorCommands(Registry& r);
+void RegisterKubeCommands(Registry& r);        // kube.cc: approve/deny in Kubernetes
+void RegisterCompletionCommand(Registry& r);   // completion.cc: last (it lists the others)
+// The kubectl plugin's name: a kubemendctl binary installed (or linked) as
+// this answers `kubectl kubemend ...`, where approve/deny mean the Kubernetes path.
+inline constexpr char kPluginName[] = "kubectl-kubemend";
+// kubectl (1.26+) completes `kubectl kubemend <TAB>` by running this with the
+// words typed so far (the last one partial) and reading cobra's format: one
+// candidate per line, then ":<directive>".
+inline constexpr char kPluginCompletionName[] = "kubectl_complete-kubemend";
+int CompleteWords(const Registry& reg, const std::vector<std::string>& words, bool plugin, std::ostream& out);
 
 // `env` stands in for the process environment (tests pass their own).
 int Run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,

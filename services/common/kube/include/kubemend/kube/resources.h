@@ -50,6 +50,8 @@ inline const ResourceType kHorizontalPodAutoscalers{"autoscaling", "v2", "horizo
 inline const ResourceType kStorageClasses{"storage.k8s.io", "v1", "storageclasses", false, "StorageClass"};
 inline const ResourceType kPodDisruptionBudgets{"policy", "v1", "poddisruptionbudgets", true,
                                                 "PodDisruptionBudget"};
+// kubemend's own: one object per remediation (deploy/k8s/base/crd-healingaction.yaml).
+inline const ResourceType kHealingActions{"kubemend.io", "v1alpha1", "healingactions", true, "HealingAction"};
 }  // namespace resources
 
 // Shorthands: Pod("ns", "name"), Deployment("ns", "name"), Node("name").
