@@ -218,8 +218,8 @@ std::vector<v1::Event> TriggerEvaluator::Unknown() {
   sig->clear_value();
   sig->set_severity(v1::SEVERITY_WARNING);
   (*sig->mutable_labels())["cost"] = "unknown";
-  sig->set_summary((spec_.summary.empty() ? spec_.name : spec_.summary) + " on " + TargetString(st.target) +
-                   ": unknown, not 0: " + spec_.unknown_when_empty);
+  sig->set_summary(spec_.name + " on " + TargetString(st.target) + ": the value is unknown, not 0: " +
+                   spec_.unknown_when_empty);
   out.push_back(std::move(e));
   return out;
 }
