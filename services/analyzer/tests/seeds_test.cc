@@ -195,6 +195,7 @@ spec:
     e.mutable_signal()->set_source(v1::SIGNAL_SOURCE_COST);
     e.mutable_signal()->set_name("BudgetExceeded");
     e.mutable_signal()->set_status(v1::SIGNAL_STATUS_FIRING);
+    e.mutable_signal()->set_has_value(true);
     e.mutable_signal()->set_value(value);
     (*e.mutable_signal()->mutable_labels())["period"] = period;
     (*e.mutable_signal()->mutable_labels())["currency"] = currency;
