@@ -34,6 +34,9 @@ except ImportError:
 KUBEMEND_SERVICES = ["collector", "analyzer", "safety-gate", "executor", "audit"]
 CLUSTER_READERS = {"kubemend-executor", "kubemend-collector", "kubemend-analyzer", "kubemend-safety-gate"}
 READ_VERBS = {"get", "list", "watch"}
+# The policy kinds the analyzer watches (services/analyzer/src/policy_cr.cc, deploy/k8s/base/crd-*.yaml).
+POLICY_PLURALS = ("healingpolicies", "anomalyactions", "healthchecks", "sloviolations", "budgetguards",
+                  "costalerts", "predictivescales")
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
 
 problems = []
@@ -196,10 +199,16 @@ def check_rbac(name, docs, readme, optional_exec=False):
             fail(f"{name}: collector RBAC {key}", f"verbs {sorted(verbs)} beyond get/list/watch")
     analyzer = rbac_for(docs, "kubemend-analyzer")
     for key, verbs in analyzer.items():
-        if key[1] != "healingpolicies" or not verbs <= READ_VERBS:
-            fail(f"{name}: analyzer RBAC {key}", f"only get/list/watch on healingpolicies, got {sorted(verbs)}")
-    if not analyzer:
-        fail(name, "the analyzer cannot read healingpolicies")
+        plural, _, sub = key[1].partition("/")
+        allowed = READ_VERBS if not sub else {"update", "patch"} if sub == "status" else set()
+        if key[0] != "kubemend.io" or plural not in POLICY_PLURALS or not verbs <= allowed:
+            fail(f"{name}: analyzer RBAC {key}",
+                 f"only get/list/watch on the policy kinds and update/patch on their status, got {sorted(verbs)}")
+    for plural in POLICY_PLURALS:
+        if analyzer.get(("kubemend.io", plural), set()) != READ_VERBS:
+            fail(name, f"the analyzer cannot get/list/watch {plural}.kubemend.io")
+        if analyzer.get(("kubemend.io", plural + "/status"), set()) != {"update", "patch"}:
+            fail(name, f"the analyzer cannot write {plural}.kubemend.io/status")
     # The gate reads HealingActions (approvals) and writes only their status.
     gate = rbac_for(docs, "kubemend-safety-gate")
     want_gate = {("kubemend.io", "healingactions"): READ_VERBS, ("kubemend.io", "healingactions/status"): {"patch"}}
@@ -244,10 +253,15 @@ def check_namespace_and_netpol(name, docs, namespace_external=False):
             and not d["spec"].get("ingress") and not d["spec"].get("egress")]
     if not deny:
         fail(name, "no default-deny NetworkPolicy")
-    crd = [d for d in docs if d["kind"] == "CustomResourceDefinition"
-           and d["spec"]["names"]["plural"] == "healingpolicies"]
-    if not crd:
-        fail(name, "no HealingPolicy CRD")
+    crds = {d["spec"]["names"]["plural"]: d for d in docs if d["kind"] == "CustomResourceDefinition"}
+    for plural in POLICY_PLURALS:
+        crd = crds.get(plural)
+        if crd is None:
+            fail(name, f"no {plural}.kubemend.io CRD")
+            continue
+        for v in crd["spec"]["versions"]:
+            if "status" not in (v.get("subresources") or {}):
+                fail(name, f"CRD {plural}: version {v['name']} has no status subresource")
     if not any(d["kind"] == "CustomResourceDefinition" and d["spec"]["names"]["plural"] == "healingactions"
                for d in docs):
         fail(name, "no HealingAction CRD")

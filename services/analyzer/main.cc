@@ -13,6 +13,7 @@
 #include "src/adviser.h"
 #include "src/engine.h"
 #include "src/evaluator.h"
+#include "src/policy_kube.h"
 #include "src/policy_source.h"
 #include "src/replay.h"
 
@@ -49,6 +50,10 @@ struct AnalyzerConfig {
   int64_t adviser_calls_per_hour = 60;
   int64_t adviser_tokens_per_hour = 200000;
   std::vector<std::string> protected_namespaces{"kube-system", "kube-public", "kube-node-lease"};
+  std::string kube_policies = "auto";
+  std::string kubeconfig;
+  std::vector<std::string> cluster_policy_namespaces{"kubemend"};
+  Millis status_interval{5000};
 };
 
 void AddAnalyzerKeys(ConfigSchema& s, AnalyzerConfig* c) {
@@ -94,6 +99,157 @@ void AddAnalyzerKeys(ConfigSchema& s, AnalyzerConfig* c) {
         100000000);
   s.Add("analyzer.adviser.protected_namespaces", &c->protected_namespaces,
         "namespaces the adviser's choices are refused in");
+  s.AddEnum("analyzer.kubernetes.policies", &c->kube_policies, {"auto", "true", "false"},
+            "watch HealingPolicy and the seed kinds as custom resources (docs/kubernetes.md); "
+            "auto: when a kubeconfig or the in-cluster ServiceAccount is there");
+  s.Add("analyzer.kubernetes.kubeconfig", &c->kubeconfig, "kubeconfig path (default: in-cluster, $KUBECONFIG)");
+  s.Add("analyzer.kubernetes.cluster_policy_namespaces", &c->cluster_policy_namespaces,
+        "custom-resource policies in these namespaces may act in every namespace; elsewhere a "
+        "policy only acts in its own namespace");
+  s.Add("analyzer.kubernetes.status_interval", &c->status_interval,
+        "status writes to the policy objects are coalesced: at most one per object per interval");
+}
+
+// The custom-resource policies: a client, the watches and the status book,
+// when analyzer.kubernetes.policies asks for them (auto: a kubeconfig or the
+// in-cluster ServiceAccount is there). Fails on a configuration that was
+// asked for and does not work.
+struct KubePolicies {
+  MapPolicySource source{"kubernetes: kubemend.io/v1alpha1 HealingPolicy and seed kinds"};
+  PolicyStatusBook book;
+  std::unique_ptr<kube::KubeClient> client;
+  std::unique_ptr<KubePolicySync> sync;
+};
+
+absl::Status SetUpKubePolicies(const AnalyzerConfig& ac, const Env& env, KubePolicies* kp,
+                               std::shared_ptr<spdlog::logger> log) {
+  bool have_config = !ac.kubeconfig.empty() || env.count("KUBECONFIG") != 0 ||
+                     env.count("KUBERNETES_SERVICE_HOST") != 0;
+  if (ac.kube_policies == "false" || (ac.kube_policies == "auto" && !have_config)) {
+    return absl::OkStatus();
+  }
+  kube::KubeconfigOptions ko;
+  ko.path = ac.kubeconfig;
+  auto kc = ac.kubeconfig.empty() ? kube::LoadDefaultConfig() : kube::LoadKubeconfig(ko);
+  if (!kc.ok()) {
+    return absl::InvalidArgumentError("analyzer.kubernetes: " + kc.error().ToString());
+  }
+  auto client = kube::NewClient(*kc);
+  if (!client.ok()) {
+    return absl::InvalidArgumentError("analyzer.kubernetes: " + client.error().ToString());
+  }
+  kp->client = std::move(client.value());
+  KubePolicyOptions o;
+  o.cluster_namespaces = {ac.cluster_policy_namespaces.begin(), ac.cluster_policy_namespaces.end()};
+  o.on_error = [log](const std::string& e) { log->warn("msg=\"policy watch failed\" error={}", Q(e)); };
+  kp->sync = std::make_unique<KubePolicySync>(kp->client.get(), &kp->source, &kp->book, std::move(o));
+  return absl::OkStatus();
+}
+
+PolicyDefaults DefaultsFrom(const AnalyzerConfig& ac) {
+  PolicyDefaults d;
+  d.cooldown = ac.cooldown;
+  d.max_actions_per_hour = static_cast<uint32_t>(ac.max_actions_per_hour);
+  d.loop_max_attempts = static_cast<uint32_t>(ac.loop_max_attempts);
+  d.loop_window = ac.loop_window;
+  d.escalation_channel = ac.escalation_channel;
+  return d;
+}
+
+EngineConfig EngineConfigFrom(const AnalyzerConfig& ac) {
+  EngineConfig ec;
+  ec.incident_ttl = ac.incident_ttl;
+  ec.inflight_timeout = ac.inflight_timeout;
+  ec.state_horizon = ac.state_horizon;
+  return ec;
+}
+
+// Relative policy paths are relative to the config file, not to the cwd.
+void ResolvePolicyPaths(const std::string& config_path, AnalyzerConfig* ac) {
+  if (config_path.empty()) {
+    return;
+  }
+  std::filesystem::path base = std::filesystem::path(config_path).parent_path();
+  for (auto& p : ac->policy_paths) {
+    if (!p.empty() && p[0] != '/') {
+      p = (base / p).lexically_normal().string();
+    }
+  }
+}
+
+std::unique_ptr<LlmAdviser> MakeAdviser(const AnalyzerConfig& ac, const Clock& clock) {
+  if (!ac.adviser_enabled) {
+    return nullptr;
+  }
+  LlmConfig lc;
+  lc.api = ac.adviser_api;
+  lc.endpoint = ac.adviser_endpoint;
+  lc.model = ac.adviser_model;
+  if (const char* k = std::getenv(ac.adviser_api_key_env.c_str())) {
+    lc.api_key = k;
+  }
+  lc.timeout = ac.adviser_timeout;
+  lc.max_tokens = ac.adviser_max_tokens;
+  lc.max_calls_per_hour = ac.adviser_calls_per_hour;
+  lc.max_tokens_per_hour = ac.adviser_tokens_per_hour;
+  AdviserRules rules;
+  rules.protected_namespaces = ac.protected_namespaces;
+  return std::make_unique<LlmAdviser>(lc, rules, clock);
+}
+
+// Background loops that run a function every interval until StopAll().
+class Periodic {
+ public:
+  ~Periodic() { StopAll(); }
+  void Every(Millis interval, std::function<void()> fn) {
+    threads_.emplace_back([this, interval, fn = std::move(fn)] {
+      std::unique_lock<std::mutex> l(mu_);
+      while (!cv_.wait_for(l, interval, [&] { return stop_; })) {
+        l.unlock();
+        fn();
+        l.lock();
+      }
+    });
+  }
+  void StopAll() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) {
+      if (t.joinable()) {
+        t.join();
+      }
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// One evaluation round: the policies' Prometheus queries as signals.
+void PublishEvaluated(Evaluator& evaluator, const PolicySet& policies, Stage& stage, spdlog::logger& log) {
+  std::vector<std::string> errors;
+  auto signals = evaluator.Evaluate(policies, &errors);
+  for (const auto& e : errors) {
+    log.warn("msg=\"evaluation failed\" error={}", Q(e));
+  }
+  std::vector<Emit> out;
+  for (auto& s : signals) {
+    log.info("msg=\"evaluated signal\" event_id={} incident_id={} name={} status={} summary={}", s.event_id(),
+             s.incident_id(), Q(s.signal().name()),
+             s.signal().status() == v1::SIGNAL_STATUS_FIRING ? "firing" : "resolved", Q(s.signal().summary()));
+    out.push_back({Topic::kSignals, std::move(s)});
+  }
+  if (!out.empty()) {
+    if (auto st = stage.Publish(out); !st.ok()) {
+      log.error("msg=\"cannot publish evaluated signals\" error={}", Q(std::string(st.message())));
+    }
+  }
 }
 
 v1::Event PolicyChangeEvent(const PolicyChangeRecord& c, const ProducerIdentity& who,
@@ -113,6 +269,173 @@ v1::Event PolicyChangeEvent(const PolicyChangeRecord& c, const ProducerIdentity&
 
 }  // namespace
 
+// Proposals to the proposals topic, controls (IncidentClosed, NoAction) to
+// the control topic, each logged with its ids; each proposal is counted on its
+// policy object (when it came from one).
+class Router {
+ public:
+  Router(ServiceRuntime& rt, PolicyStatusBook* book, std::shared_ptr<spdlog::logger> log)
+      : proposals_(rt.metrics().GetCounter("kubemend_analyzer_proposals_total",
+                                           "Proposals emitted (escalations included)")),
+        no_proposal_(rt.metrics().GetCounter("kubemend_analyzer_no_proposal_total",
+                                             "Signals and outcomes that led to no proposal")),
+        clock_(rt.clock()),
+        book_(book),
+        log_(std::move(log)) {}
+
+  std::vector<Emit> operator()(Decision& d, const std::string& cause_id) {
+    std::vector<Emit> out;
+    for (auto& e : d.out) {
+      if (e.type() == v1::EVENT_TYPE_PROPOSAL) {
+        proposals_.Inc();
+        log_->info("msg=\"proposal\" event_id={} incident_id={} cause={} action={} target={} escalation={} reason={}",
+                   e.event_id(), e.incident_id(), cause_id, ActionTypeName(e.proposal().action().type()),
+                   Q(TargetString(e.target())), e.proposal().escalation(), Q(e.proposal().reason()));
+        book_->OnProposal(e, clock_.Now());
+        out.push_back({Topic::kProposals, std::move(e)});
+      } else if (e.control().has_no_action()) {
+        no_proposal_.Inc();
+        log_->info("msg=\"no proposal\" event_id={} incident_id={} signal_id={} category={} reason={}",
+                   e.event_id(), e.incident_id(), e.control().no_action().signal_id(),
+                   e.control().no_action().category(), Q(e.control().no_action().reason()));
+        out.push_back({Topic::kControl, std::move(e)});
+      } else {
+        log_->info("msg=\"incident closed\" event_id={} incident_id={} classification={}", e.event_id(),
+                   e.incident_id(), e.control().incident_closed().classification());
+        out.push_back({Topic::kControl, std::move(e)});
+      }
+    }
+    return out;
+  }
+
+ private:
+  Counter& proposals_;
+  Counter& no_proposal_;
+  const Clock& clock_;
+  PolicyStatusBook* book_;
+  std::shared_ptr<spdlog::logger> log_;
+};
+
+// One policy reload (the poll loop and ReloadPolicies both call it; one at a
+// time): the sources polled, the engine given the new set, the verdicts
+// handed to the status book, every change logged and published as a Control
+// PolicyChange event.
+class PolicyLoad {
+ public:
+  PolicyLoad(PolicyReloader* reloader, Engine* engine, PolicyStatusBook* book, Stage* stage, ServiceRuntime& rt,
+             std::shared_ptr<spdlog::logger> log)
+      : reloader_(reloader),
+        engine_(engine),
+        book_(book),
+        stage_(stage),
+        rt_(rt),
+        log_(std::move(log)),
+        policies_(rt.metrics().GetGauge("kubemend_analyzer_policies", "Policies loaded")),
+        rejected_(rt.metrics().GetCounter("kubemend_analyzer_policy_rejections_total",
+                                          "Policy files rejected by validation")) {}
+
+  // The versions a previous run announced (from the log), for the first load.
+  void SetKnownVersions(std::map<std::string, std::string> known) { known_versions_ = std::move(known); }
+  std::vector<std::string> Errors() {
+    std::lock_guard<std::mutex> l(err_mu_);
+    return policy_errors_;
+  }
+
+  ReloadResult Reload() {
+    std::lock_guard<std::mutex> reload_lock(reload_mu_);
+    std::vector<std::string> errors;
+    auto changes = reloader_->Poll(&errors);
+    book_->OnVerdicts(reloader_->Verdicts(), rt_.clock().Now());
+    if (first_load_) {
+      first_load_ = false;
+      changes = AgainstKnown(changes, *reloader_->Current(), known_versions_);
+      SetPolicies();
+    }
+    if (changes.empty() && errors.empty()) {
+      return {};
+    }
+    SetPolicies();
+    Announce(changes, errors);
+    return {changes, errors};
+  }
+
+ private:
+  void SetPolicies() {
+    engine_->SetPolicies(reloader_->Current());
+    policies_.Set(static_cast<double>(reloader_->Current()->policies.size()));
+  }
+
+  void Announce(const std::vector<PolicyChangeRecord>& changes, const std::vector<std::string>& errors) {
+    std::vector<Emit> events;
+    std::vector<std::string> rejected;
+    for (const auto& c : changes) {
+      if (c.change == "rejected") {
+        rejected_.Inc();
+        rejected.push_back(c.detail);
+        log_->error("msg=\"policy rejected\" source={} detail={}", Q(c.ref.source()), Q(c.detail));
+      } else {
+        log_->info("msg=\"policy {}\" policy={} version={} source={}", c.change, Q(c.ref.name()), c.ref.version(),
+                   Q(c.ref.source()));
+      }
+      events.push_back({Topic::kControl, PolicyChangeEvent(c, rt_.identity(), rt_.clock())});
+    }
+    for (const auto& e : errors) {
+      log_->error("msg=\"policy source unreadable\" error={}", Q(e));
+    }
+    {
+      std::lock_guard<std::mutex> l(err_mu_);
+      if (!rejected.empty() || !errors.empty()) {
+        policy_errors_ = rejected;
+        policy_errors_.insert(policy_errors_.end(), errors.begin(), errors.end());
+      } else if (!changes.empty()) {
+        policy_errors_.clear();
+      }
+    }
+    if (!events.empty()) {
+      if (auto st = stage_->Publish(events); !st.ok()) {
+        log_->error("msg=\"cannot publish policy changes\" error={}", Q(std::string(st.message())));
+      }
+    }
+  }
+
+  PolicyReloader* reloader_;
+  Engine* engine_;
+  PolicyStatusBook* book_;
+  Stage* stage_;
+  ServiceRuntime& rt_;
+  std::shared_ptr<spdlog::logger> log_;
+  Gauge& policies_;
+  Counter& rejected_;
+  std::mutex reload_mu_;
+  std::mutex err_mu_;
+  std::vector<std::string> policy_errors_;
+  std::map<std::string, std::string> known_versions_;
+  bool first_load_ = true;
+};
+
+// The event log over analyzer.state_horizon, replayed into the engine; the
+// policy versions the previous run announced go to the first load.
+absl::Status ReplayLog(const CommonConfig& common, const AnalyzerConfig& ac, ServiceRuntime& rt, Engine* engine,
+                       PolicyLoad* load, uint64_t* replayed, spdlog::logger& log) {
+  ReplayStats rs;
+  int64_t since = ToUnixMillis(rt.clock().Now() - ac.state_horizon);
+  auto events = ReadLog(common.kafka,
+                        {Topic::kSignals, Topic::kProposals, Topic::kDecisions, Topic::kOutcomes, Topic::kControl},
+                        since, ac.replay_timeout, &rs);
+  if (!events.ok()) {
+    return events.status();
+  }
+  for (const auto& e : *events) {
+    engine->Replay(e);
+  }
+  load->SetKnownVersions(KnownPolicyVersions(*events, rt.identity().service));
+  *replayed = events->size();
+  auto s = engine->Stats();
+  log.info("msg=\"state replayed\" events={} skipped={} open_incidents={} cooldowns={}", rs.read, rs.skipped,
+           s.open_incidents, s.cooldowns);
+  return absl::OkStatus();
+}
+
 int main(int argc, char** argv) {
   CommonConfig common;
   AnalyzerConfig ac;
@@ -130,81 +453,26 @@ int main(int argc, char** argv) {
   }
   ServiceRuntime rt("analyzer", common);
   auto log = Logger("analyzer");
-  // Relative policy paths are relative to the config file, not to the cwd.
-  if (!path.empty()) {
-    std::filesystem::path base = std::filesystem::path(path).parent_path();
-    for (auto& p : ac.policy_paths) {
-      if (!p.empty() && p[0] != '/') {
-        p = (base / p).lexically_normal().string();
-      }
-    }
-  }
-
-  PolicyDefaults defaults;
-  defaults.cooldown = ac.cooldown;
-  defaults.max_actions_per_hour = static_cast<uint32_t>(ac.max_actions_per_hour);
-  defaults.loop_max_attempts = static_cast<uint32_t>(ac.loop_max_attempts);
-  defaults.loop_window = ac.loop_window;
-  defaults.escalation_channel = ac.escalation_channel;
+  ResolvePolicyPaths(path, &ac);
+  const PolicyDefaults defaults = DefaultsFrom(ac);
   FilePolicySource files(ac.policy_paths);
-  PolicyReloader reloader({&files}, defaults);
-
-  std::unique_ptr<LlmAdviser> adviser;
-  if (ac.adviser_enabled) {
-    LlmConfig lc;
-    lc.api = ac.adviser_api;
-    lc.endpoint = ac.adviser_endpoint;
-    lc.model = ac.adviser_model;
-    if (const char* k = std::getenv(ac.adviser_api_key_env.c_str())) {
-      lc.api_key = k;
-    }
-    lc.timeout = ac.adviser_timeout;
-    lc.max_tokens = ac.adviser_max_tokens;
-    lc.max_calls_per_hour = ac.adviser_calls_per_hour;
-    lc.max_tokens_per_hour = ac.adviser_tokens_per_hour;
-    AdviserRules rules;
-    rules.protected_namespaces = ac.protected_namespaces;
-    adviser = std::make_unique<LlmAdviser>(lc, rules, rt.clock());
+  KubePolicies kube_policies;
+  if (auto st = SetUpKubePolicies(ac, EnvFromProcess(), &kube_policies, log); !st.ok()) {
+    fprintf(stderr, "kubemend-analyzer: %s\n", std::string(st.message()).c_str());
+    return 2;
   }
-  EngineConfig ec;
-  ec.incident_ttl = ac.incident_ttl;
-  ec.inflight_timeout = ac.inflight_timeout;
-  ec.state_horizon = ac.state_horizon;
-  Engine engine(ec, rt.identity(), rt.clock(), adviser.get());
+  std::vector<PolicySource*> sources{&files};
+  std::string sources_text = files.Describe();
+  if (kube_policies.sync) {
+    sources.push_back(&kube_policies.source);
+    sources_text += "; " + kube_policies.source.Describe();
+  }
+  PolicyReloader reloader(sources, defaults);
 
-  auto& proposals_metric = rt.metrics().GetCounter("kubemend_analyzer_proposals_total",
-                                                   "Proposals emitted (escalations included)");
-  auto& no_proposal_metric = rt.metrics().GetCounter(
-      "kubemend_analyzer_no_proposal_total", "Signals and outcomes that led to no proposal");
-  auto& policies_gauge = rt.metrics().GetGauge("kubemend_analyzer_policies", "Policies loaded");
-  auto& rejected_metric = rt.metrics().GetCounter("kubemend_analyzer_policy_rejections_total",
-                                                  "Policy files rejected by validation");
+  std::unique_ptr<LlmAdviser> adviser = MakeAdviser(ac, rt.clock());
+  Engine engine(EngineConfigFrom(ac), rt.identity(), rt.clock(), adviser.get());
 
-  // Proposals to the proposals topic, controls (IncidentClosed, NoAction) to
-  // the control topic, each logged with its ids.
-  auto route = [&](Decision& d, const std::string& cause_id) {
-    std::vector<Emit> out;
-    for (auto& e : d.out) {
-      if (e.type() == v1::EVENT_TYPE_PROPOSAL) {
-        proposals_metric.Inc();
-        log->info("msg=\"proposal\" event_id={} incident_id={} cause={} action={} target={} escalation={} reason={}",
-                  e.event_id(), e.incident_id(), cause_id, ActionTypeName(e.proposal().action().type()),
-                  Q(TargetString(e.target())), e.proposal().escalation(), Q(e.proposal().reason()));
-        out.push_back({Topic::kProposals, std::move(e)});
-      } else if (e.control().has_no_action()) {
-        no_proposal_metric.Inc();
-        log->info("msg=\"no proposal\" event_id={} incident_id={} signal_id={} category={} reason={}",
-                  e.event_id(), e.incident_id(), e.control().no_action().signal_id(),
-                  e.control().no_action().category(), Q(e.control().no_action().reason()));
-        out.push_back({Topic::kControl, std::move(e)});
-      } else {
-        log->info("msg=\"incident closed\" event_id={} incident_id={} classification={}",
-                  e.event_id(), e.incident_id(), e.control().incident_closed().classification());
-        out.push_back({Topic::kControl, std::move(e)});
-      }
-    }
-    return out;
-  };
+  Router route(rt, &kube_policies.book, log);
   Stage stage(&rt, {Topic::kSignals, Topic::kDecisions, Topic::kOutcomes},
               [&](const v1::Event& in, const InMessage&) -> absl::StatusOr<std::vector<Emit>> {
                 Decision d;
@@ -214,9 +482,11 @@ int main(int argc, char** argv) {
                     break;
                   case v1::Event::kOutcome:
                     d = engine.OnOutcome(in);
+                    kube_policies.book.OnOutcome(in);
                     break;
                   case v1::Event::kDecision:
                     d = engine.OnDecision(in);
+                    kube_policies.book.OnDecision(in);
                     break;
                   default:
                     return std::vector<Emit>{};
@@ -228,93 +498,30 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::mutex err_mu;
-  std::vector<std::string> policy_errors;
-  std::map<std::string, std::string> known_versions;  // from the log, for the first load
-  bool first_load = true;
-  // The poll thread and ReloadPolicies both reload; one at a time.
-  std::mutex reload_mu;
-  auto reload = [&]() -> ReloadResult {
-    std::lock_guard<std::mutex> reload_lock(reload_mu);
-    std::vector<std::string> errors;
-    auto changes = reloader.Poll(&errors);
-    if (first_load) {
-      first_load = false;
-      changes = AgainstKnown(changes, *reloader.Current(), known_versions);
-      engine.SetPolicies(reloader.Current());
-      policies_gauge.Set(static_cast<double>(reloader.Current()->policies.size()));
-    }
-    if (changes.empty() && errors.empty()) {
-      return {};
-    }
-    engine.SetPolicies(reloader.Current());
-    policies_gauge.Set(static_cast<double>(reloader.Current()->policies.size()));
-    std::vector<Emit> events;
-    std::vector<std::string> rejected;
-    for (const auto& c : changes) {
-      if (c.change == "rejected") {
-        rejected_metric.Inc();
-        rejected.push_back(c.detail);
-        log->error("msg=\"policy rejected\" source={} detail={}", Q(c.ref.source()), Q(c.detail));
-      } else {
-        log->info("msg=\"policy {}\" policy={} version={} source={}", c.change, Q(c.ref.name()),
-                  c.ref.version(), Q(c.ref.source()));
-      }
-      events.push_back({Topic::kControl, PolicyChangeEvent(c, rt.identity(), rt.clock())});
-    }
-    for (const auto& e : errors) {
-      log->error("msg=\"policy source unreadable\" error={}", Q(e));
-    }
-    {
-      std::lock_guard<std::mutex> l(err_mu);
-      if (!rejected.empty() || !errors.empty()) {
-        policy_errors = rejected;
-        policy_errors.insert(policy_errors.end(), errors.begin(), errors.end());
-      } else if (!changes.empty()) {
-        policy_errors.clear();
-      }
-    }
-    if (!events.empty()) {
-      if (auto st = stage.Publish(events); !st.ok()) {
-        log->error("msg=\"cannot publish policy changes\" error={}", Q(std::string(st.message())));
-      }
-    }
-    return {changes, errors};
-  };
+  PolicyLoad load(&reloader, &engine, &kube_policies.book, &stage, rt, log);
   uint64_t replayed = 0;
   if (ac.replay) {
-    ReplayStats rs;
-    int64_t since = ToUnixMillis(rt.clock().Now() - ac.state_horizon);
-    auto events = ReadLog(common.kafka,
-                          {Topic::kSignals, Topic::kProposals, Topic::kDecisions, Topic::kOutcomes,
-                           Topic::kControl},
-                          since, ac.replay_timeout, &rs);
-    if (!events.ok()) {
-      log->error("msg=\"cannot replay the event log\" error={}", Q(std::string(events.status().message())));
+    if (auto st = ReplayLog(common, ac, rt, &engine, &load, &replayed, *log); !st.ok()) {
+      log->error("msg=\"cannot replay the event log\" error={}", Q(std::string(st.message())));
       return 1;
     }
-    for (const auto& e : *events) {
-      engine.Replay(e);
-    }
-    known_versions = KnownPolicyVersions(*events, rt.identity().service);
-    replayed = events->size();
-    auto s = engine.Stats();
-    log->info("msg=\"state replayed\" events={} skipped={} open_incidents={} cooldowns={}",
-              rs.read, rs.skipped, s.open_incidents, s.cooldowns);
   }
 
-  reload();
+  if (kube_policies.sync) {
+    kube_policies.sync->Start();
+    if (!kube_policies.sync->WaitForFirstList(std::chrono::seconds(30))) {
+      log->warn("msg=\"policy custom resources not listed within 30s; loading without them for now\"");
+    }
+  }
+  load.Reload();
   log->info("msg=\"policies loaded\" count={} sources={}", reloader.Current()->policies.size(),
-            Q(files.Describe()));
+            Q(sources_text));
 
   AdminHooks hooks;
   hooks.policies = [&] { return reloader.Current(); };
-  hooks.policy_errors = [&] {
-    std::lock_guard<std::mutex> l(err_mu);
-    return policy_errors;
-  };
-  hooks.reload = reload;
-  hooks.sources = files.Describe();
+  hooks.policy_errors = [&] { return load.Errors(); };
+  hooks.reload = [&] { return load.Reload(); };
+  hooks.sources = sources_text;
   hooks.defaults = defaults;
   hooks.replayed = &replayed;
   AdminService admin(&engine, std::move(hooks));
@@ -329,81 +536,52 @@ int main(int argc, char** argv) {
     if (adviser) {
       (*s->mutable_details())["adviser_calls"] = std::to_string(adviser->calls());
     }
+    if (kube_policies.sync) {
+      (*s->mutable_details())["policy_objects"] = std::to_string(kube_policies.book.size());
+      (*s->mutable_details())["policy_watch_errors"] = std::to_string(kube_policies.sync->watch_errors());
+    }
   });
   if (auto st = rt.Start(); !st.ok()) {
     log->error("msg=\"cannot start\" error={}", Q(std::string(st.message())));
     return 1;
   }
 
-  std::mutex bg_mu;
-  std::condition_variable bg_cv;
-  bool bg_stop = false;
   std::thread consumer([&] { stage.Run(); });
-  std::thread policy_thread([&] {
-    std::unique_lock<std::mutex> l(bg_mu);
-    while (!bg_cv.wait_for(l, ac.policy_poll, [&] { return bg_stop; })) {
-      l.unlock();
-      reload();
-      l.lock();
-    }
-  });
+  Periodic loops;
+  loops.Every(ac.policy_poll, [&] { load.Reload(); });
   // Time moves on without new events: TTLs, in-flight timeouts, cooldowns.
-  std::thread tick_thread([&] {
-    std::unique_lock<std::mutex> l(bg_mu);
-    while (!bg_cv.wait_for(l, ac.tick, [&] { return bg_stop; })) {
-      l.unlock();
-      Decision d = engine.Tick();
-      auto out = route(d, "tick");
-      if (!out.empty()) {
-        if (auto st = stage.Publish(out); !st.ok()) {
-          log->error("msg=\"cannot publish timer decisions\" error={}", Q(std::string(st.message())));
-        }
+  loops.Every(ac.tick, [&] {
+    Decision d = engine.Tick();
+    auto out = route(d, "tick");
+    if (!out.empty()) {
+      if (auto st = stage.Publish(out); !st.ok()) {
+        log->error("msg=\"cannot publish timer decisions\" error={}", Q(std::string(st.message())));
       }
-      l.lock();
     }
   });
+  // The policy objects' status: coalesced, one PATCH per changed object per interval.
+  auto flush_status = [&] {
+    std::vector<std::string> errors;
+    kube_policies.sync->FlushStatus(&errors);
+    for (const auto& e : errors) {
+      log->warn("msg=\"policy status not written\" error={}", Q(e));
+    }
+  };
+  if (kube_policies.sync) {
+    loops.Every(ac.status_interval, flush_status);
+  }
   std::unique_ptr<PrometheusClient> prom;
   std::unique_ptr<Evaluator> evaluator;
-  std::thread eval_thread;
   if (!ac.prometheus_url.empty()) {
     prom = std::make_unique<PrometheusClient>(ac.prometheus_url, ac.prometheus_timeout);
     evaluator = std::make_unique<Evaluator>(prom.get(), rt.identity(), rt.clock(), ac.evaluate_repeat);
-    eval_thread = std::thread([&] {
-      std::unique_lock<std::mutex> l(bg_mu);
-      while (!bg_cv.wait_for(l, ac.evaluate_interval, [&] { return bg_stop; })) {
-        l.unlock();
-        std::vector<std::string> errors;
-        auto signals = evaluator->Evaluate(*reloader.Current(), &errors);
-        for (const auto& e : errors) {
-          log->warn("msg=\"evaluation failed\" error={}", Q(e));
-        }
-        std::vector<Emit> out;
-        for (auto& s : signals) {
-          log->info("msg=\"evaluated signal\" event_id={} incident_id={} name={} status={} summary={}",
-                    s.event_id(), s.incident_id(), Q(s.signal().name()),
-                    s.signal().status() == v1::SIGNAL_STATUS_FIRING ? "firing" : "resolved",
-                    Q(s.signal().summary()));
-          out.push_back({Topic::kSignals, std::move(s)});
-        }
-        if (!out.empty()) {
-          if (auto st = stage.Publish(out); !st.ok()) {
-            log->error("msg=\"cannot publish evaluated signals\" error={}", Q(std::string(st.message())));
-          }
-        }
-        l.lock();
-      }
-    });
+    loops.Every(ac.evaluate_interval, [&] { PublishEvaluated(*evaluator, *reloader.Current(), stage, *log); });
   }
   rt.WaitForShutdown();
-  {
-    std::lock_guard<std::mutex> l(bg_mu);
-    bg_stop = true;
-  }
-  bg_cv.notify_all();
-  policy_thread.join();
-  tick_thread.join();
-  if (eval_thread.joinable()) {
-    eval_thread.join();
+  loops.StopAll();
+  if (kube_policies.sync) {
+    flush_status();  // the last counts, before the watches stop
+    kube_policies.sync->Stop();
   }
   stage.Stop();
   consumer.join();

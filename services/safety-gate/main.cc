@@ -1,7 +1,7 @@
 // kubemend-safety-gate: proposals in, decisions out (approved, rejected or
 // awaiting a human), each naming its rule and the values it compared. main
 // only wires: config, runtime, the gate service (stage + state follower +
-// timeouts + SafetyGateAdmin), then waits for SIGTERM.
+// timeouts + SafetyGateAdmin), the notifications, then waits for SIGTERM.
 #include <cstdio>
 
 #include "kubemend/common/log.h"
@@ -9,15 +9,18 @@
 #include "src/gate_config.h"
 #include "src/approval_watch.h"
 #include "src/gate_service.h"
+#include "src/notify_service.h"
 
 using namespace kubemend;
 
 int main(int argc, char** argv) {
   CommonConfig common;
   gate::GateConfigKeys keys;
+  gate::notify::NotifyConfigKeys notify_keys;
   ConfigSchema schema;
   AddCommonKeys(schema, &common, "safety-gate");
   keys.Register(schema);
+  notify_keys.Register(schema);
   gate::KubeApprovalConfig kube_approvals;
   kube_approvals.Register(schema);
   std::string path;
@@ -35,10 +38,22 @@ int main(int argc, char** argv) {
             std::string(cfg.status().message()).c_str());
     return 2;
   }
+  auto notify_cfg = notify_keys.Build(EnvFromProcess());
+  if (!notify_cfg.ok()) {
+    fprintf(stderr, "kubemend-safety-gate: config %s: %s\n", path.empty() ? "(defaults)" : path.c_str(),
+            std::string(notify_cfg.status().message()).c_str());
+    return 2;
+  }
   ServiceRuntime rt("safety-gate", common);
   auto log = Logger("main");
   gate::GateService svc(&rt, *cfg);
   if (auto st = svc.Init(); !st.ok()) {
+    log->error("msg=\"cannot start\" error={}", Q(std::string(st.message())));
+    return 1;
+  }
+  // Notifications: their own consumers and threads, apart from deciding.
+  gate::notify::NotifyService notify(&rt, *notify_cfg, NewCurlWebhookPoster(notify_cfg->timeout));
+  if (auto st = notify.Init(); !st.ok()) {
     log->error("msg=\"cannot start\" error={}", Q(std::string(st.message())));
     return 1;
   }
@@ -48,6 +63,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   svc.Start();
+  notify.Start();
   // Approvals given in Kubernetes (HealingAction spec.approval), when a
   // cluster is configured; an explicit kubeconfig that does not work is bad config.
   std::string kube_source;
@@ -71,6 +87,7 @@ int main(int argc, char** argv) {
   if (approvals) {
     approvals->Stop();
   }
+  notify.Stop();
   svc.Stop();
   if (auto p = rt.producer(); p.ok()) {
     (void)(*p)->Flush(std::chrono::seconds(5));

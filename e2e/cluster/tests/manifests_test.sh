@@ -57,8 +57,10 @@ for comp in "$ROOT"/deploy/k8s/components/*/; do
 done
 
 # The CRD: established, and its schema is the server's validation.
-k wait --for condition=Established --timeout 30s crd/healingpolicies.kubemend.io >/dev/null \
-  || fail "HealingPolicy CRD not Established"
+for plural in healingpolicies anomalyactions healthchecks sloviolations budgetguards costalerts predictivescales; do
+  k wait --for condition=Established --timeout 30s "crd/$plural.kubemend.io" >/dev/null \
+    || fail "CRD $plural.kubemend.io not Established"
+done
 new_namespace policies; ns=$NS
 awk '/^```yaml$/ {grab=0; buf=""} /^```yaml$/ {grab=1; next} grab && /^```$/ {if (buf ~ /kind: HealingPolicy/) {print buf; exit} grab=0} grab {buf = buf $0 "\n"}' \
   "$ROOT/docs/policies.md" | sed "s/^  namespace: shop .*/  namespace: $ns/" >"$WORK/example.yaml"
@@ -84,4 +86,9 @@ refused no-triggers 'spec.triggers: Required value' 'spec: {actions: [{type: Res
 refused unknown-field '.spec.retries' 'spec: {retries: 3, triggers: [{alert: {name: X}}], actions: [{type: RestartPod}]}'
 refused bad-cooldown 'spec.cooldown' \
   'spec: {cooldown: soon, triggers: [{alert: {name: X}}], actions: [{type: RestartPod}]}'
+refused unknown-action 'spec.actions[0].type: Unsupported value: "Reboot"' \
+  'spec: {triggers: [{alert: {name: X}}], actions: [{type: Reboot}]}'
+refused list-as-string '.spec.triggers: expected list' 'spec: {triggers: alert, actions: [{type: RestartPod}]}'
+refused negative-threshold 'spec.triggers[0].metric.threshold' \
+  "spec: {triggers: [{metric: {name: m, threshold: -5}}], actions: [{type: RestartPod}]}"
 echo "PASS"

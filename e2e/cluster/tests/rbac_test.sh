@@ -60,11 +60,16 @@ can no collector get secrets -A
 can no collector create pods --subresource=exec -n "$ns"
 pass "collector: reads allowed, every write refused"
 
-# The analyzer reads HealingPolicies and nothing else.
-for v in get list watch; do can yes analyzer $v healingpolicies.kubemend.io -A; done
-for r in pods deployments.apps secrets nodes; do can no analyzer list $r -A; done
-can no analyzer create healingpolicies.kubemend.io -n "$ns"
-pass "analyzer: HealingPolicies read-only, nothing else"
+# The analyzer reads the policy kinds and writes their status; nothing else.
+policy_kinds=(healingpolicies anomalyactions healthchecks sloviolations budgetguards costalerts predictivescales)
+for r in "${policy_kinds[@]}"; do
+  for v in get list watch; do can yes analyzer $v $r.kubemend.io -A; done
+  for v in update patch; do can yes analyzer $v $r.kubemend.io --subresource=status -n "$ns"; done
+  for v in create update patch delete deletecollection; do can no analyzer $v $r.kubemend.io -n "$ns"; done
+done
+for r in pods deployments.apps secrets nodes configmaps; do can no analyzer list $r -A; done
+can no analyzer create events -n "$ns"
+pass "analyzer: policy kinds read-only, their status writable, nothing else"
 
 # The safety gate reads HealingActions (approvals given in Kubernetes) and writes only their
 # status.approval; audit never talks to the API server.
@@ -127,6 +132,20 @@ as collector -n "$ns" scale deployment web --replicas=3 >"$WORK/out" 2>&1 && fai
 grep -q Forbidden "$WORK/out" || fail "collector scale: expected Forbidden, got $(cat "$WORK/out")"
 as analyzer get healingpolicies -A >/dev/null 2>&1 || fail "analyzer token cannot list HealingPolicies"
 as analyzer get pods -A >"$WORK/out" 2>&1 && fail "analyzer token listed pods"
+# The analyzer's token writes a policy's status, and cannot touch its spec.
+printf 'apiVersion: kubemend.io/v1alpha1\nkind: HealingPolicy\nmetadata: {name: rbac-probe, namespace: %s}\nspec: {triggers: [{alert: {name: X}}], actions: [{type: RestartPod}]}\n' \
+  "$ns" >"$WORK/hp.yaml"
+k apply -f "$WORK/hp.yaml" >/dev/null || fail "admin cannot create a HealingPolicy"
+# (A raw PATCH, as the analyzer sends it: kubectl patch would GET healingpolicies/status first.)
+code=$(curl -sS -o "$WORK/out" -w '%{http_code}' --cacert "$ca" -H "Authorization: Bearer ${tokens[analyzer]}" \
+  -X PATCH -H 'Content-Type: application/merge-patch+json' -d '{"status":{"remediationCount":1}}' \
+  "$server/apis/kubemend.io/v1alpha1/namespaces/$ns/healingpolicies/rbac-probe/status")
+[[ $code == 200 ]] || fail "analyzer token cannot patch a HealingPolicy's status: HTTP $code $(cat "$WORK/out")"
+[[ $(k -n "$ns" get healingpolicy rbac-probe -o jsonpath='{.status.remediationCount}') == 1 ]] \
+  || fail "the analyzer's status patch did not land"
+as analyzer -n "$ns" patch healingpolicy rbac-probe --type=merge -p '{"spec":{"priority":9}}' >"$WORK/out" 2>&1 \
+  && fail "analyzer token patched a HealingPolicy's spec"
+grep -q Forbidden "$WORK/out" || fail "analyzer spec patch: expected Forbidden, got $(cat "$WORK/out")"
 as executor auth whoami -o jsonpath='{.status.userInfo.username}' | grep -qx system:serviceaccount:kubemend:kubemend-executor \
   || fail "the executor token is not the executor's identity"
 pass "minted tokens: allowed requests succeed, forbidden ones get 403"

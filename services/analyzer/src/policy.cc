@@ -100,13 +100,15 @@ struct Shape {
 const std::vector<Shape>& Shapes() {
   static const std::vector<Shape> k = {
       {"HealingPolicy", {"kubemend.io/v1alpha1", "kubeskippy.io/v1alpha1"}, ParseHealingPolicy},
-      {"AnomalyAction", {"aiops.prophet.io/v1alpha1"}, ParseAnomalyAction},
-      {"HealthCheck", {"aiops.prophet.io/v1alpha1"}, ParseHealthCheck},
-      {"SLOViolation", {"aiops.prophet.io/v1alpha1"}, ParseSloViolation},
-      {"SLOEnforcer", {"aiops.prophet.io/v1alpha1"}, ParseSloViolation},
-      {"BudgetGuard", {"aiops.prophet.io/v1alpha1"}, ParseBudgetGuard},
-      {"CostAlert", {"aiops.prophet.io/v1alpha1"}, ParseCostAlert},
-      {"PredictiveScale", {"aiops.prophet.io/v1alpha1"}, ParsePredictiveScale},
+      // The seed shapes under their operators' group, and under ours: the
+      // CRDs of deploy/k8s serve them as kubemend.io/v1alpha1.
+      {"AnomalyAction", {"aiops.prophet.io/v1alpha1", "kubemend.io/v1alpha1"}, ParseAnomalyAction},
+      {"HealthCheck", {"aiops.prophet.io/v1alpha1", "kubemend.io/v1alpha1"}, ParseHealthCheck},
+      {"SLOViolation", {"aiops.prophet.io/v1alpha1", "kubemend.io/v1alpha1"}, ParseSloViolation},
+      {"SLOEnforcer", {"aiops.prophet.io/v1alpha1", "kubemend.io/v1alpha1"}, ParseSloViolation},
+      {"BudgetGuard", {"aiops.prophet.io/v1alpha1", "kubemend.io/v1alpha1"}, ParseBudgetGuard},
+      {"CostAlert", {"aiops.prophet.io/v1alpha1", "kubemend.io/v1alpha1"}, ParseCostAlert},
+      {"PredictiveScale", {"aiops.prophet.io/v1alpha1", "kubemend.io/v1alpha1"}, ParsePredictiveScale},
   };
   return k;
 }

@@ -182,9 +182,33 @@ struct PolicySet {
 };
 
 struct PolicyUnit {
-  std::string origin;  // file path, or "kube:<ns>/<name>"
+  std::string origin;  // file path, or "kube:<Kind>/<ns>/<name>" (policy_cr.h)
   std::string text;    // YAML (JSON is YAML)
+  // Non-empty for a custom resource outside the cluster-policy namespaces:
+  // its policies may only select and act on targets in this namespace
+  // (ConfineToNamespace), so a namespace's users cannot heal other tenants.
+  std::string confine_namespace;
 };
+
+// Origins whose name starts with this are custom resources; every other
+// origin is a file. Precedence on a name held by two origins: a file beats a
+// custom resource; between two of one kind the one that held it first keeps
+// it, and the other is rejected until the name is free again.
+inline constexpr const char kKubeOriginPrefix[] = "kube:";
+
+// How the store judged one origin's current text (for the CR status).
+struct OriginVerdict {
+  std::string text_hash;   // of the text judged (PolicyStore::UnitHash)
+  bool accepted = false;   // the current text is in force
+  std::string reason;      // Valid, Invalid, NameConflict
+  std::string message;     // the parser's errors, or who holds the name
+  std::vector<v1::PolicyRef> active;  // in force from this origin (maybe a last good version)
+};
+
+// The errors ("path: message") of a policy confined to namespace `ns`: it may
+// only select targets in `ns`, name a fixed target there, and never act on
+// nodes. Empty selector namespaces become [ns].
+std::vector<std::pair<std::string, std::string>> ConfineToNamespace(Policy* p, const std::string& ns);
 
 struct PolicyChangeRecord {
   v1::PolicyRef ref;
@@ -205,16 +229,29 @@ class PolicyStore {
     return current_;
   }
   size_t size() const { return Current()->policies.size(); }
+  // The verdict on every origin of the last Apply, by origin.
+  std::map<std::string, OriginVerdict> Verdicts() const;
+  static std::string UnitHash(const PolicyUnit& u);
 
  private:
   struct OriginState {
     std::string text_hash;   // last seen text (good or bad)
     std::vector<Policy> good;
+    std::string error;       // why the current text is not in force; empty: it is
+    std::string reason = "Valid";
+    bool blocked = false;    // rejected for a name another origin holds: re-checked on any change
   };
+  // Parses one origin's text and applies it (or rejects it) into origins_.
+  // `recheck`: a blocked origin looked at again; an unchanged rejection is
+  // not reported twice. Returns whether the policy set changed.
+  bool Process(const PolicyUnit& unit, const std::string& hash, bool recheck,
+               std::vector<PolicyChangeRecord>* changes);
+  void Publish();
   PolicyDefaults defaults_;
   std::map<std::string, OriginState> origins_;
   mutable std::mutex mu_;
   std::shared_ptr<const PolicySet> current_ = std::make_shared<PolicySet>();
+  std::map<std::string, OriginVerdict> verdicts_;
 };
 
 }  // namespace kubemend::analyzer

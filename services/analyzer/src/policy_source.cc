@@ -73,8 +73,13 @@ absl::StatusOr<std::vector<PolicyUnit>> FilePolicySource::Snapshot() {
 }
 
 void MapPolicySource::Upsert(const std::string& origin, std::string text) {
+  Upsert(PolicyUnit{origin, std::move(text), ""});
+}
+
+void MapPolicySource::Upsert(PolicyUnit unit) {
   std::lock_guard<std::mutex> l(mu_);
-  units_[origin] = std::move(text);
+  std::string origin = unit.origin;
+  units_[origin] = std::move(unit);
 }
 
 void MapPolicySource::Remove(const std::string& origin) {
@@ -82,11 +87,22 @@ void MapPolicySource::Remove(const std::string& origin) {
   units_.erase(origin);
 }
 
+void MapPolicySource::Replace(const std::string& prefix, std::vector<PolicyUnit> units) {
+  std::lock_guard<std::mutex> l(mu_);
+  for (auto it = units_.lower_bound(prefix); it != units_.end() && it->first.rfind(prefix, 0) == 0;) {
+    it = units_.erase(it);
+  }
+  for (auto& u : units) {
+    std::string origin = u.origin;
+    units_[origin] = std::move(u);
+  }
+}
+
 absl::StatusOr<std::vector<PolicyUnit>> MapPolicySource::Snapshot() {
   std::lock_guard<std::mutex> l(mu_);
   std::vector<PolicyUnit> out;
-  for (const auto& [o, t] : units_) {
-    out.push_back({o, t});
+  for (const auto& [o, u] : units_) {
+    out.push_back(u);
   }
   return out;
 }

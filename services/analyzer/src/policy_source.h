@@ -5,11 +5,12 @@
 //   - FilePolicySource: files and folders (*.yaml, *.yml, *.json, not
 //     recursive), re-read when a file's mtime or size changes; removed files
 //     remove their policies.
-//   - MapPolicySource: a thread-safe map that a watcher fills. The
-//     HealingPolicy CR watcher (services/common/kube, branch kube-client) is
-//     this plus a watch loop: Upsert("kube:<ns>/<name>", cr_json) on
-//     ADDED/MODIFIED, Remove() on DELETED. JSON is YAML, so the CR's JSON
-//     goes through the same parser and validation as files.
+//   - MapPolicySource: a thread-safe map that a watcher fills. The custom
+//     resource watcher (policy_kube.h) Upserts a unit per object
+//     ("kube:<Kind>/<ns>/<name>", its JSON) on ADDED/MODIFIED, Removes it on
+//     DELETED, and Replaces a kind's whole set after a (re)list. JSON is
+//     YAML, so the CR's JSON goes through the same parser and validation as
+//     files.
 // Snapshot() is called from the policy reload thread.
 #include <absl/status/statusor.h>
 
@@ -51,14 +52,17 @@ class MapPolicySource final : public PolicySource {
  public:
   explicit MapPolicySource(std::string name) : name_(std::move(name)) {}
   void Upsert(const std::string& origin, std::string text);
+  void Upsert(PolicyUnit unit);
   void Remove(const std::string& origin);
+  // Every unit whose origin starts with `prefix` is replaced by `units`.
+  void Replace(const std::string& prefix, std::vector<PolicyUnit> units);
   std::string Describe() const override { return name_; }
   absl::StatusOr<std::vector<PolicyUnit>> Snapshot() override;
 
  private:
   std::string name_;
   std::mutex mu_;
-  std::map<std::string, std::string> units_;
+  std::map<std::string, PolicyUnit> units_;
 };
 
 // Polls every source and applies the union to a store. Not thread-safe; one
@@ -71,6 +75,7 @@ class PolicyReloader {
   // that fails keeps its previous units; `errors` says which and why.
   std::vector<PolicyChangeRecord> Poll(std::vector<std::string>* errors);
   std::shared_ptr<const PolicySet> Current() const { return store_.Current(); }
+  std::map<std::string, OriginVerdict> Verdicts() const { return store_.Verdicts(); }
 
  private:
   std::vector<PolicySource*> sources_;

@@ -69,6 +69,7 @@ std::string Summary(const v1::AuditRecord& r) {
       what = std::string(c.approval().approve() ? "approve " : "deny ") + c.approval().proposal_id();
       break;
     case v1::Control::kRollback: what = "rollback " + c.rollback().action_id(); break;
+    case v1::Control::kBreakerOpened: what = "circuit breaker opened"; break;
     case v1::Control::kPolicyChange:
       what = "policy " + c.policy_change().change() + " " + c.policy_change().policy().name();
       break;

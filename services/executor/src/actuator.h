@@ -34,8 +34,9 @@ namespace kubemend::executor {
 // Waits; tests pass a fake that advances a FakeClock instead.
 using Sleeper = std::function<void(Millis)>;
 
-// Posts a JSON body to a webhook (Notify). Implemented with libcurl in
-// notifier.cc; tests record the calls.
+// Posts a JSON body to a webhook (Notify). Implemented in
+// notifier.cc over the shared sender (kubemend/common/webhook.h); tests
+// record the calls.
 class Notifier {
  public:
   virtual ~Notifier() = default;

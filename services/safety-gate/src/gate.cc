@@ -392,6 +392,7 @@ void Gate::ApplyOutcome(const v1::Event& e) {
         open_until_ = at + cfg_.breaker.cooloff;
         probes_.clear();
         probe_successes_ = 0;
+        RecordOpening(e, at, 0, 0);
       } else if (++probe_successes_ >= cfg_.breaker.half_open_probes) {
         open_until_.reset();
         probes_.clear();
@@ -410,6 +411,7 @@ void Gate::ApplyOutcome(const v1::Event& e) {
   int64_t f = std::count_if(samples_.begin(), samples_.end(), [](const auto& s) { return s.second; });
   if (n >= cfg_.breaker.min_samples &&
       static_cast<double>(f) >= cfg_.breaker.failure_ratio * static_cast<double>(n)) {
+    RecordOpening(e, at, f, n);
     open_until_ = at + cfg_.breaker.cooloff;
     samples_.clear();
     probes_.clear();
@@ -417,8 +419,52 @@ void Gate::ApplyOutcome(const v1::Event& e) {
   }
 }
 
+void Gate::RecordOpening(const v1::Event& outcome, TimePoint at, int64_t failures,
+                         int64_t samples) {
+  opening_ = Opening{outcome, at, failures, samples};
+}
+
+std::optional<v1::Event> Gate::DueBreakerAnnouncement() const {
+  if (!opening_ || BreakerAt(clock_.Now()) != BreakerState::kOpen ||
+      std::find(announced_.begin(), announced_.end(), opening_->outcome.event_id()) !=
+          announced_.end()) {
+    return std::nullopt;
+  }
+  const Opening& o = *opening_;
+  v1::Event e = NewCausedEvent(v1::EVENT_TYPE_CONTROL, o.outcome, "breaker-opened", who_, clock_);
+  e.clear_target();  // cluster-wide: the breaker holds every automatic approval
+  SetTimestamp(e.mutable_occurred_at(), o.at);
+  v1::Control* c = e.mutable_control();
+  c->set_issued_by(kGateApprover);
+  v1::BreakerOpened* b = c->mutable_breaker_opened();
+  b->set_tripped_by_outcome_id(o.outcome.event_id());
+  b->set_failures(static_cast<uint32_t>(o.failures));
+  b->set_samples(static_cast<uint32_t>(o.samples));
+  SetTimestamp(b->mutable_until(), o.at + cfg_.breaker.cooloff);
+  std::string why =
+      o.samples > 0
+          ? std::to_string(o.failures) + " of the last " + std::to_string(o.samples) +
+                " outcomes in " + FormatDuration(cfg_.breaker.window) + " failed (trips at " +
+                std::to_string(static_cast<int>(cfg_.breaker.failure_ratio * 100 + 0.5)) + "% of at least " +
+                std::to_string(cfg_.breaker.min_samples) + ")"
+          : "a half-open probe failed (" + ActionTypeName(o.outcome.outcome().action().type()) + " on " +
+                TargetString(o.outcome.target()) + ")";
+  std::string text = "circuit breaker opened: " + why + "; automatic approvals are held for " +
+                     FormatDuration(cfg_.breaker.cooloff) + ", a human can still approve";
+  b->set_reason(text);
+  c->set_reason(text);
+  return e;
+}
+
 void Gate::ApplyControl(const v1::Event& e) {
   const v1::Control& c = e.control();
+  if (c.has_breaker_opened()) {
+    announced_.push_back(c.breaker_opened().tripped_by_outcome_id());
+    if (announced_.size() > 64) {  // only the latest opening matters; openings are minutes apart
+      announced_.pop_front();
+    }
+    return;
+  }
   if (c.has_pause() && c.pause().scope().empty()) {
     paused_ = true;
   } else if (c.has_resume() && c.resume().scope().empty()) {

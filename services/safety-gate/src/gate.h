@@ -73,6 +73,12 @@ class Gate {
   // with escalate_on_timeout, a first re-queued escalation). Not applied.
   std::vector<v1::Event> DueTimeouts() const;
 
+  // The Control(BreakerOpened) event for the breaker's current opening when
+  // it is open and that event is not on the log yet (published by no replica
+  // before a restart); not applied. Its id is derived from the outcome that
+  // tripped the breaker, so every replica proposes the same event.
+  std::optional<v1::Event> DueBreakerAnnouncement() const;
+
   // Control events for Pause/Resume/SetMode, not applied. scope "" = global,
   // else a policy name (SetMode only). InvalidArgument without `who`.
   absl::StatusOr<v1::Event> MakeControl(v1::Control control) const;
@@ -141,6 +147,15 @@ class Gate {
   std::optional<TimePoint> open_until_;             // set while open or half-open
   std::set<std::string> probes_;                    // action ids let through half-open
   int64_t probe_successes_ = 0;
+  struct Opening {
+    v1::Event outcome;  // the outcome that tripped it
+    TimePoint at;
+    int64_t failures = 0;
+    int64_t samples = 0;
+  };
+  std::optional<Opening> opening_;     // the latest opening
+  std::deque<std::string> announced_;  // outcome ids whose opening is on the log (latest 64)
+  void RecordOpening(const v1::Event& outcome, TimePoint at, int64_t failures, int64_t samples);
 
   bool paused_ = false;
   v1::Mode global_mode_;

@@ -326,9 +326,12 @@ void GateService::TimeoutLoop() {
       for (auto& e : gate_.DueTimeouts()) {
         out.push_back({Topic::kDecisions, std::move(e)});
       }
+      if (auto b = gate_.DueBreakerAnnouncement()) {
+        out.push_back({Topic::kControl, std::move(*b)});
+      }
     }
     if (auto st = PublishAndApply(out); !st.ok()) {
-      log->warn("msg=\"cannot publish approval timeouts, will retry\" error={}",
+      log->warn("msg=\"cannot publish approval timeouts or the breaker's opening, will retry\" error={}",
                 Q(std::string(st.message())));
     }
   }

@@ -1,5 +1,6 @@
 // One test (at least) per safety rule, over the pure core with a FakeClock.
 #include "gate.h"
+#include "notify_config.h"
 
 #include <gtest/gtest.h>
 
@@ -449,6 +450,58 @@ TEST_F(GateTest, FailedProbeReopensTheBreaker) {
   EXPECT_EQ(g.breaker_state(), BreakerState::kOpen);
 }
 
+// The breaker's opening is published once (Control BreakerOpened) so that
+// notifications can tell people; every replica and a restarted gate propose
+// the same event id, and an opening already on the log is not proposed again.
+TEST_F(GateTest, BreakerOpeningIsAnnouncedOncePerOpening) {
+  GateConfig c = Loose();
+  c.breaker = {0.5, 2, minutes(15), minutes(10), 1};
+  Gate g(c, kWho, clock);
+  Gate replica(c, kWho, clock);
+  EXPECT_FALSE(g.DueBreakerAnnouncement().has_value()) << "closed: nothing to say";
+  std::vector<v1::Event> log;
+  for (int i = 0; i < 2; ++i) {
+    v1::Event d = g.Decide(Pod(clock, "shop", "p" + std::to_string(i)));
+    v1::Event o = Outcome(clock, d, v1::OUTCOME_STATUS_FAILED);
+    g.Observe(o);
+    log.push_back(d);
+    log.push_back(o);
+  }
+  for (const auto& e : log) {
+    replica.Observe(e);
+  }
+  auto a = g.DueBreakerAnnouncement();
+  ASSERT_TRUE(a.has_value());
+  ASSERT_TRUE(a->control().has_breaker_opened());
+  EXPECT_EQ(a->control().breaker_opened().tripped_by_outcome_id(), log.back().event_id());
+  EXPECT_EQ(a->control().breaker_opened().failures(), 2u);
+  EXPECT_EQ(a->control().breaker_opened().samples(), 2u);
+  EXPECT_EQ(a->control().issued_by(), "safety-gate");
+  EXPECT_TRUE(a->target().name().empty()) << "cluster-wide";
+  EXPECT_NE(a->control().reason().find("2 of the last 2 outcomes"), std::string::npos) << a->control().reason();
+  EXPECT_EQ(a->event_id(), DerivedUuid(log.back().event_id(), "breaker-opened"));
+  auto b = replica.DueBreakerAnnouncement();
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->event_id(), a->event_id()) << "replicas publish the same id";
+  g.Observe(*a);
+  replica.Observe(*a);
+  EXPECT_FALSE(g.DueBreakerAnnouncement().has_value()) << "on the log already";
+  EXPECT_FALSE(replica.DueBreakerAnnouncement().has_value());
+  // A failed half-open probe reopens it: a new opening, a new announcement.
+  clock.Advance(minutes(10));
+  v1::Event probe = g.Decide(Pod(clock, "shop", "q"));
+  ASSERT_EQ(probe.decision().verdict(), v1::VERDICT_APPROVED);
+  v1::Event failed = Outcome(clock, probe, v1::OUTCOME_STATUS_FAILED);
+  g.Observe(failed);
+  auto again = g.DueBreakerAnnouncement();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->control().breaker_opened().tripped_by_outcome_id(), failed.event_id());
+  EXPECT_NE(again->control().reason().find("half-open probe failed"), std::string::npos);
+  // Once the cool-off is over nothing is due, announced or not.
+  clock.Advance(minutes(11));
+  EXPECT_FALSE(g.DueBreakerAnnouncement().has_value());
+}
+
 TEST_F(GateTest, BlastRadiusCapsActionsInFlight) {
   GateConfig c = Loose();
   c.max_in_flight = 2;
@@ -696,11 +749,16 @@ TEST_F(GateTest, ShippedConfigFileLoads) {
   AddCommonKeys(s, &common, "safety-gate");
   GateConfigKeys k;
   k.Register(s);
+  notify::NotifyConfigKeys n;
+  n.Register(s);
   std::string path = std::string(KUBEMEND_SOURCE_DIR) + "/services/safety-gate/config.yaml";
   absl::Status st = s.Load(path, {});
   ASSERT_TRUE(st.ok()) << st;
   auto cfg = k.Build();
   ASSERT_TRUE(cfg.ok()) << cfg.status();
+  auto notify_cfg = n.Build({});
+  ASSERT_TRUE(notify_cfg.ok()) << notify_cfg.status();
+  EXPECT_TRUE(notify_cfg->routes.empty()) << "shipped with notifications off";
   EXPECT_TRUE(cfg->protected_namespaces.count("kubemend"));
   EXPECT_TRUE(cfg->never_actions.count(v1::ACTION_TYPE_DELETE_WORKLOAD));
 }
