@@ -109,6 +109,23 @@ spec:
 ---
 apiVersion: apps/v1
 kind: Deployment
+metadata: {name: twin, namespace: shop}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: twin}}
+  template:
+    metadata: {labels: {app: twin}}
+    spec:
+      containers:
+      - name: proxy
+        image: shop/proxy:v1
+        resources: {limits: {memory: 128Mi}, requests: {memory: 64Mi}}
+      - name: worker
+        image: shop/worker:v1
+        resources: {limits: {memory: 256Mi}, requests: {memory: 128Mi}}
+---
+apiVersion: apps/v1
+kind: Deployment
 metadata: {name: hungry, namespace: shop}
 spec:
   replicas: 1
@@ -289,6 +306,45 @@ TEST_F(ExecutorE2ETest, OomKilledDeploymentGetsMoreMemoryAndStopsDying) {
     ASSERT_NE(it, before.end()) << "a pod was replaced: " << p["metadata"]["name"];
     EXPECT_EQ(Restarts(p), it->second) << p["metadata"]["name"] << " still restarts";
   }
+}
+
+// Two containers, the second one OOM-killed; the alert names only the pod
+// (no container label): the collector's facts say which container died,
+// the proposal names it, and the executor raises only that container's limit.
+TEST_F(ExecutorE2ETest, TwoContainerPodGetsMemoryOnlyForTheContainerThatWasKilled) {
+  ASSERT_EQ(sim_->Post("/sim/v1/faults/memory", {{"namespace", ns()}, {"workload", "deployment/twin"},
+                                                 {"container", "worker"}, {"bytes", "300Mi"}}),
+            200);
+  std::string pod;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (const auto& p : sim_->Pods("twin")) {
+          if (Restarts(p) > 0) {
+            pod = p["metadata"]["name"];
+            return true;
+          }
+        }
+        return false;
+      },
+      seconds(20)))
+      << "the fault never OOM-killed the worker";
+  auto [code, body] = Post(stack_->CollectorUrl(), "/api/v1/alerts",
+                           AlertBody("KubePodOOMKilled", {{"namespace", ns()}, {"pod", pod}}, "fp-twin"));
+  ASSERT_EQ(code, 200) << body;
+  ASSERT_TRUE(WaitOutcome("twin", "succeeded")) << Trail("twin");
+  json d = sim_->Deployment("twin");
+  const json& cs = d["spec"]["template"]["spec"]["containers"];
+  ASSERT_EQ(cs.size(), 2u);
+  EXPECT_EQ(cs[0]["name"], "proxy");
+  EXPECT_EQ(cs[0]["resources"]["limits"]["memory"], "128Mi") << "the sidecar was not the one killed";
+  EXPECT_EQ(cs[0]["resources"]["requests"]["memory"], "64Mi");
+  EXPECT_EQ(cs[1]["name"], "worker");
+  EXPECT_EQ(cs[1]["resources"]["limits"]["memory"], "384Mi");  // 256Mi +50%
+  auto outs = Outcomes("twin");
+  json changes = outs.back().second["outcome"]["changes"];
+  ASSERT_FALSE(changes.empty()) << outs.back().second.dump();
+  EXPECT_NE(changes[0]["path"].get<std::string>().find("containers[worker]"), std::string::npos)
+      << changes.dump();
 }
 
 TEST_F(ExecutorE2ETest, BadImageRolloutIsRolledBackToReadyPods) {

@@ -5,10 +5,20 @@
 // - The prompt carries the incident's facts as one JSON document; alert text
 //   (summaries, annotations) is data inside that document, never instructions,
 //   and the system message says so.
+//   The document sits between two marker lines (kDataBegin/kDataEnd); JSON
+//   escapes every line break inside a string, so alert text can never end
+//   the block early or add a line of its own.
 // - The reply must be a JSON object {"diagnosis", "action": {"type", "params"}};
 //   ValidateReply accepts only actions from the allowed list with parameters
 //   inside the catalogue's bounds, on the incident's own target, outside the
 //   protected namespaces. Anything else is discarded with the reason.
+// - Then the facts hold the choice (HoldToFacts): a RollbackImage may pick
+//   only an image from the workload's own rollout history (the signal's
+//   `imageHistory`/`previousImage` facts), and the caps of the policy's own
+//   action of that type (IncreaseMemory maxLimit, ExpandPVC maxSize,
+//   ScaleWorkload maxReplicas, AdjustHPA maxReplicasCap) bound the adviser's:
+//   a larger cap is clamped (said in Advice.adjusted), an IncreaseMemory on a
+//   container already at the cap is refused.
 // - Errors, timeouts and exhausted budgets fall back to the policy's actions.
 //
 // BuildPrompt and ValidateReply are pure. LlmAdviser does HTTP (Ollama
@@ -36,7 +46,25 @@ struct AdviceRequest {
   std::vector<std::string> history;  // recent attempts on this target, one line each
   std::vector<v1::ActionType> allowed;
   std::string policy;
+  // The cluster's facts about the target (Signal.facts of the latest signal):
+  // shown to the model and holding its choice (imageHistory, memoryLimit).
+  std::map<std::string, std::string> facts;
+  // The policy's own actions with their parameters: their caps bound the
+  // adviser's choice of the same type.
+  std::vector<v1::Action> policy_actions;
 };
+
+// The lines around the untrusted incident document in the user message.
+inline constexpr const char* kDataBegin = "-----BEGIN UNTRUSTED INCIDENT DATA-----";
+inline constexpr const char* kDataEnd = "-----END UNTRUSTED INCIDENT DATA-----";
+
+// The images a RollbackImage may choose: imageHistory, else previousImage.
+std::vector<std::string> RollbackCandidates(const std::map<std::string, std::string>& facts);
+
+// Holds an accepted choice to the facts and the policy's caps. False with
+// *why when it must be refused; *adjusted says what was clamped.
+bool HoldToFacts(const AdviceRequest& req, v1::Action* action, std::string* why,
+                 std::string* adjusted);
 
 struct AdviceResult {
   v1::Advice advice;
@@ -91,7 +119,7 @@ class LlmAdviser final : public Adviser {
   AdviserRules rules_;
   const Clock& clock_;
   mutable std::mutex mu_;
-  std::map<std::string, AdviceResult> cache_;
+  std::map<std::string, std::string> cache_;  // fingerprint -> reply content, re-validated on a hit
   std::deque<std::string> cache_order_;
   std::deque<std::pair<TimePoint, int64_t>> spent_;  // calls and tokens in the last hour
   uint64_t calls_ = 0;

@@ -100,6 +100,10 @@ v1::Event Engine::NoActionEvent(const v1::Event& signal, const Decision& d) cons
     SetTimestamp(na->mutable_until(), d.until);
   }
   na->set_in_flight_proposal_id(d.in_flight);
+  if (d.would_propose) {
+    *na->mutable_would_propose() = d.would_propose->proposal();
+    *na->mutable_would_target() = d.would_propose->target();
+  }
   return c;
 }
 

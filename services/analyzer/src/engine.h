@@ -31,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -56,6 +57,8 @@ struct Decision {
   std::string incident_id;     // the incident the signal joined
   TimePoint until{};           // cooldown: when the policy may act again
   std::string in_flight;       // in_flight: the proposal the incident waits for
+  // monitor: the proposal the policy would have made (never published as one).
+  std::optional<v1::Event> would_propose;
 };
 
 struct IncidentView {

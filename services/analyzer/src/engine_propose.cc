@@ -1,4 +1,7 @@
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 #include "engine.h"
 #include "engine_detail.h"
@@ -77,6 +80,54 @@ bool ResolveTarget(const PolicyAction& a, v1::ActionType type, const Policy& pol
     }
   }
   return false;
+}
+
+// The container a per-container action (IncreaseMemory, RollbackImage) on a
+// workload is about: the signal's own container, else the facts' (the one
+// that was OOM-killed or restarts most), when the signal is about that
+// workload or one of its pods. Empty lets the executor take the first.
+std::string ContainerFor(const v1::Event& signal, const v1::Target& target) {
+  const v1::Target& st = signal.target();
+  const auto& facts = signal.signal().facts();
+  bool same = (st.kind() == target.kind() && st.name() == target.name()) ||
+              (st.owner_kind() == target.kind() && st.owner_name() == target.name());
+  if (!same || st.namespace_() != target.namespace_()) {
+    return "";
+  }
+  if (!st.container().empty()) {
+    return st.container();
+  }
+  auto it = facts.find("container");
+  return it == facts.end() ? "" : it->second;
+}
+
+// PredictiveScale: the replicas needed for the forecast peak at today's load
+// per replica are replicas × peak / current, so the step is the percent
+// ceil((peak / current − 1) × 100), within the catalogue's 1..300 (the
+// executor rounds the step up and caps it at maxReplicas). Returns the
+// sentence for the reason, or "" when the signal lacks the numbers (the
+// policy's thresholdPercent stands).
+std::string SizeFromForecast(const v1::Event& signal, v1::Action* action) {
+  const auto& ann = signal.signal().annotations();
+  auto peak_it = ann.find("forecast_peak");
+  auto cur_it = ann.find("current");
+  if (peak_it == ann.end() || cur_it == ann.end()) {
+    return "";
+  }
+  char* end = nullptr;
+  double peak = std::strtod(peak_it->second.c_str(), &end);
+  double current = std::strtod(cur_it->second.c_str(), &end);
+  if (!(current > 0) || !(peak > current) || !std::isfinite(peak)) {
+    return "";
+  }
+  double exact = (peak / current - 1) * 100;
+  uint32_t percent = static_cast<uint32_t>(std::clamp(std::ceil(exact - 1e-9), 1.0, 300.0));
+  action->mutable_scale_workload()->set_percent(percent);
+  action->mutable_scale_workload()->set_delta(0);
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "sized from the forecast: peak %.6g vs %.6g now needs %.4gx today's replicas: +%u%%%s",
+                peak, current, peak / current, percent, exact > 300 ? " (clamped to the catalogue's 300%)" : "");
+  return buf;
 }
 
 }  // namespace
@@ -195,11 +246,19 @@ bool Engine::BuildRemedy(const Incident& inc, const Policy& pol, const MatchResu
     return false;
   }
   const auto& facts = signal.signal().facts();
+  if ((action.type() == v1::ACTION_TYPE_INCREASE_MEMORY || action.type() == v1::ACTION_TYPE_ROLLBACK_IMAGE) &&
+      IsWorkloadKind(target.kind()) && target.container().empty()) {
+    target.set_container(ContainerFor(signal, target));
+  }
   if (action.type() == v1::ACTION_TYPE_ROLLBACK_IMAGE && action.rollback_image().to_image().empty()) {
     // Back to the image the rollout replaced, from the cluster's facts.
     if (auto prev = facts.find("previousImage"); prev != facts.end()) {
       action.mutable_rollback_image()->set_to_image(prev->second);
     }
+  }
+  std::string sizing;
+  if (pol.forecast_sizing && action.type() == v1::ACTION_TYPE_SCALE_WORKLOAD) {
+    sizing = SizeFromForecast(signal, &action);
   }
   *p = NewCausedEvent(v1::EVENT_TYPE_PROPOSAL, cause, "proposal", who_, clock_);
   v1::RemediationProposal* prop = p->mutable_proposal();
@@ -215,6 +274,9 @@ bool Engine::BuildRemedy(const Incident& inc, const Policy& pol, const MatchResu
                        " on " + TargetString(target) + " (attempt " +
                        std::to_string(c->attempts + 1) + " of " +
                        std::to_string(pol.loop_max_attempts) + ")";
+  if (!sizing.empty()) {
+    reason += "; " + sizing;
+  }
   if (pol.advice && adviser_) {
     ApplyAdvice(inc, pol, signal, now, c, &action, &target, &reason, prop);
   }
@@ -236,6 +298,12 @@ void Engine::ApplyAdvice(const Incident& inc, const Policy& pol, const v1::Event
   req.target = *target;
   req.policy = pol.ref.name();
   req.allowed = c->still_allowed;
+  for (const auto& [k, v] : signal.signal().facts()) {
+    req.facts[k] = v;
+  }
+  for (const auto& a : pol.actions) {
+    req.policy_actions.push_back(a.action);
+  }
   std::vector<std::string> names;
   for (const auto& [k, s] : inc.signals) {
     if (s.firing) {
@@ -259,8 +327,14 @@ void Engine::ApplyAdvice(const Incident& inc, const Policy& pol, const v1::Event
   AdviceResult r = adviser_->Advise(req);
   *prop->mutable_advice() = r.advice;
   if (!r.action) {
+    if (!r.advice.chosen_action().empty() && r.advice.chosen_action() != "none") {
+      *reason += "; adviser's " + r.advice.chosen_action() + " refused (" +
+                 r.advice.rejection_reason() + "), the policy's action stands";
+    }
     return;
   }
+  const std::string adjusted =
+      r.advice.adjusted().empty() ? "" : " (" + r.advice.adjusted() + ")";
   auto keep_verification = [&](const PolicyAction& from) {
     action->set_verify(from.action.verify());
     action->set_verify_timeout_seconds(from.action.verify_timeout_seconds());
@@ -270,7 +344,7 @@ void Engine::ApplyAdvice(const Incident& inc, const Policy& pol, const v1::Event
   if (r.action->type() == action->type()) {
     *action = *r.action;  // same type, the adviser's bounded parameters
     keep_verification(*c->step);
-    *reason += "; adviser agreed";
+    *reason += "; adviser agreed" + adjusted;
     return;
   }
   const PolicyAction* chosen = nullptr;
@@ -282,12 +356,17 @@ void Engine::ApplyAdvice(const Incident& inc, const Policy& pol, const v1::Event
   v1::Target t2;
   std::string why2;
   if (chosen && ResolveTarget(*chosen, r.action->type(), pol, inc.subject, signal, &t2, &why2)) {
+    if ((r.action->type() == v1::ACTION_TYPE_INCREASE_MEMORY ||
+         r.action->type() == v1::ACTION_TYPE_ROLLBACK_IMAGE) &&
+        IsWorkloadKind(t2.kind()) && t2.container().empty()) {
+      t2.set_container(ContainerFor(signal, t2));
+    }
     *action = *r.action;
     keep_verification(*chosen);
     *target = t2;
     c->attempt_key = inc.key + "|" + ActionTypeName(action->type());
     c->attempts = CountAttempts(c->attempt_key, pol.loop_window, now);
-    *reason += "; adviser chose " + ActionTypeName(action->type()) + " on " + TargetString(t2);
+    *reason += "; adviser chose " + ActionTypeName(action->type()) + " on " + TargetString(t2) + adjusted;
   } else {
     prop->mutable_advice()->set_accepted(false);
     prop->mutable_advice()->set_rejection_reason(why2.empty() ? "choice not applicable" : why2);
@@ -365,6 +444,13 @@ void Engine::Propose(Incident& inc, const v1::Event& cause, const v1::Event& sig
     d->category = "no_policy";
     d->reason = "no policy matches signal " + signal.signal().name() + " on " +
                 TargetString(signal.target());
+    if (auto c = signal.signal().labels().find("cost");
+        signal.signal().source() == v1::SIGNAL_SOURCE_COST && c != signal.signal().labels().end() &&
+        c->second == "unknown") {
+      // The collector could not price the budget: unknown, never $0.
+      d->category = "unknown_cost";
+      d->reason = signal.signal().summary();
+    }
     inc.retry = true;  // a trigger's `for` may hold later
     inc.retry_at = now;
     return;
@@ -387,6 +473,14 @@ void Engine::Propose(Incident& inc, const v1::Event& cause, const v1::Event& sig
   prop->set_mode(pol->mode);
   FillFacts(inc, *pol, m, signal, c, prop);
   FillTargetFacts(signal, p.target(), prop);
+  if (pol->mode == v1::MODE_MONITOR) {
+    // Observed and recorded only: the would-be proposal rides on the
+    // signal's no_action; nothing is in flight, nothing counts as an attempt.
+    d->category = "monitor";
+    d->reason = "monitor mode, nothing proposed; it would have been: " + prop->reason();
+    d->would_propose = std::move(p);
+    return;
+  }
   RecordProposal(p, now);
   d->reason = prop->reason();
   d->out.push_back(std::move(p));

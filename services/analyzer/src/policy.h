@@ -94,6 +94,9 @@ struct Trigger {
   // carry never matches. Each condition makes the trigger more specific:
   // among the policies that match, the most specific wins.
   std::map<std::string, NamePattern> facts;  // fact name -> pattern
+  // Conditions on the signal's labels (BudgetGuard: period, currency): a
+  // label the signal does not carry never matches.
+  std::map<std::string, NamePattern> labels;
   Millis image_changed_within{0};            // 0: no condition
   size_t Specificity() const { return facts.size() + (image_changed_within.count() > 0 ? 1 : 0); }
 };
@@ -119,6 +122,9 @@ struct Policy {
   uint32_t loop_max_attempts = 3;
   Millis loop_window{3600 * 1000};
   bool advice = false;              // ask the LLM adviser (when configured)
+  // PredictiveScale: the ScaleWorkload step is sized from the forecast signal
+  // (replicas for the forecast peak at today's load per replica).
+  bool forecast_sizing = false;
   std::string escalation_channel = "default";
   std::optional<v1::Target> fixed_target;  // seed shapes name their target outright
 };

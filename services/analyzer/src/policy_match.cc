@@ -92,6 +92,12 @@ std::string MatchTrigger(const Trigger& t, const v1::Event& e, int64_t now_ms, b
   if (!t.reason.empty() && !t.reason.Matches(s.reason())) {
     return explain ? "reason " + s.reason() + " does not match " + t.reason.text() : "-";
   }
+  for (const auto& [key, pattern] : t.labels) {
+    const std::string* v = Label(e, key);
+    if (!v || !pattern.Matches(*v)) {
+      return explain ? "label " + key + (v ? " " + *v + " does not match " + pattern.text() : " missing") : "-";
+    }
+  }
   switch (t.type) {
     case Trigger::Type::kMetric: {
       if (!s.has_value()) {

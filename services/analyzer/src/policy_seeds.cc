@@ -257,6 +257,21 @@ void ParseBudgetGuard(Ctx& c, const YAML::Node& spec, Policy* p) {
     } else if (c.Num(At(b, key), std::string("spec.budget.") + key, &t.threshold) && t.threshold <= 0) {
       c.Error(std::string("spec.budget.") + key, "must be positive");
     }
+    // The limit is compared only with cost signals of the same period and
+    // currency (the collector's budget labels): a monthly limit against an
+    // hourly run-rate, or EUR against USD, never matches.
+    std::string period = "monthly", currency = "USD";
+    if (At(b, "period")) {
+      c.Str(At(b, "period"), "spec.budget.period", &period);
+    }
+    if (period != "hourly" && period != "daily" && period != "monthly") {
+      c.Error("spec.budget.period", "must be hourly, daily or monthly, not " + period);
+    }
+    if (At(b, "currency")) {
+      c.Str(At(b, "currency"), "spec.budget.currency", &currency);
+    }
+    NamePattern::Parse(period, &t.labels["period"]).IgnoreError();
+    NamePattern::Parse(currency, &t.labels["currency"]).IgnoreError();
   }
   if (At(spec, "scope")) {
     const auto& s = At(spec, "scope");
@@ -348,7 +363,7 @@ void ParseCostAlert(Ctx& c, const YAML::Node& spec, Policy* p) {
 
 void ParsePredictiveScale(Ctx& c, const YAML::Node& spec, Policy* p) {
   c.Keys(spec, "spec", {"forecastQuery", "nodePoolRef", "horizon", "thresholdPercent", "action",
-                        "grafanaEndpoint", "targetRef", "lookback", "step"});
+                        "grafanaEndpoint", "targetRef", "lookback", "step", "maxReplicas"});
   Trigger t;
   t.type = Trigger::Type::kForecast;
   t.name = p->name;
@@ -408,11 +423,19 @@ void ParsePredictiveScale(Ctx& c, const YAML::Node& spec, Policy* p) {
         c.Error("spec.action", "consolidate with a targetRef would scale a workload down ahead of "
                                "demand; kubemend only scales ahead upwards");
       }
-      p->actions.push_back(Simple(
-          v1::ACTION_TYPE_SCALE_WORKLOAD,
-          {{"percent", std::to_string(std::clamp<int>(
-                           static_cast<int>(t.forecast.threshold_percent), 1, 300))}},
-          ActOn::kSelf));
+      // The step is sized from each forecast signal (Engine::SizeFromForecast);
+      // thresholdPercent is only the fallback when a signal lacks the numbers.
+      std::map<std::string, std::string> params = {
+          {"percent", std::to_string(std::clamp<int>(static_cast<int>(t.forecast.threshold_percent), 1, 300))}};
+      if (At(spec, "maxReplicas")) {
+        double max = 0;
+        if (c.Num(At(spec, "maxReplicas"), "spec.maxReplicas", &max) && (max < 1 || max > 200)) {
+          c.Error("spec.maxReplicas", "must be 1..200");
+        }
+        params["maxReplicas"] = std::to_string(static_cast<int>(max));
+      }
+      p->actions.push_back(Simple(v1::ACTION_TYPE_SCALE_WORKLOAD, params, ActOn::kSelf));
+      p->forecast_sizing = true;
     }
   } else {
     // Karpenter NodePools are not in the action catalogue: tell a human.

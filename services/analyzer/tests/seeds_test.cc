@@ -175,6 +175,55 @@ spec:
   EXPECT_EQ(p.fixed_target->kind(), "Namespace");
 }
 
+// A BudgetGuard limit is compared only with cost signals of its own period
+// and currency: a monthly 1000 USD limit never fires on an hourly run-rate of
+// 1500 or on 1500 EUR month-to-date; an unknown period is refused at load.
+TEST(SeedShapesTest, BudgetGuardMatchesOnlyItsPeriodAndCurrency) {
+  Policy p = One(R"(
+apiVersion: aiops.prophet.io/v1alpha1
+kind: BudgetGuard
+metadata: {name: team-a-budget}
+spec:
+  budget: {limit: 1000, currency: USD, period: monthly}
+  scope: {namespace: team-a}
+)");
+  auto cost = [](const std::string& period, const std::string& currency, double value) {
+    v1::Event e;
+    e.mutable_target()->set_namespace_("team-a");
+    e.mutable_target()->set_kind("Namespace");
+    e.mutable_target()->set_name("team-a");
+    e.mutable_signal()->set_source(v1::SIGNAL_SOURCE_COST);
+    e.mutable_signal()->set_name("BudgetExceeded");
+    e.mutable_signal()->set_status(v1::SIGNAL_STATUS_FIRING);
+    e.mutable_signal()->set_has_value(true);
+    e.mutable_signal()->set_value(value);
+    (*e.mutable_signal()->mutable_labels())["period"] = period;
+    (*e.mutable_signal()->mutable_labels())["currency"] = currency;
+    return e;
+  };
+  EXPECT_TRUE(MatchPolicy(p, cost("monthly", "USD", 1500), 0).matched);
+  EXPECT_FALSE(MatchPolicy(p, cost("monthly", "USD", 900), 0).matched);
+  EXPECT_FALSE(MatchPolicy(p, cost("hourly", "USD", 1500), 0).matched);
+  EXPECT_FALSE(MatchPolicy(p, cost("monthly", "EUR", 1500), 0).matched);
+  Policy daily = One(R"(
+apiVersion: aiops.prophet.io/v1alpha1
+kind: BudgetGuard
+metadata: {name: daily}
+spec:
+  budget: {limit: 40, currency: EUR, period: daily}
+)");
+  EXPECT_TRUE(MatchPolicy(daily, cost("daily", "EUR", 41), 0).matched);
+  auto bad = ParsePolicies(R"(
+apiVersion: aiops.prophet.io/v1alpha1
+kind: BudgetGuard
+metadata: {name: weekly}
+spec:
+  budget: {limit: 40, period: weekly}
+)", "b.yaml", PolicyDefaults());
+  ASSERT_FALSE(bad.errors.empty());
+  EXPECT_NE(bad.errors[0].ToString().find("spec.budget.period"), std::string::npos) << bad.errors[0].ToString();
+}
+
 TEST(SeedShapesTest, CostAlert) {
   Policy p = One(R"(
 apiVersion: aiops.prophet.io/v1alpha1

@@ -246,5 +246,56 @@ spec:
   EXPECT_TRUE(MatchPolicy(set.policies[0], out[0], kNow).matched);
 }
 
+// PredictiveScale sizes its step from the forecast: replicas for the forecast
+// peak at today's load per replica (replicas × peak / now), not the fixed
+// thresholdPercent; within maxReplicas.
+TEST(EvaluatorTest, PredictiveScaleStepIsSizedFromTheForecastPeak) {
+  auto r = ParsePolicies(R"(
+apiVersion: aiops.prophet.io/v1alpha1
+kind: PredictiveScale
+metadata: {name: api-ahead, namespace: shop}
+spec:
+  forecastQuery: rps
+  targetRef: {kind: Deployment, name: api}
+  horizon: 30m
+  lookback: 1h
+  step: 1m
+  thresholdPercent: 20
+  maxReplicas: 12
+)", "f.yaml", PolicyDefaults());
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].ToString();
+  auto set = std::make_shared<PolicySet>();
+  set->policies = r.policies;
+  FakeClock clock{TimePoint(Millis(kNow))};
+  FakeMetrics m;
+  Series s;
+  s.samples = MakeSeries(60, [](int64_t age) { return 100.0 + 2.0 * static_cast<double>(59 - age); });
+  m.data = {s};
+  Evaluator ev(&m, testing::kAnalyzer, clock, Millis(300000));
+  std::vector<std::string> errors;
+  auto out = ev.Evaluate(*set, &errors);
+  ASSERT_EQ(out.size(), 1u);
+  double peak = std::stod(out[0].signal().annotations().at("forecast_peak"));
+  double now = std::stod(out[0].signal().annotations().at("current"));
+  EXPECT_NEAR(now, 218, 1e-9);
+  EXPECT_GT(peak, 260);
+  Engine engine(EngineConfig(), testing::kAnalyzer, clock, nullptr);
+  engine.SetPolicies(set);
+  auto d = engine.OnSignal(out[0]);
+  ASSERT_EQ(d.out.size(), 1u) << d.reason;
+  ASSERT_TRUE(d.out[0].has_proposal()) << d.reason;
+  const auto& sw = d.out[0].proposal().action().scale_workload();
+  EXPECT_EQ(sw.percent(), static_cast<uint32_t>(std::ceil((peak / now - 1) * 100)));
+  EXPECT_NE(sw.percent(), 20u);
+  EXPECT_EQ(sw.max_replicas(), 12u);
+  EXPECT_NE(d.out[0].proposal().reason().find("sized from the forecast"), std::string::npos)
+      << d.out[0].proposal().reason();
+  // 10 replicas at 218 serve 21.8 each; the peak needs ceil(10 × peak / 218).
+  int64_t needed = static_cast<int64_t>(std::ceil(10 * peak / now));
+  int64_t planned = 10 + (10 * static_cast<int64_t>(sw.percent()) + 99) / 100;
+  EXPECT_GE(planned, needed);
+  EXPECT_LE(planned, needed + 1);
+}
+
 }  // namespace
 }  // namespace kubemend::analyzer

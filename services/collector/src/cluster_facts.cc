@@ -297,13 +297,27 @@ void ClusterFacts::AddRolloutFacts(const std::string& ns, const std::string& dep
   if (img == cur.images.end()) {
     return;
   }
-  for (size_t i = 1; i < revs.size(); ++i) {
+  // imageHistory: every distinct image of the older revisions, newest first
+  // (the only images a RollbackImage may pick); previousImage is its head.
+  std::vector<std::string> history;
+  for (size_t i = 1; i < revs.size() && history.size() < kImageHistoryMax; ++i) {
     auto old = revs[i]->images.find(container);
-    if (old != revs[i]->images.end() && old->second != img->second) {
+    if (old == revs[i]->images.end() || old->second == img->second || old->second.empty() ||
+        std::find(history.begin(), history.end(), old->second) != history.end()) {
+      continue;
+    }
+    if (history.empty()) {
       (*facts)["previousImage"] = old->second;
       (*facts)["imageChangedAt"] = cur.since;
-      return;
     }
+    history.push_back(old->second);
+  }
+  if (!history.empty()) {
+    std::string joined;
+    for (const auto& h : history) {
+      joined += (joined.empty() ? "" : ",") + h;
+    }
+    (*facts)["imageHistory"] = joined;
   }
 }
 

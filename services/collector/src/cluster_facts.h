@@ -13,7 +13,9 @@
 //                    image, memoryLimit, memoryRequest
 //   Deployment (the pod's owner, or the target itself): revision,
 //                    previousImage (the image of the newest older revision
-//                    that differs), imageChangedAt (RFC 3339: when the
+//                    that differs), imageHistory (every distinct older image,
+//                    newest first, comma-separated, at most kImageHistoryMax:
+//                    the images a RollbackImage may choose), imageChangedAt (RFC 3339: when the
 //                    current revision with its new image appeared),
 //                    replicas (its spec.replicas: the gate's scale-down and
 //                    blast-radius checks need the current count)
@@ -50,6 +52,7 @@ namespace kubemend::collector {
 class ClusterFacts {
  public:
   static constexpr Millis kDeletedPodKept{5 * 60 * 1000};
+  static constexpr size_t kImageHistoryMax = 10;
 
   explicit ClusterFacts(const Clock& clock) : clock_(clock) {}
 

@@ -1,5 +1,8 @@
 #include "cost.h"
 
+#include <algorithm>
+#include <cctype>
+#include <ctime>
 #include <set>
 
 #include "kubemend/common/config.h"
@@ -7,7 +10,7 @@
 namespace kubemend::collector {
 namespace {
 
-constexpr double kHoursPerMonth = 730;
+constexpr int64_t kResolutionSeconds = 300;  // the period-to-date subquery's step
 
 // PromQL string literal contents: Kubernetes names never need it, but a
 // config typo must not break out of the selector.
@@ -45,10 +48,11 @@ absl::StatusOr<std::vector<Budget>> ParseBudgets(const YAML::Node& node, const s
     Budget b;
     try {
       for (auto it = n.begin(); it != n.end(); ++it) {
-        static const std::set<std::string> kKeys{"name", "namespace", "workload", "monthly", "hourly", "for", "currency"};
+        static const std::set<std::string> kKeys{"name",  "namespace", "workload", "selector", "monthly",
+                                                 "daily", "hourly",    "for",      "currency"};
         std::string k = it->first.as<std::string>();
         if (kKeys.count(k) == 0) {
-          return bad(k, "unknown key (expected name, namespace, workload, monthly|hourly, for, currency)");
+          return bad(k, "unknown key (expected name, namespace, workload|selector, monthly|daily|hourly, for, currency)");
         }
       }
       b.ns = n["namespace"] ? n["namespace"].as<std::string>() : "";
@@ -68,16 +72,31 @@ absl::StatusOr<std::vector<Budget>> ParseBudgets(const YAML::Node& node, const s
           return bad("workload", "kind must be Deployment, StatefulSet, DaemonSet or Job, got " + b.workload_kind);
         }
       }
-      if (n["monthly"] && n["hourly"]) {
-        return bad("monthly", "give monthly or hourly, not both");
+      if (n["selector"]) {
+        if (!b.workload_kind.empty()) {
+          return bad("selector", "give workload or selector, not both");
+        }
+        if (!n["selector"].IsMap() || n["selector"].size() == 0) {
+          return bad("selector", "must be a map of pod labels, e.g. {team: checkout}");
+        }
+        for (auto it = n["selector"].begin(); it != n["selector"].end(); ++it) {
+          b.selector[it->first.as<std::string>()] = it->second.as<std::string>();
+        }
       }
-      if (!n["monthly"] && !n["hourly"]) {
-        return bad("monthly", "a budget needs monthly: or hourly:");
+      int periods = 0;
+      for (const char* p : {"hourly", "daily", "monthly"}) {
+        if (n[p]) {
+          ++periods;
+          b.period = p;
+        }
       }
-      b.monthly = static_cast<bool>(n["monthly"]);
-      b.amount = (b.monthly ? n["monthly"] : n["hourly"]).as<double>();
+      if (periods != 1) {
+        return bad("monthly", periods == 0 ? "a budget needs one of monthly:, daily: or hourly:"
+                                           : "give one of monthly, daily or hourly, not several");
+      }
+      b.amount = n[b.period].as<double>();
       if (b.amount <= 0) {
-        return bad(b.monthly ? "monthly" : "hourly", "must be > 0");
+        return bad(b.period, "must be > 0");
       }
       if (n["for"]) {
         if (auto st = ParseDuration(n["for"].as<std::string>(), &b.for_duration); !st.ok()) {
@@ -109,6 +128,18 @@ std::string HourlyCostQuery(const Budget& b) {
   } else if (!b.workload_kind.empty()) {
     pods = "max by (namespace, pod) (kube_pod_owner{" + ns + ",owner_kind=\"" + Esc(b.workload_kind) +
            "\",owner_name=\"" + Esc(b.workload_name) + "\"})";
+  } else if (!b.selector.empty()) {
+    // kube-state-metrics exports pod labels as label_<name>, every
+    // character outside [a-zA-Z0-9_] turned into "_".
+    std::string sel = ns;
+    for (const auto& [k, v] : b.selector) {
+      std::string name = "label_";
+      for (char c : k) {
+        name += std::isalnum(static_cast<unsigned char>(c)) || c == '_' ? c : '_';
+      }
+      sel += "," + name + "=\"" + Esc(v) + "\"";
+    }
+    pods = "max by (namespace, pod) (kube_pod_labels{" + sel + "})";
   }
   auto restrict = [&](const std::string& metric) {
     std::string sel = metric + "{" + ns + "}";
@@ -119,7 +150,7 @@ std::string HourlyCostQuery(const Budget& b) {
   std::string ram = "sum(sum by (node) (" + restrict("container_memory_allocation_bytes") +
                     ") / 1073741824 * on (node) group_left() max by (node) (node_ram_hourly_cost))";
   std::string q = "(" + cpu + " or vector(0)) + (" + ram + " or vector(0))";
-  if (pods.empty()) {
+  if (pods.empty() && b.selector.empty()) {
     // Volumes bound to the namespace's claims: price per GiB-hour × size.
     std::string pv = "sum(max by (persistentvolume) (pv_hourly_cost) * on (persistentvolume) max by "
                      "(persistentvolume) (kube_persistentvolume_capacity_bytes) / 1073741824 * on (persistentvolume) "
@@ -127,20 +158,55 @@ std::string HourlyCostQuery(const Budget& b) {
                      "}, \"persistentvolume\", \"$1\", \"volumename\", \"(.*)\")))";
     q += " + (" + pv + " or vector(0))";
   }
-  return q;
+  // No prices, no cost: without OpenCost's node prices the answer is empty
+  // (unknown), not the 0 the `or vector(0)` parts would give.
+  return "(" + q + ") and on() count(node_cpu_hourly_cost)";
+}
+
+int64_t PeriodElapsedSeconds(const std::string& period, TimePoint now) {
+  if (period == "hourly") {
+    return 0;
+  }
+  const std::time_t t = static_cast<std::time_t>(ToUnixMillis(now) / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  int64_t secs = tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+  if (period == "monthly") {
+    secs += static_cast<int64_t>(tm.tm_mday - 1) * 86400;
+  }
+  return secs;
+}
+
+std::string CostQuery(const Budget& b, TimePoint now) {
+  const std::string hourly = HourlyCostQuery(b);
+  if (b.period == "hourly") {
+    return hourly;
+  }
+  // Spend = ∑ run-rate × step over the period so far: each 5m sample of the
+  // hourly rate stands for 300/3600 of an hour. At least one step.
+  int64_t elapsed = std::max<int64_t>(kResolutionSeconds, PeriodElapsedSeconds(b.period, now));
+  elapsed = (elapsed + kResolutionSeconds - 1) / kResolutionSeconds * kResolutionSeconds;
+  return "sum_over_time((" + hourly + ")[" + std::to_string(elapsed) + "s:" + std::to_string(kResolutionSeconds) +
+         "s]) * " + std::to_string(kResolutionSeconds) + " / 3600";
 }
 
 TriggerSpec BudgetTrigger(const Budget& b) {
   TriggerSpec t;
   t.name = "BudgetExceeded";
   t.source = v1::SIGNAL_SOURCE_COST;
-  std::string q = HourlyCostQuery(b);
-  t.query = b.monthly ? "(" + q + ") * " + std::to_string(static_cast<int>(kHoursPerMonth)) : q;
+  t.query = b.period == "hourly" ? HourlyCostQuery(b)
+                                  : b.period + "-to-date spend: sum_over_time of the hourly cost since the start of the "
+                                               "UTC " + (b.period == "daily" ? "day" : "month");
+  Budget copy = b;
+  t.query_at = [copy](TimePoint now) { return CostQuery(copy, now); };
+  t.unknown_when_empty = "Prometheus has no OpenCost price metrics (node_cpu_hourly_cost), so the cost of budget " +
+                         b.name + " cannot be computed";
   t.op = CompareOp::kGreater;
   t.threshold = b.amount;
   t.for_duration = b.for_duration;
   t.severity = v1::SEVERITY_WARNING;
-  t.summary = "Cost of budget " + b.name + " (" + b.currency + (b.monthly ? "/month" : "/hour") + ") above budget";
+  const char* unit = b.period == "hourly" ? "/hour" : (b.period == "daily" ? " today" : " this month");
+  t.summary = "Cost of budget " + b.name + " (" + b.currency + unit + ") above budget";
   v1::Target target;
   target.set_namespace_(b.ns);
   if (b.workload_kind.empty()) {
@@ -151,7 +217,7 @@ TriggerSpec BudgetTrigger(const Budget& b) {
     target.set_name(b.workload_name);
   }
   t.target = target;
-  t.labels = {{"budget", b.name}, {"period", b.monthly ? "monthly" : "hourly"}, {"currency", b.currency}};
+  t.labels = {{"budget", b.name}, {"period", b.period}, {"currency", b.currency}};
   if (!b.workload_kind.empty()) {
     t.labels["workload"] = b.workload_kind + "/" + b.workload_name;
   }

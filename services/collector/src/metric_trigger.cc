@@ -192,8 +192,53 @@ v1::Event TriggerEvaluator::Build(const SeriesState& s, const std::string& finge
   return e;
 }
 
+std::vector<v1::Event> TriggerEvaluator::Unknown() {
+  std::vector<v1::Event> out;
+  if (unknown_) {
+    return out;
+  }
+  TimePoint now = clock_.Now();
+  if (round_.count() > 0) {
+    const int64_t ms = ToUnixMillis(now);
+    now = TimePoint(Millis(ms - ms % round_.count()));
+  }
+  SeriesState st;
+  st.pending_since = now;
+  st.firing = true;
+  st.target = spec_.target ? *spec_.target : v1::Target();
+  st.target.set_cluster(cluster_);
+  const std::string fp = (spec_.fingerprint_prefix.empty() ? "prom/" + spec_.name : spec_.fingerprint_prefix) +
+                         "/unknown";
+  st.incident_id = DerivedUuid(fp, "incident/" + std::to_string(ToUnixMillis(now)));
+  unknown_ = st;
+  v1::Event e = Build(st, fp, v1::SIGNAL_STATUS_FIRING);
+  v1::Signal* sig = e.mutable_signal();
+  sig->set_name(spec_.name + "Unknown");
+  sig->set_has_value(false);
+  sig->clear_value();
+  sig->set_severity(v1::SEVERITY_WARNING);
+  (*sig->mutable_labels())["cost"] = "unknown";
+  sig->set_summary(spec_.name + " on " + TargetString(st.target) + ": the value is unknown, not 0: " +
+                   spec_.unknown_when_empty);
+  out.push_back(std::move(e));
+  return out;
+}
+
 std::vector<v1::Event> TriggerEvaluator::Evaluate(const std::vector<PromSample>& samples) {
   std::vector<v1::Event> out;
+  if (unknown_ && !samples.empty()) {  // known again
+    const std::string fp = (spec_.fingerprint_prefix.empty() ? "prom/" + spec_.name : spec_.fingerprint_prefix) +
+                           "/unknown";
+    v1::Event e = Build(*unknown_, fp, v1::SIGNAL_STATUS_RESOLVED);
+    e.mutable_signal()->set_name(spec_.name + "Unknown");
+    e.mutable_signal()->set_has_value(false);
+    e.mutable_signal()->clear_value();
+    (*e.mutable_signal()->mutable_labels())["cost"] = "unknown";
+    e.mutable_signal()->set_summary("Resolved: " + (spec_.summary.empty() ? spec_.name : spec_.summary) +
+                                    " is known again");
+    out.push_back(std::move(e));
+    unknown_.reset();
+  }
   TimePoint now = clock_.Now();
   if (round_.count() > 0) {
     const int64_t ms = ToUnixMillis(now);

@@ -9,6 +9,7 @@
 // Not thread-safe; one poll loop owns each evaluator.
 #include <absl/status/statusor.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -40,6 +41,12 @@ struct TriggerSpec {
   std::optional<v1::Target> target;
   std::map<std::string, std::string> labels;  // added to every signal
   std::string fingerprint_prefix;            // default "prom/<name>"
+  // When set, the query of each round (period-to-date cost queries depend on
+  // the time); `query` is then the description shown in annotations.
+  std::function<std::string(TimePoint)> query_at;
+  // Non-empty: an answer with no series means "unknown" (this sentence says
+  // why), never "resolved" and never 0: Evaluate is not called, Unknown is.
+  std::string unknown_when_empty;
 };
 
 // Parses the `prometheus.triggers` list:
@@ -66,6 +73,10 @@ class TriggerEvaluator {
                    Millis round = Millis(0));
   // The samples of one evaluation at clock.Now().
   std::vector<v1::Event> Evaluate(const std::vector<PromSample>& samples);
+  // A round whose answer is unknown (spec.unknown_when_empty): one firing
+  // `<name>Unknown` signal when it becomes unknown (resolved when a later
+  // Evaluate has data); the firing/pending state of the real series is kept.
+  std::vector<v1::Event> Unknown();
   const TriggerSpec& spec() const { return spec_; }
 
  private:
@@ -85,6 +96,7 @@ class TriggerEvaluator {
   const Clock& clock_;
   Millis round_;
   std::map<std::string, SeriesState> series_;  // fingerprint → state
+  std::optional<SeriesState> unknown_;         // while the answer is unknown
 };
 
 }  // namespace kubemend::collector

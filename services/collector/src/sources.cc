@@ -207,7 +207,8 @@ std::map<std::string, std::string> KubeSource::Details() const {
 TriggerSource::TriggerSource(std::string name, const PrometheusClient* prom, std::vector<TriggerSpec> specs,
                              std::string cluster, Publisher* publisher, ProducerIdentity who, const Clock& clock,
                              Millis interval)
-    : name_(std::move(name)), prom_(prom), publisher_(publisher), outbox_(publisher, name_), interval_(interval) {
+    : name_(std::move(name)), prom_(prom), publisher_(publisher), outbox_(publisher, name_), interval_(interval),
+      clock_(clock) {
   for (auto& s : specs) {
     evaluators_.emplace_back(std::move(s), cluster, who, clock, interval);
   }
@@ -220,7 +221,7 @@ void TriggerSource::RunOnce() {
     for (auto& ev : evaluators_) {
       const std::string key = name_ + "." + ev.spec().name +
                               (ev.spec().labels.count("budget") ? "." + ev.spec().labels.at("budget") : "");
-      auto samples = prom_->Query(ev.spec().query);
+      auto samples = prom_->Query(ev.spec().query_at ? ev.spec().query_at(clock_.Now()) : ev.spec().query);
       if (!samples.ok()) {
         // Skipping the round keeps pending/firing state as it was: a
         // Prometheus outage neither fires nor resolves anything.
@@ -231,6 +232,12 @@ void TriggerSource::RunOnce() {
       std::string values;
       for (const auto& s : *samples) {
         values += (values.empty() ? "" : ",") + std::to_string(s.value);
+      }
+      if (samples->empty() && !ev.spec().unknown_when_empty.empty()) {
+        last_[key] = "unknown: " + ev.spec().unknown_when_empty;
+        auto events = ev.Unknown();
+        out.insert(out.end(), events.begin(), events.end());
+        continue;
       }
       last_[key] = samples->empty() ? "no data" : values;
       auto events = ev.Evaluate(*samples);

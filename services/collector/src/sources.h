@@ -108,6 +108,7 @@ class TriggerSource {
   Publisher* publisher_;
   Outbox outbox_;
   Millis interval_;
+  const Clock& clock_;
   mutable std::mutex mu_;
   std::vector<TriggerEvaluator> evaluators_;
   std::map<std::string, std::string> last_;

@@ -140,6 +140,26 @@ TEST(ClusterFactsTest, TheAlertsContainerLabelChoosesTheContainer) {
   EXPECT_EQ(e.target().owner_kind(), "ReplicaSet");
 }
 
+// The rollout history the adviser's RollbackImage is held to: every distinct
+// older image, newest first, without the current one or repeats.
+TEST(ClusterFactsTest, ImageHistoryListsEveryOlderImageNewestFirst) {
+  FakeClock clock;
+  ClusterFacts facts(clock);
+  facts.SyncReplicaSets({ReplicaSet("api-1", "api", 1, "shop/api:v1"),
+                         ReplicaSet("api-2", "api", 2, "shop/api:v2"),
+                         ReplicaSet("api-3", "api", 3, "shop/api:v1"),
+                         ReplicaSet("api-4", "api", 4, "shop/api:v3"),
+                         ReplicaSet("api-5", "api", 5, "shop/api:v4"),
+                         ReplicaSet("other-1", "other", 1, "evil:1")});
+  v1::Event d;
+  d.mutable_target()->set_namespace_("shop");
+  d.mutable_target()->set_kind("Deployment");
+  d.mutable_target()->set_name("api");
+  ASSERT_TRUE(facts.Enrich(&d));
+  EXPECT_EQ(d.signal().facts().at("previousImage"), "shop/api:v3");
+  EXPECT_EQ(d.signal().facts().at("imageHistory"), "shop/api:v3,shop/api:v1,shop/api:v2");
+}
+
 TEST(ClusterFactsTest, FirstRevisionHasNoPreviousImageAndUnknownPodsGetNothing) {
   FakeClock clock;
   ClusterFacts facts(clock);
@@ -152,6 +172,7 @@ TEST(ClusterFactsTest, FirstRevisionHasNoPreviousImageAndUnknownPodsGetNothing) 
   EXPECT_EQ(d.signal().facts().at("revision"), "1");
   EXPECT_EQ(d.signal().facts().count("previousImage"), 0u);
   EXPECT_EQ(d.signal().facts().count("imageChangedAt"), 0u);
+  EXPECT_EQ(d.signal().facts().count("imageHistory"), 0u);
   v1::Event e = PodSignal("nobody");
   EXPECT_FALSE(facts.Enrich(&e));
   EXPECT_TRUE(e.signal().facts().empty());

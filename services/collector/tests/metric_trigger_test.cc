@@ -155,10 +155,17 @@ TEST(CostTest, BudgetExceededContract) {
   EXPECT_EQ((*budgets)[1].name, "shop/Deployment/web");
 
   TriggerSpec ns = BudgetTrigger((*budgets)[0]);
+  ASSERT_TRUE(ns.query_at);
+  // Month-to-date at 2026-01-03T12:00:00Z: 2.5 days of 5m samples of the
+  // hourly cost, summed, each standing for 300/3600 h; never the rate × 730.
+  const std::string mtd = ns.query_at(TimePoint(Millis(1767441600000)));
   for (const char* m : {"container_cpu_allocation", "node_cpu_hourly_cost", "container_memory_allocation_bytes",
-                        "node_ram_hourly_cost", "pv_hourly_cost", "namespace=\"shop\"", "* 730"}) {
-    EXPECT_NE(ns.query.find(m), std::string::npos) << m;
+                        "node_ram_hourly_cost", "pv_hourly_cost", "namespace=\"shop\"", "sum_over_time((",
+                        ")[216000s:300s]) * 300 / 3600", "and on() count(node_cpu_hourly_cost)"}) {
+    EXPECT_NE(mtd.find(m), std::string::npos) << m << " in " << mtd;
   }
+  EXPECT_EQ(mtd.find("730"), std::string::npos);
+  EXPECT_FALSE(ns.unknown_when_empty.empty());
   TriggerSpec wl = BudgetTrigger((*budgets)[1]);
   EXPECT_NE(wl.query.find("kube_replicaset_owner"), std::string::npos);
   EXPECT_EQ(wl.query.find("pv_hourly_cost"), std::string::npos);
@@ -193,14 +200,48 @@ TEST(CostTest, BudgetExceededContract) {
   EXPECT_EQ(w[0].target().namespace_(), "shop");
 }
 
+// Periods: hourly is the run-rate; daily and monthly the spend since the
+// start of the UTC day / month. A label selector scopes the pods.
+TEST(CostTest, PeriodsAndLabelSelector) {
+  auto budgets = ParseBudgets(YAML::Load(R"(
+- {name: h, namespace: shop, hourly: 2, currency: EUR}
+- {name: d, namespace: shop, daily: 40, selector: {app.kubernetes.io/team: checkout}}
+)"),
+                              "cost.budgets");
+  ASSERT_TRUE(budgets.ok()) << budgets.status();
+  const TimePoint t(Millis(1767441600000));  // 2026-01-03T12:00:00Z
+  EXPECT_EQ(PeriodElapsedSeconds("hourly", t), 0);
+  EXPECT_EQ(PeriodElapsedSeconds("daily", t), 43200);
+  EXPECT_EQ(PeriodElapsedSeconds("monthly", t), 216000);
+  TriggerSpec h = BudgetTrigger((*budgets)[0]);
+  EXPECT_EQ(h.query_at(t), HourlyCostQuery((*budgets)[0]));
+  EXPECT_EQ(h.labels.at("period"), "hourly");
+  EXPECT_EQ(h.labels.at("currency"), "EUR");
+  TriggerSpec d = BudgetTrigger((*budgets)[1]);
+  EXPECT_EQ(d.labels.at("period"), "daily");
+  std::string q = d.query_at(t);
+  EXPECT_NE(q.find(")[43200s:300s])"), std::string::npos) << q;
+  EXPECT_NE(q.find("kube_pod_labels{namespace=\"shop\",label_app_kubernetes_io_team=\"checkout\"}"),
+            std::string::npos)
+      << q;
+  EXPECT_EQ(q.find("pv_hourly_cost"), std::string::npos);
+  // The first minutes of a period still ask for one whole step.
+  EXPECT_NE(d.query_at(TimePoint(Millis(1767398410000))).find(")[300s:300s])"), std::string::npos);
+}
+
 TEST(CostTest, BudgetConfigErrors) {
   auto bad = [](const std::string& yaml) {
     auto r = ParseBudgets(YAML::Load(yaml), "cost.budgets");
     return r.ok() ? std::string("ok") : std::string(r.status().message());
   };
-  EXPECT_EQ(bad("- {namespace: shop}"), "cost.budgets[0].monthly: a budget needs monthly: or hourly:");
+  EXPECT_EQ(bad("- {namespace: shop}"), "cost.budgets[0].monthly: a budget needs one of monthly:, daily: or hourly:");
   EXPECT_EQ(bad("- {monthly: 3}"), "cost.budgets[0].namespace: required");
-  EXPECT_EQ(bad("- {namespace: a, monthly: 1, hourly: 1}"), "cost.budgets[0].monthly: give monthly or hourly, not both");
+  EXPECT_EQ(bad("- {namespace: a, monthly: 1, hourly: 1}"),
+            "cost.budgets[0].monthly: give one of monthly, daily or hourly, not several");
+  EXPECT_EQ(bad("- {namespace: a, daily: 1, workload: Deployment/web, selector: {team: x}}"),
+            "cost.budgets[0].selector: give workload or selector, not both");
+  EXPECT_EQ(bad("- {namespace: a, daily: 1, selector: team}"),
+            "cost.budgets[0].selector: must be a map of pod labels, e.g. {team: checkout}");
   EXPECT_EQ(bad("- {namespace: a, monthly: 0}"), "cost.budgets[0].monthly: must be > 0");
   EXPECT_EQ(bad("- {namespace: a, monthly: 1, workload: web}"),
             "cost.budgets[0].workload: must be Kind/name, e.g. Deployment/web");
