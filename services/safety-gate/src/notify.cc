@@ -17,6 +17,7 @@ constexpr std::pair<Kind, const char*> kKindNames[] = {
     {Kind::kApprovalExpired, "approval_expired"}, {Kind::kExecutionFailed, "execution_failed"},
     {Kind::kRollback, "rollback"}, {Kind::kBreakerOpened, "breaker_opened"},
     {Kind::kPaused, "paused"}, {Kind::kResumed, "resumed"},
+    {Kind::kReviewNeeded, "review_needed"}, {Kind::kManualFixNeeded, "manual_fix_needed"},
 };
 
 std::string What(const v1::Event& e, const v1::Action& a, const v1::PolicyRef& policy) {
@@ -117,6 +118,32 @@ std::optional<Notification> FromOutcome(const v1::Event& e) {
       if (!o.error().empty()) {
         n.fields.emplace_back("Detail", o.error());
       }
+      break;
+    case v1::OUTCOME_STATUS_PENDING_MERGE:
+      // GitOps mode: the fix is a pull request, and nothing happens until someone merges it.
+      n.kind = Kind::kReviewNeeded;
+      n.severity = Severity::kWarning;
+      n.title = "kubemend opened a pull request for " + ActionTypeName(o.action().type()) + " on " +
+                TargetString(e.target()) + ": it needs a review and a merge";
+      n.fields = {{"What", what}, {"Pull request", o.pull_request().url()}};
+      if (!o.pull_request().file().empty()) {
+        n.fields.emplace_back("File", o.pull_request().repository() + ": " + o.pull_request().file());
+      }
+      for (const auto& c : o.changes()) {
+        n.fields.emplace_back("Changes", c.path() + ": " + c.before() + " -> " + c.after());
+      }
+      break;
+    case v1::OUTCOME_STATUS_SKIPPED:
+      // GitOps mode found the object rendered by a chart it has no values mapping for: it changed
+      // nothing, so a person must make the fix (docs/gitops.md).
+      if (o.error().rfind("chart-rendered:", 0) != 0) {
+        return std::nullopt;
+      }
+      n.kind = Kind::kManualFixNeeded;
+      n.severity = Severity::kWarning;
+      n.title = "kubemend could not write " + ActionTypeName(o.action().type()) + " on " +
+                TargetString(e.target()) + " to Git: it needs a manual fix";
+      n.fields = {{"What", what}, {"Why", o.error()}};
       break;
     default:
       return std::nullopt;

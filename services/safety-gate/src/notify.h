@@ -35,6 +35,8 @@ enum class Kind {
   kBreakerOpened,    // Control(BreakerOpened)
   kPaused,           // Control(Pause)
   kResumed,          // Control(Resume)
+  kReviewNeeded,     // outcome PENDING_MERGE: a GitOps pull request waits for a reviewer
+  kManualFixNeeded,  // outcome SKIPPED "chart-rendered:": GitOps mode could not write the fix
 };
 std::string KindName(Kind k);  // approval_needed, escalation, ...
 bool ParseKind(const std::string& name, Kind* out);

@@ -138,6 +138,34 @@ TEST(NotifyClassifyTest, FailuresRollbacksAndControlAreNotifiedSuccessesAreNot) 
   EXPECT_FALSE(Classify(mode).has_value());
 }
 
+TEST(NotifyClassifyTest, GitOpsPullRequestsAndChartRenderedObjectsNeedAPerson) {
+  FakeClock clock;
+  v1::Event pr = OutcomeEvent(clock, "shop", v1::OUTCOME_STATUS_PENDING_MERGE);
+  pr.mutable_outcome()->clear_error();
+  pr.mutable_outcome()->mutable_pull_request()->set_url("https://github.example/o/r/pull/7");
+  auto review = Classify(pr);
+  ASSERT_TRUE(review.has_value());
+  EXPECT_EQ(review->kind, Kind::kReviewNeeded);
+  EXPECT_EQ(KindName(review->kind), "review_needed");
+  bool has_url = false;
+  for (const auto& [k, v] : review->fields) {
+    has_url |= k == "Pull request" && v == "https://github.example/o/r/pull/7";
+  }
+  EXPECT_TRUE(has_url);
+
+  v1::Event chart = OutcomeEvent(clock, "shop", v1::OUTCOME_STATUS_SKIPPED);
+  chart.mutable_outcome()->set_error("chart-rendered: Deployment shop/web is rendered by web-1.2.0; ...");
+  auto manual = Classify(chart);
+  ASSERT_TRUE(manual.has_value());
+  EXPECT_EQ(manual->kind, Kind::kManualFixNeeded);
+  EXPECT_EQ(KindName(manual->kind), "manual_fix_needed");
+
+  // Other skips (a duplicate, a paused namespace) need nobody.
+  v1::Event skipped = OutcomeEvent(clock, "shop", v1::OUTCOME_STATUS_SKIPPED);
+  skipped.mutable_outcome()->set_error("namespace paused");
+  EXPECT_FALSE(Classify(skipped).has_value());
+}
+
 TEST(NotifyRouteTest, FiltersOnEventTypeNamespaceAndSeverity) {
   FakeClock clock;
   Notification shop = *Classify(Awaiting(clock, "shop", "approval-level"));
