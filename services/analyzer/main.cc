@@ -571,10 +571,12 @@ int main(int argc, char** argv) {
     loops.Every(ac.status_interval, flush_status);
   }
   std::unique_ptr<PrometheusClient> prom;
+  std::unique_ptr<PrometheusMetricSource> prom_source;
   std::unique_ptr<Evaluator> evaluator;
   if (!ac.prometheus_url.empty()) {
     prom = std::make_unique<PrometheusClient>(ac.prometheus_url, ac.prometheus_timeout);
-    evaluator = std::make_unique<Evaluator>(prom.get(), rt.identity(), rt.clock(), ac.evaluate_repeat);
+    prom_source = std::make_unique<PrometheusMetricSource>(prom.get());
+    evaluator = std::make_unique<Evaluator>(prom_source.get(), rt.identity(), rt.clock(), ac.evaluate_repeat);
     loops.Every(ac.evaluate_interval, [&] { PublishEvaluated(*evaluator, *reloader.Current(), stage, *log); });
   }
   rt.WaitForShutdown();

@@ -392,7 +392,7 @@ void Engine::FillFacts(const Incident& inc, const Policy& pol, const MatchResult
   if (signal.signal().has_value()) {
     facts["value"] = std::to_string(signal.signal().value());
     if (m.trigger && m.trigger->type == Trigger::Type::kMetric) {
-      facts["condition"] = m.trigger->op + " " + std::to_string(m.trigger->threshold);
+      facts["condition"] = std::string(CompareOpString(m.trigger->op)) + " " + std::to_string(m.trigger->threshold);
     }
   }
   if (!c.exhausted.empty()) {

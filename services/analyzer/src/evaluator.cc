@@ -1,77 +1,30 @@
 #include "evaluator.h"
 
-#include <httplib.h>
-
 #include <cmath>
-#include <nlohmann/json.hpp>
 
 #include "kubemend/common/ids.h"
 
 namespace kubemend::analyzer {
 
-using nlohmann::json;
-
-absl::StatusOr<std::vector<Series>> ParseQueryRange(const std::string& body) {
-  json j = json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return absl::InvalidArgumentError("Prometheus reply is not JSON");
-  }
-  if (j.value("status", "") != "success") {
-    return absl::UnavailableError("Prometheus query failed: " + j.value("errorType", std::string("?")) +
-                                  ": " + j.value("error", std::string("?")));
+absl::StatusOr<std::vector<Series>> PrometheusMetricSource::QueryRange(const std::string& query,
+                                                                       int64_t start_ms, int64_t end_ms,
+                                                                       Millis step) {
+  auto r = client_->QueryRange(query, TimePoint(Millis(start_ms)), TimePoint(Millis(end_ms)), step);
+  if (!r.ok()) {
+    return r.status();
   }
   std::vector<Series> out;
-  try {
-    const json& data = j.at("data");
-    if (data.at("resultType").get<std::string>() != "matrix") {
-      return absl::InvalidArgumentError("expected a matrix, got " +
-                                        data.at("resultType").get<std::string>());
+  out.reserve(r->size());
+  for (auto& ps : *r) {
+    Series s;
+    s.labels = std::move(ps.labels);
+    s.samples.reserve(ps.points.size());
+    for (const auto& [at, v] : ps.points) {
+      s.samples.push_back({ToUnixMillis(at), v});
     }
-    for (const auto& r : data.at("result")) {
-      Series s;
-      for (auto it = r.at("metric").begin(); it != r.at("metric").end(); ++it) {
-        s.labels[it.key()] = it.value().get<std::string>();
-      }
-      for (const auto& v : r.at("values")) {
-        double t = v.at(0).get<double>();
-        std::string val = v.at(1).get<std::string>();
-        double x = std::strtod(val.c_str(), nullptr);
-        if (val == "NaN") {
-          x = std::nan("");
-        }
-        s.samples.push_back({static_cast<int64_t>(std::llround(t * 1000)), x});
-      }
-      out.push_back(std::move(s));
-    }
-  } catch (const json::exception& e) {
-    return absl::InvalidArgumentError(std::string("malformed Prometheus matrix: ") + e.what());
+    out.push_back(std::move(s));
   }
   return out;
-}
-
-PrometheusClient::PrometheusClient(std::string base_url, Millis timeout)
-    : base_(std::move(base_url)), timeout_(timeout) {}
-
-absl::StatusOr<std::vector<Series>> PrometheusClient::QueryRange(const std::string& query,
-                                                                 int64_t start_ms, int64_t end_ms,
-                                                                 Millis step) {
-  httplib::Client cli(base_);
-  auto s = std::chrono::duration_cast<std::chrono::seconds>(timeout_).count();
-  cli.set_connection_timeout(s, 0);
-  cli.set_read_timeout(s, 0);
-  httplib::Params params = {{"query", query},
-                            {"start", std::to_string(start_ms / 1000)},
-                            {"end", std::to_string(end_ms / 1000)},
-                            {"step", std::to_string(std::max<int64_t>(1, step.count() / 1000)) + "s"}};
-  auto res = cli.Post("/api/v1/query_range", params);
-  if (!res) {
-    return absl::UnavailableError("Prometheus at " + base_ + " unreachable: " +
-                                  httplib::to_string(res.error()));
-  }
-  if (res->status != 200 && res->status != 400 && res->status != 422) {
-    return absl::UnavailableError("Prometheus answered HTTP " + std::to_string(res->status));
-  }
-  return ParseQueryRange(res->body);
 }
 
 v1::Target TargetFromSeries(const Policy& p, const std::map<std::string, std::string>& labels) {
@@ -159,14 +112,6 @@ void Evaluator::Emit(const std::string& fp, bool firing, const v1::Target& targe
 }
 
 namespace {
-bool Cmp(double v, const std::string& op, double t) {
-  if (op == ">") return v > t;
-  if (op == ">=") return v >= t;
-  if (op == "<") return v < t;
-  if (op == "<=") return v <= t;
-  if (op == "==") return v == t;
-  return v != t;
-}
 std::string Fmt(double v) {
   char b[64];
   std::snprintf(b, sizeof b, "%.6g", v);
@@ -253,13 +198,13 @@ std::vector<v1::Event> Evaluator::Evaluate(const PolicySet& set, std::vector<std
         for (const auto& s : *r) {
           bool all = !s.samples.empty();
           for (const auto& x : s.samples) {
-            all = all && Cmp(x.v, t.op, t.threshold);
+            all = all && Compare(x.v, t.op, t.threshold);
           }
           double last = s.samples.empty() ? 0 : s.samples.back().v;
           std::string name = t.match.empty() || t.match.text() == "*" ? t.name : t.match.text();
           Emit(Sha256Hex(base + LabelsKey(s.labels)).substr(0, 32), all, TargetFromSeries(p, s.labels),
                v1::SIGNAL_SOURCE_PROMETHEUS, name, last, t.threshold,
-               name + " " + Fmt(last) + " " + t.op + " " + Fmt(t.threshold) + " for " +
+               name + " " + Fmt(last) + " " + CompareOpString(t.op) + " " + Fmt(t.threshold) + " for " +
                    std::to_string(window.count() / 1000) + "s",
                s.labels, {{"query", t.query}}, &out, window);
         }

@@ -17,6 +17,7 @@
 
 #include "kubemend/common/clock.h"
 #include "kubemend/common/events.h"
+#include "kubemend/common/prometheus.h"
 #include "policy.h"
 #include "slo.h"
 
@@ -34,19 +35,16 @@ class MetricSource {
                                                          int64_t end_ms, Millis step) = 0;
 };
 
-// Parses a Prometheus /api/v1/query_range reply (resultType matrix).
-absl::StatusOr<std::vector<Series>> ParseQueryRange(const std::string& body);
-
-// GET <base>/api/v1/query_range over HTTP (cpp-httplib).
-class PrometheusClient final : public MetricSource {
+// The MetricSource of the running analyzer: the project's one Prometheus
+// client (kubemend/common/prometheus.h), whose errors it passes on.
+class PrometheusMetricSource final : public MetricSource {
  public:
-  PrometheusClient(std::string base_url, Millis timeout);
+  explicit PrometheusMetricSource(const PrometheusClient* client) : client_(client) {}
   absl::StatusOr<std::vector<Series>> QueryRange(const std::string& query, int64_t start_ms,
                                                  int64_t end_ms, Millis step) override;
 
  private:
-  std::string base_;
-  Millis timeout_;
+  const PrometheusClient* client_;
 };
 
 class Evaluator {

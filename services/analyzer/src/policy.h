@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "catalogue.h"
+#include "kubemend/common/compare.h"
 #include "kubemend/v1/events.pb.h"
 
 namespace YAML {
@@ -82,7 +83,7 @@ struct Trigger {
   v1::SignalSource source = v1::SIGNAL_SOURCE_UNSPECIFIED;  // UNSPECIFIED: any
   // Metric condition (type metric): the signal's value compared with threshold,
   // held for at least `hold` since the signal's starts_at.
-  std::string op;                   // > >= < <= == !=
+  CompareOp op = CompareOp::kGreater;  // kubemend/common/compare.h (NaN holds nothing)
   double threshold = 0;
   Millis hold{0};
   std::string query;                // optional: the analyzer evaluates it itself

@@ -41,31 +41,23 @@ bool ParseSource(const std::string& s, v1::SignalSource* out) {
   return true;
 }
 
-bool ValidOp(const std::string& op) {
-  return op == ">" || op == ">=" || op == "<" || op == "<=" || op == "==" || op == "!=";
-}
-
-bool ParseCondition(Ctx& c, const YAML::Node& n, const std::string& path, std::string* op,
+bool ParseCondition(Ctx& c, const YAML::Node& n, const std::string& path, CompareOp* op,
                     double* threshold) {
   std::string s;
   if (!c.Str(n, path, &s)) {
     return false;
   }
-  size_t i = 0;
-  while (i < s.size() && (s[i] == '>' || s[i] == '<' || s[i] == '=' || s[i] == '!')) {
-    ++i;
+  std::string op_text;
+  std::string rest;
+  SplitCondition(s, &op_text, &rest);
+  if (op_text.empty()) {
+    op_text = ">";
   }
-  *op = s.substr(0, i);
-  if (op->empty()) {
-    *op = ">";
-  }
-  std::string rest = s.substr(i);
-  rest.erase(0, rest.find_first_not_of(' '));
   bool pct = !rest.empty() && rest.back() == '%';
   if (pct) {
     rest.pop_back();
   }
-  if (!ValidOp(*op) || !ParseQuantity(rest, threshold)) {
+  if (!ParseCompareOp(op_text, op) || !ParseQuantity(rest, threshold)) {
     c.Error(path, "\"" + s + "\" is not a condition like \"> 1Gi\" or \">= 0.9\"");
     return false;
   }

@@ -8,16 +8,6 @@ namespace kubemend::analyzer {
 
 namespace {
 
-bool Compare(double v, const std::string& op, double t) {
-  if (op == ">") return v > t;
-  if (op == ">=") return v >= t;
-  if (op == "<") return v < t;
-  if (op == "<=") return v <= t;
-  if (op == "==") return v == t;
-  if (op == "!=") return v != t;
-  return false;
-}
-
 const std::string* Label(const v1::Event& e, const std::string& key) {
   auto it = e.target().labels().find(key);
   if (it != e.target().labels().end()) {
@@ -104,7 +94,7 @@ std::string MatchTrigger(const Trigger& t, const v1::Event& e, int64_t now_ms, b
         return "signal carries no value";
       }
       if (!Compare(s.value(), t.op, t.threshold)) {
-        return "value " + std::to_string(s.value()) + " not " + t.op + " " +
+        return "value " + std::to_string(s.value()) + " not " + CompareOpString(t.op) + " " +
                std::to_string(t.threshold);
       }
       if (t.hold.count() > 0) {

@@ -203,9 +203,8 @@ class Ctx {
 
 bool ParseActOn(const std::string& s, ActOn* out);
 bool ParseSource(const std::string& s, v1::SignalSource* out);
-bool ValidOp(const std::string& op);
 // "> 1Gi", ">=0.9", "< 10%": an operator and a quantity.
-bool ParseCondition(Ctx& c, const YAML::Node& n, const std::string& path, std::string* op,
+bool ParseCondition(Ctx& c, const YAML::Node& n, const std::string& path, CompareOp* op,
                     double* threshold);
 bool ParseTargetRef(Ctx& c, const YAML::Node& n, const std::string& path, const std::string& dflt_kind,
                     const std::string& dflt_ns, v1::Target* out);

@@ -242,7 +242,7 @@ void ParseBudgetGuard(Ctx& c, const YAML::Node& spec, Policy* p) {
   t.type = Trigger::Type::kMetric;
   t.name = "budget";
   t.source = v1::SIGNAL_SOURCE_COST;
-  t.op = ">";
+  t.op = CompareOp::kGreater;
   if (At(spec, "metric")) {
     c.Pattern(At(spec, "metric"), "spec.metric", &t.match);
   }
@@ -315,7 +315,7 @@ void ParseCostAlert(Ctx& c, const YAML::Node& spec, Policy* p) {
   t.type = Trigger::Type::kMetric;
   t.name = "cost";
   t.source = v1::SIGNAL_SOURCE_COST;
-  t.op = ">";
+  t.op = CompareOp::kGreater;
   if (At(spec, "metric")) {
     c.Pattern(At(spec, "metric"), "spec.metric", &t.match);
   }

@@ -53,11 +53,10 @@ void ParseMetricTrigger(Ctx& c, const YAML::Node& b, const std::string& p, Trigg
   if (!At(b, "name") && t->query.empty()) {
     c.Error(p, "needs name (the metric signal to compare) or query (evaluated here)");
   }
-  t->op = ">";
-  if (At(b, "operator")) {
-    c.Str(At(b, "operator"), p + ".operator", &t->op);
-    if (!ValidOp(t->op)) {
-      c.Error(p + ".operator", "must be one of > >= < <= == !=");
+  t->op = CompareOp::kGreater;
+  if (std::string op; At(b, "operator") && c.Str(At(b, "operator"), p + ".operator", &op)) {
+    if (!ParseCompareOp(op, &t->op)) {
+      c.Error(p + ".operator", std::string("must be one of ") + CompareOpChoices() + ", got \"" + op + "\"");
     }
   }
   if (!At(b, "threshold")) {

@@ -135,6 +135,43 @@ spec:
             std::string::npos) << all;
 }
 
+// The operator is parsed by the one comparison (kubemend/common/compare.h);
+// a bad one is still refused with the file, document and field.
+TEST(PolicyParseTest, BadComparisonOperatorNamesFileAndField) {
+  auto r = ParsePolicies(R"(apiVersion: kubemend.io/v1alpha1
+kind: HealingPolicy
+metadata: {name: m}
+spec:
+  triggers: [{metric: {name: latency, operator: "=>", threshold: 2}}]
+  actions: [{type: RestartPod}]
+)", "ops.yaml", Defaults());
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].ToString(),
+            "ops.yaml: document 0: spec.triggers[0].metric.operator: must be one of > >= < <= == !=, got \"=>\"");
+  r = ParsePolicies(R"(apiVersion: kubemend.io/v1alpha1
+kind: AnomalyAction
+metadata: {name: a}
+spec:
+  metric: m
+  threshold: "=< 1Gi"
+  remediation: {type: alert}
+)", "seed.yaml", Defaults());
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].ToString().find("seed.yaml: document 0: spec.threshold: \"=< 1Gi\" is not a condition"),
+            std::string::npos)
+      << r.errors[0].ToString();
+  // Every operator parses into the same enum the matcher compares with.
+  r = ParsePolicies(R"(apiVersion: kubemend.io/v1alpha1
+kind: HealingPolicy
+metadata: {name: m}
+spec:
+  triggers: [{metric: {name: latency, operator: "!=", threshold: 2}}]
+  actions: [{type: RestartPod}]
+)", "ops.yaml", Defaults());
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].ToString();
+  EXPECT_EQ(r.policies[0].triggers[0].op, CompareOp::kNotEqual);
+}
+
 TEST(PolicyParseTest, RejectsMalformedYamlAndUnknownKinds) {
   auto r = ParsePolicies("a: [1, 2", "x.yaml", Defaults());
   ASSERT_EQ(r.errors.size(), 1u);

@@ -39,7 +39,7 @@ spec:
   EXPECT_EQ(p.shape, "AnomalyAction");
   ASSERT_EQ(p.triggers.size(), 1u);
   EXPECT_EQ(p.triggers[0].type, Trigger::Type::kMetric);
-  EXPECT_EQ(p.triggers[0].op, ">");
+  EXPECT_EQ(p.triggers[0].op, CompareOp::kGreater);
   EXPECT_DOUBLE_EQ(p.triggers[0].threshold, 1024.0 * 1024 * 1024);
   EXPECT_EQ(p.triggers[0].source, v1::SIGNAL_SOURCE_PROMETHEUS);
   ASSERT_EQ(p.actions.size(), 1u);

@@ -10,45 +10,6 @@
 
 namespace kubemend::collector {
 
-bool ParseCompareOp(const std::string& s, CompareOp* out) {
-  static const std::map<std::string, CompareOp> kOps{{">", CompareOp::kGreater},   {">=", CompareOp::kGreaterEqual},
-                                                     {"<", CompareOp::kLess},      {"<=", CompareOp::kLessEqual},
-                                                     {"==", CompareOp::kEqual},    {"!=", CompareOp::kNotEqual}};
-  auto it = kOps.find(s);
-  if (it == kOps.end()) {
-    return false;
-  }
-  *out = it->second;
-  return true;
-}
-
-const char* CompareOpString(CompareOp op) {
-  switch (op) {
-    case CompareOp::kGreater: return ">";
-    case CompareOp::kGreaterEqual: return ">=";
-    case CompareOp::kLess: return "<";
-    case CompareOp::kLessEqual: return "<=";
-    case CompareOp::kEqual: return "==";
-    case CompareOp::kNotEqual: return "!=";
-  }
-  return "?";
-}
-
-bool Compare(double v, CompareOp op, double t) {
-  if (std::isnan(v)) {
-    return false;
-  }
-  switch (op) {
-    case CompareOp::kGreater: return v > t;
-    case CompareOp::kGreaterEqual: return v >= t;
-    case CompareOp::kLess: return v < t;
-    case CompareOp::kLessEqual: return v <= t;
-    case CompareOp::kEqual: return v == t;
-    case CompareOp::kNotEqual: return v != t;
-  }
-  return false;
-}
-
 v1::Severity ParseSeverity(const std::string& s) {
   if (s == "critical") {
     return v1::SEVERITY_CRITICAL;
@@ -99,28 +60,22 @@ absl::StatusOr<std::vector<TriggerSpec>> ParseTriggers(const YAML::Node& node, c
       if (!n["threshold"]) {
         return bad("threshold", "required, e.g. \"> 0.9\" or a number with op");
       }
-      std::string th = n["threshold"].as<std::string>();
       std::string op = n["op"] ? n["op"].as<std::string>() : "";
       // "> 1Gi"-style: operator first, then the number.
-      size_t k = 0;
-      while (k < th.size() && (th[k] == '>' || th[k] == '<' || th[k] == '=' || th[k] == '!')) {
-        ++k;
-      }
-      if (k > 0) {
+      std::string th_op;
+      std::string th;
+      SplitCondition(n["threshold"].as<std::string>(), &th_op, &th);
+      if (!th_op.empty()) {
         if (!op.empty()) {
           return bad("op", "given twice (in op and in threshold)");
         }
-        op = th.substr(0, k);
-        th = th.substr(k);
+        op = th_op;
       }
       if (op.empty()) {
         op = ">";
       }
       if (!ParseCompareOp(op, &t.op)) {
-        return bad("op", "must be one of > >= < <= == !=, got \"" + op + "\"");
-      }
-      while (!th.empty() && th.front() == ' ') {
-        th.erase(th.begin());
+        return bad("op", std::string("must be one of ") + CompareOpChoices() + ", got \"" + op + "\"");
       }
       char* end = nullptr;
       t.threshold = strtod(th.c_str(), &end);

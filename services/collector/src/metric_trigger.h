@@ -18,15 +18,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include "kubemend/common/clock.h"
+#include "kubemend/common/compare.h"
 #include "kubemend/common/events.h"
-#include "prometheus_client.h"
+#include "kubemend/common/prometheus.h"
 
 namespace kubemend::collector {
-
-enum class CompareOp { kGreater, kGreaterEqual, kLess, kLessEqual, kEqual, kNotEqual };
-bool ParseCompareOp(const std::string& s, CompareOp* out);
-const char* CompareOpString(CompareOp op);
-bool Compare(double value, CompareOp op, double threshold);
 
 struct TriggerSpec {
   std::string name;  // the signal name (e.g. HighMemory, BudgetExceeded)

@@ -221,7 +221,10 @@ void TriggerSource::RunOnce() {
     for (auto& ev : evaluators_) {
       const std::string key = name_ + "." + ev.spec().name +
                               (ev.spec().labels.count("budget") ? "." + ev.spec().labels.at("budget") : "");
-      auto samples = prom_->Query(ev.spec().query_at ? ev.spec().query_at(clock_.Now()) : ev.spec().query);
+      // A period-to-date query is built for one instant: Prometheus evaluates
+      // it at that instant, not at its own (slightly different) now.
+      const TimePoint now = clock_.Now();
+      auto samples = ev.spec().query_at ? prom_->Query(ev.spec().query_at(now), now) : prom_->Query(ev.spec().query);
       if (!samples.ok()) {
         // Skipping the round keeps pending/firing state as it was: a
         // Prometheus outage neither fires nor resolves anything.

@@ -21,7 +21,7 @@
 #include "kube_state.h"
 #include "kubemend/kube/client.h"
 #include "metric_trigger.h"
-#include "prometheus_client.h"
+#include "kubemend/common/prometheus.h"
 #include "publisher.h"
 
 namespace kubemend::collector {

@@ -1,5 +1,6 @@
-// The Prometheus HTTP client and the trigger source against a local HTTP
-// server that answers like the Prometheus API.
+// The trigger source (through the common Prometheus client, whose own tests
+// are services/common/tests/prometheus_test.cc) against a local HTTP server
+// that answers like the Prometheus API.
 #include <httplib.h>
 
 #include <gtest/gtest.h>
@@ -7,7 +8,7 @@
 #include <thread>
 
 #include "cost.h"
-#include "prometheus_client.h"
+#include "kubemend/common/prometheus.h"
 #include "sources.h"
 
 namespace kubemend::collector {
@@ -51,48 +52,6 @@ class FakePrometheus {
   std::string body_;
   std::vector<std::string> queries_;
 };
-
-TEST(PrometheusClientTest, InstantRangeAndErrors) {
-  FakePrometheus p;
-  PrometheusClient c(p.url(), Millis(2000));
-  p.Answer(200, R"({"status":"success","data":{"resultType":"vector","result":[
-    {"metric":{"__name__":"up","job":"kube"},"value":[1767225600.5,"1"]},
-    {"metric":{"job":"x"},"value":[1767225600.5,"NaN"]}]}})");
-  auto v = c.Query("up");
-  ASSERT_TRUE(v.ok()) << v.status();
-  ASSERT_EQ(v->size(), 2u);
-  EXPECT_EQ((*v)[0].labels.at("job"), "kube");
-  EXPECT_EQ((*v)[0].value, 1);
-  EXPECT_EQ(ToUnixMillis((*v)[0].at), 1767225600500);
-  EXPECT_TRUE(std::isnan((*v)[1].value));
-  EXPECT_EQ(p.queries().back(), "up");
-
-  p.Answer(200, R"({"status":"success","data":{"resultType":"scalar","result":[1767225600,"42"]}})");
-  v = c.Query("vector(42)");
-  ASSERT_TRUE(v.ok());
-  EXPECT_EQ((*v)[0].value, 42);
-
-  p.Answer(200, R"({"status":"success","data":{"resultType":"matrix","result":[
-    {"metric":{"pod":"a"},"values":[[1767225600,"1"],[1767225660,"2.5"]]}]}})");
-  auto r = c.QueryRange("x", TimePoint(Millis(1767225600000)), TimePoint(Millis(1767225660000)), Millis(60000));
-  ASSERT_TRUE(r.ok()) << r.status();
-  ASSERT_EQ((*r)[0].points.size(), 2u);
-  EXPECT_EQ((*r)[0].points[1].second, 2.5);
-
-  p.Answer(400, R"({"status":"error","errorType":"bad_data","error":"parse error at char 3"})");
-  v = c.Query("up{");
-  ASSERT_FALSE(v.ok());
-  EXPECT_EQ(v.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(std::string(v.status().message()).find("parse error"), std::string::npos);
-
-  p.Answer(503, "busy");
-  EXPECT_EQ(c.Query("up").status().code(), absl::StatusCode::kUnavailable);
-  p.Answer(200, "<html>");
-  EXPECT_EQ(c.Query("up").status().code(), absl::StatusCode::kDataLoss);
-
-  PrometheusClient dead("http://127.0.0.1:1", Millis(500));
-  EXPECT_EQ(dead.Query("up").status().code(), absl::StatusCode::kUnavailable);
-}
 
 TEST(TriggerSourceTest, CostBudgetRoundTripThroughPrometheusApi) {
   FakePrometheus p;

@@ -1,18 +1,21 @@
-#include "prometheus_client.h"
+#include "kubemend/common/prometheus.h"
 
 #include <httplib.h>
 
 #include <cmath>
+#include <cstdio>
+#include <algorithm>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
-namespace kubemend::collector {
+namespace kubemend {
 namespace {
 
 using nlohmann::json;
 
-std::string FormatTime(TimePoint t) {
+std::string Seconds3(int64_t ms) {
   char buf[64];
-  snprintf(buf, sizeof buf, "%.3f", static_cast<double>(ToUnixMillis(t)) / 1000.0);
+  snprintf(buf, sizeof buf, "%.3f", static_cast<double>(ms) / 1000.0);
   return buf;
 }
 
@@ -33,7 +36,7 @@ absl::StatusOr<double> ParseValue(const json& pair, TimePoint* at) {
   }
   char* end = nullptr;
   double v = strtod(s.c_str(), &end);
-  if (end == s.c_str() || *end != '\0') {
+  if (s.empty() || end == s.c_str() || *end != '\0') {
     return absl::DataLossError("Prometheus value \"" + s + "\" is not a number");
   }
   return v;
@@ -51,26 +54,45 @@ std::map<std::string, std::string> LabelsOf(const json& metric) {
   return out;
 }
 
+// The API's error envelope → a status carrying Prometheus' own message.
+absl::Status ErrorOf(const json& root) {
+  const std::string err = root.contains("error") && root["error"].is_string() ? root["error"].get<std::string>()
+                                                                              : "unknown error";
+  const std::string type = root.contains("errorType") && root["errorType"].is_string()
+                               ? root["errorType"].get<std::string>()
+                               : "";
+  if (type == "bad_data" || type == "execution") {
+    return absl::InvalidArgumentError("Prometheus rejected the query (" + type + "): " + err);
+  }
+  if (type == "timeout") {
+    return absl::DeadlineExceededError("Prometheus timed out evaluating the query: " + err);
+  }
+  if (type == "not_found") {
+    return absl::NotFoundError("Prometheus: " + err);
+  }
+  return absl::UnavailableError("Prometheus: " + (type.empty() ? "" : type + ": ") + err);
+}
+
 absl::StatusOr<json> Data(const std::string& body, const char* want_type) {
   json root = json::parse(body, nullptr, false);
   if (root.is_discarded() || !root.is_object()) {
     return absl::DataLossError("Prometheus answer is not JSON");
   }
-  if (root.value("status", "") != "success") {
-    std::string err = root.value("error", std::string("unknown error"));
-    std::string type = root.value("errorType", std::string());
-    if (type == "bad_data") {
-      return absl::InvalidArgumentError("Prometheus rejected the query: " + err);
-    }
-    return absl::UnavailableError("Prometheus: " + type + ": " + err);
+  if (!root.contains("status") || root["status"] != "success") {
+    return ErrorOf(root);
   }
   if (!root.contains("data") || !root["data"].is_object()) {
     return absl::DataLossError("Prometheus answer has no data");
   }
   json data = root["data"];
-  std::string rt = data.value("resultType", "");
-  if (want_type != nullptr && rt != want_type && !(std::string(want_type) == "vector" && rt == "scalar")) {
+  const std::string rt = data.contains("resultType") && data["resultType"].is_string()
+                             ? data["resultType"].get<std::string>()
+                             : "";
+  if (rt != want_type && !(std::string(want_type) == "vector" && rt == "scalar")) {
     return absl::DataLossError("Prometheus result type is \"" + rt + "\", expected \"" + want_type + "\"");
+  }
+  if (!data.contains("result")) {
+    return absl::DataLossError("Prometheus answer has no result");
   }
   return data;
 }
@@ -147,42 +169,56 @@ PrometheusClient::PrometheusClient(std::string base_url, Millis timeout)
   while (!base_url_.empty() && base_url_.back() == '/') {
     base_url_.pop_back();
   }
+  // "http://host:port/prefix" → the client's origin and the path prefix.
+  const auto scheme_end = base_url_.find("://");
+  const auto path_start = base_url_.find('/', scheme_end == std::string::npos ? 0 : scheme_end + 3);
+  origin_ = path_start == std::string::npos ? base_url_ : base_url_.substr(0, path_start);
+  prefix_ = path_start == std::string::npos ? "" : base_url_.substr(path_start);
 }
 
-absl::StatusOr<std::string> PrometheusClient::Get(const std::string& path,
-                                                  const std::map<std::string, std::string>& params) const {
-  // Split "http://host:port/prefix" into the client address and the prefix.
-  auto scheme_end = base_url_.find("://");
-  auto path_start = base_url_.find('/', scheme_end == std::string::npos ? 0 : scheme_end + 3);
-  std::string origin = path_start == std::string::npos ? base_url_ : base_url_.substr(0, path_start);
-  std::string prefix = path_start == std::string::npos ? "" : base_url_.substr(path_start);
-  httplib::Client cli(origin);
+absl::StatusOr<std::string> PrometheusClient::Post(const std::string& path,
+                                                   const std::map<std::string, std::string>& params) const {
+  httplib::Client cli(origin_);
   const auto secs = timeout_.count() / 1000;
   const auto usecs = (timeout_.count() % 1000) * 1000;
   cli.set_connection_timeout(secs, usecs);
   cli.set_read_timeout(secs, usecs);
   cli.set_write_timeout(secs, usecs);
   httplib::Params p(params.begin(), params.end());
-  // POST form keeps long PromQL out of the URL (the API accepts both).
-  auto res = cli.Post((prefix + path).c_str(), p);
+  auto res = cli.Post((prefix_ + path).c_str(), p);
   if (!res) {
+    if (res.error() == httplib::Error::Read) {
+      return absl::DeadlineExceededError("Prometheus at " + base_url_ + " gave no answer within " +
+                                         std::to_string(timeout_.count()) + " ms");
+    }
     return absl::UnavailableError("Prometheus at " + base_url_ + " unreachable: " + httplib::to_string(res.error()));
   }
-  if (res->status >= 500) {
-    return absl::UnavailableError("Prometheus at " + base_url_ + " answered HTTP " + std::to_string(res->status));
+  if (res->status == 200) {
+    return res->body;
   }
-  if (res->status != 200 && res->status != 400 && res->status != 422) {
-    return absl::UnavailableError("Prometheus at " + base_url_ + " answered HTTP " + std::to_string(res->status));
+  // The API answers its errors (400, 422, 503, ...) with a JSON envelope
+  // naming the cause: let the decoder turn it into the status.
+  json root = json::parse(res->body, nullptr, false);
+  if (root.is_object() && root.contains("status") && root["status"] == "error") {
+    return res->body;
   }
-  return res->body;
+  const std::string what = "Prometheus at " + base_url_ + " answered HTTP " + std::to_string(res->status) + " for " +
+                           prefix_ + path;
+  if (res->status == 404) {
+    return absl::NotFoundError(what + ": no Prometheus API there (is the path prefix right?)");
+  }
+  if (res->status == 401 || res->status == 403) {
+    return absl::PermissionDeniedError(what);
+  }
+  return absl::UnavailableError(what);
 }
 
 absl::StatusOr<std::vector<PromSample>> PrometheusClient::Query(const std::string& promql, TimePoint at) const {
   std::map<std::string, std::string> params{{"query", promql}};
   if (at.time_since_epoch().count() != 0) {
-    params["time"] = FormatTime(at);
+    params["time"] = Seconds3(ToUnixMillis(at));
   }
-  auto body = Get("/api/v1/query", params);
+  auto body = Post("/api/v1/query", params);
   if (!body.ok()) {
     return body.status();
   }
@@ -191,14 +227,14 @@ absl::StatusOr<std::vector<PromSample>> PrometheusClient::Query(const std::strin
 
 absl::StatusOr<std::vector<PromSeries>> PrometheusClient::QueryRange(const std::string& promql, TimePoint start,
                                                                      TimePoint end, Millis step) const {
-  char step_s[32];
-  snprintf(step_s, sizeof step_s, "%.3f", static_cast<double>(step.count()) / 1000.0);
-  auto body = Get("/api/v1/query_range",
-                  {{"query", promql}, {"start", FormatTime(start)}, {"end", FormatTime(end)}, {"step", step_s}});
+  auto body = Post("/api/v1/query_range", {{"query", promql},
+                                           {"start", Seconds3(ToUnixMillis(start))},
+                                           {"end", Seconds3(ToUnixMillis(end))},
+                                           {"step", Seconds3(std::max<int64_t>(1, step.count()))}});
   if (!body.ok()) {
     return body.status();
   }
   return ParseRangeResponse(*body);
 }
 
-}  // namespace kubemend::collector
+}  // namespace kubemend
