@@ -11,6 +11,13 @@ namespace kubemend::collector {
 namespace {
 
 constexpr int64_t kResolutionSeconds = 300;  // the period-to-date subquery's step
+// Prometheus aligns a subquery's steps to multiples of the step since the
+// epoch, so the period's first step is the mark at its start. The range
+// reaches this much before the start, so that the mark still counts when the
+// query runs a little after the instant it was built for (sub-second, clock
+// differences), and less than a step, so the mark before the period never does.
+constexpr int64_t kSlackSeconds = 30;
+const char kPricesPresent[] = " and on() count(node_cpu_hourly_cost)";
 
 // PromQL string literal contents: Kubernetes names never need it, but a
 // config typo must not break out of the selector.
@@ -160,7 +167,7 @@ std::string HourlyCostQuery(const Budget& b) {
   }
   // No prices, no cost: without OpenCost's node prices the answer is empty
   // (unknown), not the 0 the `or vector(0)` parts would give.
-  return "(" + q + ") and on() count(node_cpu_hourly_cost)";
+  return "(" + q + ")" + kPricesPresent;
 }
 
 int64_t PeriodElapsedSeconds(const std::string& period, TimePoint now) {
@@ -183,11 +190,11 @@ std::string CostQuery(const Budget& b, TimePoint now) {
     return hourly;
   }
   // Spend = ∑ run-rate × step over the period so far: each 5m sample of the
-  // hourly rate stands for 300/3600 of an hour. At least one step.
-  int64_t elapsed = std::max<int64_t>(kResolutionSeconds, PeriodElapsedSeconds(b.period, now));
-  elapsed = (elapsed + kResolutionSeconds - 1) / kResolutionSeconds * kResolutionSeconds;
-  return "sum_over_time((" + hourly + ")[" + std::to_string(elapsed) + "s:" + std::to_string(kResolutionSeconds) +
-         "s]) * " + std::to_string(kResolutionSeconds) + " / 3600";
+  // hourly rate stands for 300/3600 of an hour. Without prices now the spend
+  // is unknown too, not the sum of the hours that still had them.
+  const int64_t range = PeriodElapsedSeconds(b.period, now) + kSlackSeconds;
+  return "(sum_over_time((" + hourly + ")[" + std::to_string(range) + "s:" + std::to_string(kResolutionSeconds) +
+         "s]) * " + std::to_string(kResolutionSeconds) + " / 3600)" + kPricesPresent;
 }
 
 TriggerSpec BudgetTrigger(const Budget& b) {
