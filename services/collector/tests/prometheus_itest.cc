@@ -8,50 +8,14 @@
 #include <thread>
 
 #include "cost.h"
+#include "fake_prometheus.h"
 #include "kubemend/common/prometheus.h"
 #include "sources.h"
 
 namespace kubemend::collector {
 namespace {
 
-class FakePrometheus {
- public:
-  FakePrometheus() {
-    auto handler = [this](const httplib::Request& req, httplib::Response& res) {
-      std::lock_guard<std::mutex> lock(mu_);
-      queries_.push_back(req.get_param_value("query"));
-      res.status = status_;
-      res.set_content(body_, "application/json");
-    };
-    server_.Post("/prefix/api/v1/query", handler);
-    server_.Post("/prefix/api/v1/query_range", handler);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~FakePrometheus() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/prefix"; }
-  void Answer(int status, std::string body) {
-    std::lock_guard<std::mutex> lock(mu_);
-    status_ = status;
-    body_ = std::move(body);
-  }
-  std::vector<std::string> queries() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return queries_;
-  }
-
- private:
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  std::mutex mu_;
-  int status_ = 200;
-  std::string body_;
-  std::vector<std::string> queries_;
-};
+using testing::FakePrometheus;
 
 TEST(TriggerSourceTest, CostBudgetRoundTripThroughPrometheusApi) {
   FakePrometheus p;

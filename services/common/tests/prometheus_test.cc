@@ -3,67 +3,20 @@
 // writes them), under a path prefix.
 #include "kubemend/common/prometheus.h"
 
-#include <httplib.h>
-
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <mutex>
-#include <thread>
+
+#include "fake_prometheus.h"
 
 namespace kubemend {
 namespace {
 
-class FakePrometheus {
- public:
-  FakePrometheus() {
-    auto handler = [this](const httplib::Request& req, httplib::Response& res) {
-      Millis delay;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        last_ = req;
-        res.status = status_;
-        res.set_content(body_, "application/json");
-        delay = delay_;
-      }
-      std::this_thread::sleep_for(delay);
-    };
-    server_.Post("/prom/api/v1/query", handler);
-    server_.Post("/prom/api/v1/query_range", handler);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~FakePrometheus() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string origin() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  std::string url() const { return origin() + "/prom/"; }  // trailing '/' is dropped
-  void Answer(int status, std::string body, Millis delay = Millis(0)) {
-    std::lock_guard<std::mutex> lock(mu_);
-    status_ = status;
-    body_ = std::move(body);
-    delay_ = delay;
-  }
-  httplib::Request last() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return last_;
-  }
-
- private:
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  std::mutex mu_;
-  int status_ = 200;
-  std::string body_;
-  Millis delay_{0};
-  httplib::Request last_;
-};
+using testing::FakePrometheus;
 
 TEST(PrometheusClientTest, InstantQueryVectorAndScalarUnderAPathPrefix) {
   FakePrometheus p;
-  PrometheusClient c(p.url(), Millis(2000));
+  PrometheusClient c(p.url() + "/", Millis(2000));  // a trailing '/' is dropped
   EXPECT_EQ(c.base_url(), p.origin() + "/prom");
   p.Answer(200, R"({"status":"success","data":{"resultType":"vector","result":[
     {"metric":{"__name__":"up","job":"kube"},"value":[1767225600.5,"1"]},
