@@ -10,6 +10,7 @@
 #include "src/collector_config.h"
 #include "src/facts_source.h"
 #include "src/sources.h"
+#include "src/http_server.h"
 #include "src/webhook.h"
 
 using namespace kubemend;
@@ -47,6 +48,8 @@ int main(int argc, char** argv) {
     return Fail("config " + path + ": " + std::string(auth.status().message()), 2);
   }
 
+  // Declared before the runtime, whose destructor stops it (ServeHttpWith).
+  std::unique_ptr<AsyncHttpServer> http;
   ServiceRuntime rt("collector", cfg.common);
   auto log = Logger("main");
   const Clock& clock = rt.clock();
@@ -130,10 +133,27 @@ int main(int argc, char** argv) {
         cfg.health.tick);
   }
 
+  // The HTTP port (webhook, /metrics, /healthz) is an asynchronous server:
+  // a request waiting for the broker holds no thread (webhook.h).
   WebhookHandler handler(&publisher, cfg.webhook, std::move(*auth), who, clock);
-  if (cfg.webhook.enabled) {
-    rt.ConfigureHttp([&](httplib::Server& s) { handler.Register(s); });
-  }
+  rt.ServeHttpWith(
+      [&]() -> absl::StatusOr<int> {
+        auto s = AsyncHttpServer::Start(
+            WebhookServerOptions(cfg.webhook, cfg.common.http_listen, cfg.common.http_tls_cert_file,
+                                 cfg.common.http_tls_key_file),
+            CollectorRoutes(cfg.webhook.enabled ? &handler : nullptr, [&] { return rt.metrics().Render(); },
+                            [&] { return rt.Healthz(); }));
+        if (!s.ok()) {
+          return s.status();
+        }
+        http = std::move(*s);
+        return http->port();
+      },
+      [&] {
+        if (http) {
+          http->Stop();
+        }
+      });
   rt.SetStatusHook([&](v1::GetStatusResponse* r) {
     auto& d = *r->mutable_details();
     for (const auto& [k, v] : publisher.Details()) {
@@ -183,6 +203,12 @@ int main(int argc, char** argv) {
             cfg.webhook.enabled, cfg.kube_enabled, cfg.facts_enabled, cfg.prometheus.enabled, cfg.triggers.size(), cfg.checks.size(),
             cfg.cost.enabled, cfg.budgets.size());
   rt.WaitForShutdown();
+  // No new requests; the ones waiting for the broker get their answer (or
+  // are dropped with the connection) while the publisher still exists.
+  if (http) {
+    http->Stop();
+  }
+  (void)(*producer)->Flush(cfg.common.kafka.delivery_timeout);
   if (health_source) {
     health_source->Stop();
   }
