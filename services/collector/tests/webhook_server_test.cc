@@ -8,6 +8,7 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -328,6 +329,57 @@ TEST_F(WebhookServerTest, InFlightBoundAnswers503WithRetryAfter) {
   sink_.set_auto_ack(true);
   c.Send(Post(Body({"held-3"})));
   EXPECT_EQ(c.Read().first, 200);
+}
+
+std::string Shell(const std::string& cmd, int* code) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[512];
+  size_t n = 0;
+  while (p != nullptr && (n = fread(buf, 1, sizeof buf, p)) > 0) {
+    out.append(buf, n);
+  }
+  int st = p == nullptr ? -1 : pclose(p);
+  *code = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
+}
+
+// http.tls.*: the same server over HTTPS, checked with curl (a TLS client we
+// did not write); plain HTTP gets no answer; a bad key pair stops the start.
+TEST_F(WebhookServerTest, ServesHttpsWithTheConfiguredCertificate) {
+  const std::string dir = ::testing::TempDir() + "/whtls_" + std::to_string(getpid());
+  int code = 0;
+  Shell("mkdir -p " + dir + " && cd " + dir +
+            " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=test-ca"
+            " >/dev/null 2>&1 && openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost"
+            " >/dev/null 2>&1 && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1' > san.ext"
+            " && openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 1"
+            " -extfile san.ext >/dev/null 2>&1",
+        &code);
+  ASSERT_EQ(code, 0) << "openssl could not make test certificates";
+  Shell("command -v curl", &code);
+  ASSERT_EQ(code, 0) << "curl is missing (scripts/install-deps.sh installs it)";
+  sink_.set_auto_ack(true);
+  WebhookConfig wc = handler_->config();
+  auto tls = AsyncHttpServer::Start(
+      WebhookServerOptions(wc, "127.0.0.1:0", dir + "/srv.pem", dir + "/srv.key"),
+      CollectorRoutes(handler_.get(), [] { return std::string(); }, [] { return std::make_pair(200, std::string("ok\n")); }));
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  const std::string port = std::to_string((*tls)->port());
+  std::string out = Shell("curl -sS --max-time 10 --cacert " + dir + "/ca.pem -H 'Authorization: Bearer tok' -d '" +
+                              Body({"tls-1"}) + "' -w ' %{http_code}' https://127.0.0.1:" + port + "/api/v1/alerts 2>&1",
+                          &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("\"published\":1"), std::string::npos) << out;
+  EXPECT_NE(out.find(" 200"), std::string::npos) << out;
+  out = Shell("curl -sS --max-time 5 http://127.0.0.1:" + port + "/healthz 2>&1", &code);
+  EXPECT_NE(code, 0) << "plain HTTP answered on a TLS port: " << out;
+  auto bad = AsyncHttpServer::Start(WebhookServerOptions(wc, "127.0.0.1:0", dir + "/srv.pem", dir + "/ca.key"),
+                                    CollectorRoutes(nullptr, [] { return std::string(); },
+                                                    [] { return std::make_pair(200, std::string()); }));
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().ToString().find("http.tls.cert_file"), std::string::npos) << bad.status();
+  Shell("rm -rf " + dir, &code);
 }
 
 }  // namespace
