@@ -154,7 +154,7 @@ TEST(WebhookBrokerE2eTest, ConcurrentRequestsAreAnsweredAfterTheBrokerAndNeverWh
 
     // 2. The broker frozen: concurrent new alerts wait, then 503; none 200.
     ASSERT_EQ(kill(broker, SIGSTOP), 0);
-    constexpr int kFrozen = 32;
+    constexpr int kFrozen = 80;  // more than the old server's 64 worker threads
     std::vector<int> codes(kFrozen, 0);
     std::vector<double> waited(kFrozen, 0);
     std::vector<std::thread> frozen;
@@ -168,7 +168,9 @@ TEST(WebhookBrokerE2eTest, ConcurrentRequestsAreAnsweredAfterTheBrokerAndNeverWh
         codes[s] = res ? res->status : -1;
       });
     }
-    // Meanwhile the server answers other paths at once (no thread is held).
+    // Meanwhile the server answers other paths at once: no thread is held by
+    // a waiting request (a thread-per-request server with fewer threads than
+    // waiting requests would queue this GET behind them).
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     auto t0 = std::chrono::steady_clock::now();
     auto h = mc.Get("/metrics");
