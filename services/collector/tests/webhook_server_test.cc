@@ -245,6 +245,21 @@ TEST_F(WebhookServerTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(c.Read().first, 0) << "Connection: close was not honoured";
 }
 
+// curl (and others) ask before sending a body: 100 Continue, then the answer.
+TEST_F(WebhookServerTest, ExpectContinueIsAnswered) {
+  sink_.set_auto_ack(true);
+  RawConn c(server_->port());
+  const std::string body = Body({"expect-1"});
+  c.Send("POST /api/v1/alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\nExpect: 100-continue\r\n"
+         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+  auto [code, text] = c.Read();
+  ASSERT_EQ(code, 100) << text;
+  c.Send(body);
+  std::tie(code, text) = c.Read();
+  EXPECT_EQ(code, 200) << text;
+  EXPECT_NE(text.find("\"published\":1"), std::string::npos) << text;
+}
+
 // One I/O thread; a client stuck mid-headers and one stuck mid-body do not
 // delay anyone else, and are dropped after webhook.read_timeout.
 TEST_F(WebhookServerTest, SlowClientsDoNotBlockOthers) {
