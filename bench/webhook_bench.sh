@@ -125,9 +125,16 @@ loop="the whole pipeline (analyzer, safety-gate, executor record-only, audit) be
 echo "in the loop: Apache Kafka (scripts/kafka.sh, one KRaft node, acks=all, idempotent producer); $loop;"
 echo "  every 200 means the alerts were acknowledged by the broker; non-2xx and socket errors are not counted"
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# CPU (user+system) of the collector and of the broker over the ingest phase,
+# per published alert: it holds still when other work loads the machine.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+COLLECTOR_PID=$(cat "$RUN_DIR"/pids/collector* 2>/dev/null | head -1)
+BROKER_PID=$(cat "$RUN_DIR/pids/broker" 2>/dev/null || echo 0)
 echo "== ingest (unique alerts, $PER_REQ per request)" >&2
 pub0=$(metric kubemend_collector_published_total alertmanager); pub0=${pub0:-0}
+cc0=$(cpu_ticks "$COLLECTOR_PID"); bc0=$(cpu_ticks "$BROKER_PID")
 ingest_rps=$(run_wrk unique "$URL")
+cc1=$(cpu_ticks "$COLLECTOR_PID"); bc1=$(cpu_ticks "$BROKER_PID")
 pub1=$(metric kubemend_collector_published_total alertmanager)
 echo "== storm (one alert repeated)" >&2
 dedup0=$(metric kubemend_collector_deduplicated_total alertmanager); dedup0=${dedup0:-0}
@@ -165,15 +172,22 @@ NGINX_PID=$!
 for _ in $(seq 50); do curl -fsS -o /dev/null -X POST "http://127.0.0.1:$NGX_PORT/" && break; sleep 0.1; done
 nginx_rps=$(run_wrk storm "http://127.0.0.1:$NGX_PORT/")
 
-python3 - "$ingest_rps" "$storm_rps" "$nginx_rps" "$PER_REQ" "$pub0" "$pub1" "$dedup0" "$dedup1" "$pub2" <<'PY'
+python3 - "$ingest_rps" "$storm_rps" "$nginx_rps" "$PER_REQ" "$pub0" "$pub1" "$dedup0" "$dedup1" "$pub2" \
+  "$((cc1 - cc0))" "$((bc1 - bc0))" "$(getconf CLK_TCK)" <<'PY'
 import sys
 ing, storm, ngx, per = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 pub0, pub1, d0, d1, pub2 = (float(x or 0) for x in sys.argv[5:10])
+ccpu, bcpu, tck = float(sys.argv[10]), float(sys.argv[11]), float(sys.argv[12])
 print(f"ingest:  {ing:10.0f} req/s = {ing*per:10.0f} alerts/s accepted, {pub1-pub0:.0f} published "
       f"({ing/ngx*100:5.1f} % of nginx)")
 print(f"storm:   {storm:10.0f} req/s = {storm*per:10.0f} alerts/s accepted, {d1-d0:.0f} deduplicated, "
       f"{pub2-pub1:.0f} published ({storm/ngx*100:5.1f} % of nginx)")
 print(f"nginx:   {ngx:10.0f} req/s (2 KB reply, same wrk settings): the ceiling, measured in this run")
+if pub1 > pub0:
+    cu, bu = ccpu / tck * 1e6 / (pub1 - pub0), bcpu / tck * 1e6 / (pub1 - pub0)
+    print(f"cpu per published alert (ingest, user+system): collector {cu:.0f} us, broker {bu:.0f} us")
+    print(f"RESULT webhook_collector_cpu_us_per_alert {cu:.0f}")
+    print(f"RESULT webhook_broker_cpu_us_per_alert {bu:.0f}")
 print(f"RESULT webhook_ingest_alerts_per_s {ing*per:.0f}")
 print(f"RESULT webhook_storm_alerts_per_s {storm*per:.0f}")
 print(f"RESULT nginx_req_per_s {ngx:.0f}")

@@ -9,7 +9,15 @@ void AddCollectorKeys(ConfigSchema& s, CollectorConfig* c) {
   s.Add("webhook.path", &c->webhook.path, "path Alertmanager posts to");
   s.Add("webhook.max_body_bytes", &c->webhook.max_body_bytes, "largest accepted body", 1024, 64 << 20);
   s.Add("webhook.http_threads", &c->webhook.http_threads,
-        "HTTP worker threads (each serves one keep-alive connection at a time)", 4, 4096);
+        "I/O threads of the HTTP port (they parse, deduplicate and produce; a request waiting for the broker "
+        "holds none)", 1, 64);
+  s.Add("webhook.max_in_flight_bytes", &c->webhook.max_in_flight_bytes,
+        "request bodies waiting for the broker's acknowledgement; beyond this a webhook gets 503 + Retry-After",
+        1 << 20, int64_t{1} << 34);
+  s.Add("webhook.max_connections", &c->webhook.max_connections,
+        "open HTTP connections; one more gets 503 + Retry-After and is closed", 1, 1 << 20);
+  s.Add("webhook.read_timeout", &c->webhook.read_timeout,
+        "a request's headers and body must arrive within this, else the connection is dropped (slow clients)");
   s.AddEnum("webhook.auth.type", &c->webhook.auth.type, {"none", "bearer", "basic"},
             "Authorization Alertmanager must send (http_config.authorization / basic_auth)");
   s.Add("webhook.auth.token_env", &c->webhook.auth.token_env, "environment variable holding the bearer token");

@@ -4,11 +4,8 @@
 
 namespace kubemend::collector {
 
-absl::Status KafkaSignalSink::Publish(const std::vector<v1::Event>& events) {
-  if (events.empty()) {
-    return absl::OkStatus();
-  }
-  auto tracker = std::make_shared<DeliveryTracker>();
+absl::Status KafkaSignalSink::ProduceAll(const std::vector<v1::Event>& events,
+                                         const std::shared_ptr<DeliveryTracker>& tracker) {
   for (const auto& e : events) {
     auto st = producer_->Produce(topic_, TargetKey(e.target()), e.SerializeAsString(), tracker,
                                  {{"kubemend-event-type", "signal"}, {"traceparent", e.trace().traceparent()}});
@@ -16,7 +13,35 @@ absl::Status KafkaSignalSink::Publish(const std::vector<v1::Event>& events) {
       return absl::UnavailableError(std::string(st.message()));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status KafkaSignalSink::Publish(const std::vector<v1::Event>& events) {
+  if (events.empty()) {
+    return absl::OkStatus();
+  }
+  auto tracker = std::make_shared<DeliveryTracker>();
+  if (auto st = ProduceAll(events, tracker); !st.ok()) {
+    return st;
+  }
   return tracker->Wait(timeout_);
+}
+
+void KafkaSignalSink::PublishAsync(const std::vector<v1::Event>& events, Done done) {
+  if (events.empty()) {
+    done(absl::OkStatus());
+    return;
+  }
+  auto tracker = std::make_shared<DeliveryTracker>();
+  if (auto st = ProduceAll(events, tracker); !st.ok()) {
+    // What was enqueued may still be delivered; the answer is already "not
+    // acknowledged", so the sender retries and consumers drop the repeat.
+    done(st);
+    return;
+  }
+  // message.timeout.ms is the delivery timeout: every message is reported
+  // by then, so `done` runs by then too.
+  tracker->OnComplete(std::move(done));
 }
 
 absl::Status MemorySignalSink::Publish(const std::vector<v1::Event>& events) {
@@ -80,16 +105,14 @@ void Publisher::CountError(const std::string& source, const std::string& why) {
   c.last_error = why;
 }
 
-absl::StatusOr<PublishResult> Publisher::Publish(const std::string& source,
-                                                 const std::vector<v1::Event>& events) {
-  SourceCounters* c = nullptr;
+Publisher::Batch Publisher::Prepare(const std::string& source, const std::vector<v1::Event>& events) {
+  Batch b;
+  b.source = source;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    c = &Counters(source);
+    b.counters = &Counters(source);
   }
-  c->received->Inc(events.size());
-  PublishResult result;
-  std::vector<v1::Event> fresh;
+  b.counters->received->Inc(events.size());
   // Within one batch only the last status per fingerprint matters as the
   // "last published", but every change is published in order.
   std::map<std::string, std::pair<v1::SignalStatus, int64_t>> in_batch;
@@ -101,37 +124,60 @@ absl::StatusOr<PublishResult> Publisher::Publish(const std::string& source,
                        ? prior->second != std::make_pair(s.status(), starts)
                        : (dedup_ == nullptr || dedup_->ShouldPublish(s.fingerprint(), s.status(), starts));
     if (!publish) {
-      ++result.deduplicated;
+      ++b.result.deduplicated;
       continue;
     }
     in_batch[s.fingerprint()] = {s.status(), starts};
-    fresh.push_back(e);
+    b.fresh.push_back(e);
     if (facts_ != nullptr) {
-      facts_->Enrich(&fresh.back());
+      facts_->Enrich(&b.fresh.back());
     }
   }
-  c->deduplicated->Inc(result.deduplicated);
-  if (fresh.empty()) {
-    return result;
+  b.counters->deduplicated->Inc(b.result.deduplicated);
+  return b;
+}
+
+absl::StatusOr<PublishResult> Publisher::Complete(Batch& b, const absl::Status& sent) {
+  if (b.fresh.empty()) {
+    return std::move(b.result);
   }
-  if (auto st = sink_->Publish(fresh); !st.ok()) {
-    CountError(source, std::string(st.message()));
-    return absl::UnavailableError(std::string(st.message()));
+  if (!sent.ok()) {
+    CountError(b.source, std::string(sent.message()));
+    return absl::UnavailableError(std::string(sent.message()));
   }
-  c->published->Inc(fresh.size());
-  metrics_->GetCounter("kubemend_events_out_total", "Events published", {{"type", "signal"}}).Inc(fresh.size());
-  for (const auto& e : fresh) {
+  b.counters->published->Inc(b.fresh.size());
+  metrics_->GetCounter("kubemend_events_out_total", "Events published", {{"type", "signal"}}).Inc(b.fresh.size());
+  for (const auto& e : b.fresh) {
     if (dedup_ != nullptr) {
       if (auto st = dedup_->Record(e.signal().fingerprint(), e.signal().status(), StartsAtMs(e.signal()));
           !st.ok()) {
         // Published already; losing the record only risks one repeat after a restart.
-        CountError(source, std::string(st.message()));
+        CountError(b.source, std::string(st.message()));
       }
     }
-    result.event_ids.push_back(e.event_id());
+    b.result.event_ids.push_back(e.event_id());
   }
-  result.published = fresh.size();
-  return result;
+  b.result.published = b.fresh.size();
+  return std::move(b.result);
+}
+
+absl::StatusOr<PublishResult> Publisher::Publish(const std::string& source,
+                                                 const std::vector<v1::Event>& events) {
+  Batch b = Prepare(source, events);
+  if (b.fresh.empty()) {
+    return Complete(b, absl::OkStatus());
+  }
+  absl::Status sent = sink_->Publish(b.fresh);
+  return Complete(b, sent);
+}
+
+void Publisher::PublishAsync(const std::string& source, const std::vector<v1::Event>& events, Done done) {
+  auto b = std::make_shared<Batch>(Prepare(source, events));
+  if (b->fresh.empty()) {
+    done(Complete(*b, absl::OkStatus()));
+    return;
+  }
+  sink_->PublishAsync(b->fresh, [this, b, done = std::move(done)](absl::Status sent) { done(Complete(*b, sent)); });
 }
 
 std::map<std::string, std::string> Publisher::Details() const {

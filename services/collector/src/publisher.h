@@ -10,6 +10,7 @@
 // neither.
 #include <absl/status/statusor.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,10 +27,15 @@ namespace kubemend::collector {
 
 // The seam to the bus. Publish returns OK only when every event was
 // acknowledged; Unavailable otherwise (nothing is then recorded as sent).
+// PublishAsync does the same without blocking the caller: `done` runs once
+// with that status, possibly on another thread (the delivery-report thread
+// for Kafka). The default calls Publish and then `done`.
 class SignalSink {
  public:
+  using Done = std::function<void(absl::Status)>;
   virtual ~SignalSink() = default;
   virtual absl::Status Publish(const std::vector<v1::Event>& events) = 0;
+  virtual void PublishAsync(const std::vector<v1::Event>& events, Done done) { done(Publish(events)); }
 };
 
 class KafkaSignalSink final : public SignalSink {
@@ -37,8 +43,14 @@ class KafkaSignalSink final : public SignalSink {
   KafkaSignalSink(Producer* producer, std::string topic, Millis timeout)
       : producer_(producer), topic_(std::move(topic)), timeout_(timeout) {}
   absl::Status Publish(const std::vector<v1::Event>& events) override;
+  // Every request's messages join librdkafka's batches (linger.ms) with
+  // everyone else's: concurrent requests share one produce request and one
+  // acknowledgement, and no thread waits for it.
+  void PublishAsync(const std::vector<v1::Event>& events, Done done) override;
 
  private:
+  // Enqueues every event on `tracker`; the first refusal of the local queue.
+  absl::Status ProduceAll(const std::vector<v1::Event>& events, const std::shared_ptr<DeliveryTracker>& tracker);
   Producer* producer_;
   std::string topic_;
   Millis timeout_;
@@ -73,6 +85,7 @@ struct PublishResult {
 
 class Publisher {
  public:
+  using Done = std::function<void(absl::StatusOr<PublishResult>)>;
   // `dedup` may be null (no deduplication). Not owned.
   Publisher(SignalSink* sink, DedupStore* dedup, MetricsRegistry* metrics);
 
@@ -82,6 +95,10 @@ class Publisher {
   // Publishes the events that are not duplicates. Unavailable when the bus
   // did not acknowledge them (the caller retries or answers 503).
   absl::StatusOr<PublishResult> Publish(const std::string& source, const std::vector<v1::Event>& events);
+  // The same without blocking: dedup and produce here, then `done` once the
+  // bus acknowledged (or refused) the fresh events, on the sink's completion
+  // thread; dedup records are written there, after the acknowledgement.
+  void PublishAsync(const std::string& source, const std::vector<v1::Event>& events, Done done);
   // Counts a source-side failure (a query or probe that could not run).
   void CountError(const std::string& source, const std::string& why);
   // "source.<name>.<counter>" = value, for GetStatus details.
@@ -93,6 +110,16 @@ class Publisher {
   void SetFacts(const ClusterFacts* facts) { facts_ = facts; }
 
  private:
+  // One Publish: what dedup let through and what it dropped.
+  struct Batch {
+    std::string source;
+    SourceCounters* counters = nullptr;
+    PublishResult result;
+    std::vector<v1::Event> fresh;
+  };
+  Batch Prepare(const std::string& source, const std::vector<v1::Event>& events);
+  // After the sink answered: counters, dedup records, the result.
+  absl::StatusOr<PublishResult> Complete(Batch& batch, const absl::Status& sent);
   SourceCounters& Counters(const std::string& source);
   SignalSink* sink_;
   DedupStore* dedup_;

@@ -79,21 +79,50 @@ void DeliveryTracker::Add(size_t n) {
 }
 
 void DeliveryTracker::Done(const std::string& error) {
-  std::lock_guard lock(mu_);
-  if (pending_ > 0) {
-    --pending_;
+  std::function<void(absl::Status)> done;
+  absl::Status st;
+  {
+    std::lock_guard lock(mu_);
+    if (pending_ > 0) {
+      --pending_;
+    }
+    if (!error.empty() && error_.empty()) {
+      error_ = error;
+    }
+    cv_.notify_all();
+    if (done_ && (pending_ == 0 || !error_.empty())) {
+      done = std::move(done_);
+      done_ = nullptr;
+      st = error_.empty() ? absl::OkStatus() : ErrorStatus();
+    }
   }
-  if (!error.empty() && error_.empty()) {
-    error_ = error;
+  if (done) {
+    done(st);
   }
-  cv_.notify_all();
+}
+
+void DeliveryTracker::OnComplete(std::function<void(absl::Status)> done) {
+  absl::Status st;
+  {
+    std::lock_guard lock(mu_);
+    if (pending_ > 0 && error_.empty()) {
+      done_ = std::move(done);
+      return;
+    }
+    st = error_.empty() ? absl::OkStatus() : ErrorStatus();
+  }
+  done(st);
+}
+
+absl::Status DeliveryTracker::ErrorStatus() const {
+  return absl::UnavailableError("kafka delivery failed: " + error_ + "." + kHintBrokers);
 }
 
 absl::Status DeliveryTracker::Wait(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   bool done = cv_.wait_for(lock, timeout, [&] { return pending_ == 0 || !error_.empty(); });
   if (!error_.empty()) {
-    return absl::UnavailableError("kafka delivery failed: " + error_ + "." + kHintBrokers);
+    return ErrorStatus();
   }
   if (!done) {
     return absl::DeadlineExceededError("kafka delivery not acknowledged within " +

@@ -154,6 +154,9 @@ ServiceRuntime::~ServiceRuntime() {
   if (http_server_) {
     http_server_->stop();
   }
+  if (http_stop_) {
+    http_stop_();
+  }
   if (http_thread_.joinable()) {
     http_thread_.join();
   }
@@ -194,6 +197,35 @@ void ServiceRuntime::AddGrpcService(grpc::Service* service) { grpc_services_.pus
 
 void ServiceRuntime::ConfigureHttp(std::function<void(httplib::Server&)> configure) {
   http_configure_ = std::move(configure);
+}
+
+void ServiceRuntime::ServeHttpWith(std::function<absl::StatusOr<int>()> start, std::function<void()> stop) {
+  http_start_ = std::move(start);
+  http_stop_ = std::move(stop);
+}
+
+std::pair<int, std::string> ServiceRuntime::Healthz() {
+  if (serving_) {
+    return {200, "ok\n"};
+  }
+  std::lock_guard lock(reason_mu_);
+  return {503, "not serving: " + not_serving_reason_ + "\n"};
+}
+
+absl::Status CheckHttpTlsFiles(const CommonConfig& cfg) {
+  const std::string& cert = cfg.http_tls_cert_file;
+  const std::string& key = cfg.http_tls_key_file;
+  if (cert.empty() != key.empty()) {
+    return absl::InvalidArgumentError(std::string("key ") +
+                                      (cert.empty() ? "http.tls.cert_file" : "http.tls.key_file") +
+                                      ": http.tls.cert_file and http.tls.key_file go together");
+  }
+  for (const auto& [k, path] : {std::pair{"http.tls.cert_file", cert}, std::pair{"http.tls.key_file", key}}) {
+    if (!path.empty() && !std::ifstream(path).good()) {
+      return absl::InvalidArgumentError(std::string("key ") + k + ": cannot read " + path);
+    }
+  }
+  return absl::OkStatus();
 }
 
 void ServiceRuntime::CountError(const std::string& kind) {
@@ -251,10 +283,21 @@ absl::Status ServiceRuntime::Start() {
   grpc_server_->GetHealthCheckService()->SetServingStatus(kDataIntegrityHealth, true);
   grpc_server_->GetHealthCheckService()->SetServingStatus(kLivenessHealth, true);
 
-  if (auto st = StartHttp(); !st.ok()) {
-    return st;
+  if (http_start_) {
+    if (auto st = CheckHttpTlsFiles(cfg_); !st.ok()) {
+      return st;
+    }
+    auto port = http_start_();
+    if (!port.ok()) {
+      return port.status();
+    }
+    http_port_ = *port;
+  } else {
+    if (auto st = StartHttp(); !st.ok()) {
+      return st;
+    }
+    http_thread_ = std::thread([this] { http_server_->listen_after_bind(); });
   }
-  http_thread_ = std::thread([this] { http_server_->listen_after_bind(); });
   health_thread_ = std::thread([this] { HealthLoop(); });
   WriteReadyFile();
   log->info("msg=\"started\" grpc_port={} http_port={} kafka={} instance={}", grpc_port_,
@@ -266,19 +309,12 @@ absl::Status ServiceRuntime::Start() {
 absl::Status ServiceRuntime::StartHttp() {
   const std::string& cert = cfg_.http_tls_cert_file;
   const std::string& key = cfg_.http_tls_key_file;
-  if (cert.empty() != key.empty()) {
-    return absl::InvalidArgumentError(std::string("key ") +
-                                      (cert.empty() ? "http.tls.cert_file" : "http.tls.key_file") +
-                                      ": http.tls.cert_file and http.tls.key_file go together");
+  if (auto st = CheckHttpTlsFiles(cfg_); !st.ok()) {
+    return st;
   }
   if (cert.empty()) {
     http_server_ = std::make_unique<httplib::Server>();
   } else {
-    for (const auto& [k, path] : {std::pair{"http.tls.cert_file", cert}, std::pair{"http.tls.key_file", key}}) {
-      if (!std::ifstream(path).good()) {
-        return absl::InvalidArgumentError(std::string("key ") + k + ": cannot read " + path);
-      }
-    }
     auto ssl = std::make_unique<httplib::SSLServer>(cert.c_str(), key.c_str());
     if (!ssl->is_valid()) {
       return absl::InvalidArgumentError("key http.tls.cert_file: " + cert + " and " + key +
@@ -290,13 +326,9 @@ absl::Status ServiceRuntime::StartHttp() {
     res.set_content(metrics_.Render(), "text/plain; version=0.0.4");
   });
   http_server_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
-    if (serving_) {
-      res.set_content("ok\n", "text/plain");
-    } else {
-      std::lock_guard lock(reason_mu_);
-      res.status = 503;
-      res.set_content("not serving: " + not_serving_reason_ + "\n", "text/plain");
-    }
+    auto [code, text] = Healthz();
+    res.status = code;
+    res.set_content(text, "text/plain");
   });
   if (http_configure_) {
     http_configure_(*http_server_);

@@ -106,12 +106,21 @@ class DeliveryTracker {
   // OK when every message added so far was delivered; Unavailable on the
   // first failed delivery or when `timeout` passes first.
   absl::Status Wait(std::chrono::milliseconds timeout);
+  // Instead of Wait, for callers that must not block a thread: `done` runs
+  // once, on the producer's delivery-report thread (or here, when already
+  // complete), with OK when every message added before this call was
+  // delivered, Unavailable on the first failed delivery. Each message gets
+  // its report within message.timeout.ms (kafka.delivery_timeout), so `done`
+  // always runs. Call after the last Add (Produce); keep `done` short.
+  void OnComplete(std::function<void(absl::Status)> done);
 
  private:
+  absl::Status ErrorStatus() const;  // mu_ held, error_ set
   std::mutex mu_;
   std::condition_variable cv_;
   size_t pending_ = 0;
   std::string error_;
+  std::function<void(absl::Status)> done_;
 };
 
 class Producer {

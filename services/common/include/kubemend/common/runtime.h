@@ -63,6 +63,9 @@ bool ParseArgs(int argc, char** argv, const std::string& service, const ConfigSc
 
 std::string KubemendVersion();
 
+// http.tls.cert_file and http.tls.key_file: both or neither, both readable.
+absl::Status CheckHttpTlsFiles(const CommonConfig& cfg);
+
 // runtime.state_dir with its default: the configured directory, else
 // env TMPDIR, else /tmp.
 std::string StateDir(const CommonConfig& cfg, const Env& env);
@@ -90,8 +93,16 @@ class ServiceRuntime {
   // Adds fields to GetStatus (mode, paused, details).
   void SetStatusHook(std::function<void(v1::GetStatusResponse*)> hook);
   void AddGrpcService(grpc::Service* service);
-  // Extra HTTP routes next to /metrics and /healthz (the collector's webhook).
+  // Extra HTTP routes next to /metrics and /healthz.
   void ConfigureHttp(std::function<void(httplib::Server&)> configure);
+  // For a service that serves http.listen with a server of its own (the
+  // collector's asynchronous webhook server): Start() then starts no httplib
+  // server but calls `start` (which binds http.listen, with http.tls.*, and
+  // returns the bound port); `stop` runs at destruction. That server answers
+  // /metrics (metrics().Render()) and /healthz (Healthz()) itself.
+  void ServeHttpWith(std::function<absl::StatusOr<int>()> start, std::function<void()> stop);
+  // /healthz's answer: {200, "ok\n"} or {503, "not serving: <why>\n"}.
+  std::pair<int, std::string> Healthz();
 
   void CountError(const std::string& kind);
   uint64_t errors() const { return errors_.load(); }
@@ -126,6 +137,8 @@ class ServiceRuntime {
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<httplib::Server> http_server_;
   std::function<void(httplib::Server&)> http_configure_;
+  std::function<absl::StatusOr<int>()> http_start_;
+  std::function<void()> http_stop_;
   std::thread http_thread_;
   std::thread health_thread_;
   std::atomic<bool> stopping_{false};
