@@ -49,14 +49,8 @@ free_port() {
   die "no free port found"
 }
 
-# JIT_OPTS: the short-lived tools (format, topics, ACLs) stop at the quick
-# C1 compiler; the broker runs the JVM's full tiered compilation
-# (KAFKA_BROKER_JIT_OPTS to change): C1-only code cost the broker about
-# twice the CPU per message under load (bench/README.md, broker settings).
-JIT_OPTS=-XX:TieredStopAtLevel=1
 java_run() {  # java_run MAINCLASS ARGS...: the broker's classpath, small heap (execs: run in a subshell)
-  # shellcheck disable=SC2086
-  exec "$JAVA" ${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m} -XX:+UseSerialGC $JIT_OPTS \
+  exec "$JAVA" ${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m} -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -Djava.awt.headless=true -Dlog4j2.configurationFile="$DIR/kafka/log4j2.properties" \
     -cp "$KAFKA_HOME/libs/*" "$@"
 }
@@ -181,7 +175,7 @@ start() {
   fi
   [ -f "$DIR/kafka/broker.log" ] && cat "$DIR/kafka/broker.log" >>"$DIR/kafka/broker.log.old"
   rm -f "$DIR/kafka/broker.log"
-  (JIT_OPTS=${KAFKA_BROKER_JIT_OPTS:-}; java_run -Dkafka.logs.dir="$DIR/kafka" kafka.Kafka "$DIR/kafka/server.properties") \
+  (java_run -Dkafka.logs.dir="$DIR/kafka" kafka.Kafka "$DIR/kafka/server.properties") \
     >"$DIR/kafka/stdout.log" 2>&1 &
   echo $! >"$DIR/kafka/pid"
   local until=$((SECONDS + 90))
