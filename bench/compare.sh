@@ -2,7 +2,7 @@
 # Runs one benchmark on two commits and prints each RESULT figure's median
 # for both and the ratio B/A. For anyone changing a hot path; not a test.
 #
-#   bench/compare.sh [--repeat 3] [--bench pipeline|webhook] A B [-- benchmark args...]
+#   bench/compare.sh [--repeat 3] [--bench pipeline|webhook|idle] A B [-- benchmark args...]
 #
 # Each commit is checked out with `git worktree add` under /tmp and its
 # services built there (ccache keeps that short); the benchmark program is
@@ -24,7 +24,7 @@ done
 (($# >= 2)) || { sed -n '2,13p' "$0" >&2; exit 2; }
 A=$1 B=$2; shift 2
 [ "${1:-}" = "--" ] && shift
-case $BENCH in pipeline|webhook) ;; *) echo "compare.sh: --bench pipeline or webhook" >&2; exit 2 ;; esac
+case $BENCH in pipeline|webhook|idle) ;; *) echo "compare.sh: --bench pipeline, webhook or idle" >&2; exit 2 ;; esac
 
 WORK=$(mktemp -d /tmp/kubemend-compare.XXXXXX)
 cleanup() {

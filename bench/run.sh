@@ -4,6 +4,7 @@
 #   bench/run.sh pipeline [args...]      bench/pipeline_bench.cc on a private PostgreSQL + Apache Kafka
 #   bench/run.sh webhook [args...]       bench/webhook_bench.sh (collector ingest vs nginx)
 #   bench/run.sh audit [args...]         services/audit/bench/audit_bench.sh (trail ingest vs plain COPY)
+#   bench/run.sh idle [args...]          bench/idle_cpu.sh (each process's CPU with the stack idle)
 #   bench/run.sh gate [args...]          the safety gate's pure core (decisions/s, no broker)
 #   bench/run.sh analyzer [args...]      the analyzer's pure core (no broker)
 # KUBEMEND_STACK_ROOT / KUBEMEND_STACK_BUILD: run the services of another
@@ -36,16 +37,17 @@ case $what in
   webhook) KUBEMEND_ROOT=${KUBEMEND_STACK_ROOT:-$ROOT} KUBEMEND_BUILD_DIR=${KUBEMEND_STACK_BUILD:-$BUILD} \
              "$ROOT/bench/webhook_bench.sh" "$@" ;;
   audit) "$ROOT/services/audit/bench/audit_bench.sh" "$@" ;;
+  idle) "$ROOT/bench/idle_cpu.sh" "$@" ;;
   gate) echo "in the loop: the safety gate's pure core, every rule on; no broker, no database"
         "$BUILD/services/safety-gate/safety_gate_bench" "$@" ;;
   analyzer) echo "in the loop: the analyzer's pure core; no broker, no database"
             "$BUILD/services/analyzer/analyzer_bench" "$@" ;;
   all)
     rc=0
-    for b in gate analyzer audit webhook pipeline; do
+    for b in gate analyzer audit webhook idle pipeline; do
       log "== $b"
       "$0" "$b" || { rc=$?; log "$b failed (exit $rc)"; }
     done
     exit $rc ;;
-  *) die "unknown benchmark $what (all, pipeline, webhook, audit, gate, analyzer)" ;;
+  *) die "unknown benchmark $what (all, pipeline, webhook, audit, idle, gate, analyzer)" ;;
 esac

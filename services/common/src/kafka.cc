@@ -44,6 +44,7 @@ const std::map<std::string, std::string> kConsumerQueueProps = {
     {"queued.max.messages.kbytes", "8192"},
     {"fetch.max.bytes", "4194304"},
 };
+const char kFetchWaitMaxMs[] = "100";
 const std::map<std::string, std::string> kProducerQueueProps = {
     {"queue.buffering.max.kbytes", "16384"},
 };
@@ -308,10 +309,14 @@ class RebalanceTracker : public RdKafka::RebalanceCb, public RdKafka::EventCb {
       owner->AssignChecked(partitions, -1, "");
       Logger("kafka")->info("msg=\"partitions assigned\" count={}", partitions.size());
     } else {
+      // What was handled is committed before the partitions go (commits
+      // are batched, see Options::commit_interval): the next owner starts
+      // after it. Offsets of partitions this member no longer owns must
+      // never be committed again: another member may have moved past them.
+      owner->CommitPending(true);
+      owner->handled_.clear();
+      owner->dirty_ = false;
       consumer->unassign();
-      // Offsets of partitions this member no longer owns must never be
-      // committed again: another member may have moved past them.
-      owner->committed_.clear();
       std::lock_guard lock(mu);
       assigned.clear();
       Logger("kafka")->info("msg=\"partitions revoked\" count={}", partitions.size());
@@ -352,7 +357,14 @@ absl::StatusOr<std::unique_ptr<BatchConsumer>> BatchConsumer::Create(
           // "error" rather than earliest/latest: a committed offset that the
           // broker no longer has must be reported as data loss, not skipped.
           {"auto.offset.reset", "error"},
-          {"fetch.wait.max.ms", "5"},
+          // How long the broker holds a fetch that found nothing. A Kafka
+          // broker answers a waiting fetch as soon as a message arrives
+          // (fetch.min.bytes=1), so this costs no latency; it sets how
+          // often an idle consumer asks again. At 5 ms every idle consumer
+          // cost the broker 200 empty fetches a second (bench/README.md).
+          // The librdkafka mock broker (`up --dev-broker`) holds the whole
+          // wait: ./kubemend sets 1 ms there.
+          {"fetch.wait.max.ms", kFetchWaitMaxMs},
           {"fetch.error.backoff.ms", "10"},
           {"socket.nagle.disable", "true"},
           {"session.timeout.ms", "6000"},
@@ -499,14 +511,25 @@ void BatchConsumer::Commit(std::span<const InMessage> batch, bool sync) {
     if (!owned.count({m.topic, m.partition})) {
       continue;
     }
-    auto& n = committed_[{m.topic, m.partition}];
-    n = std::max(n, m.offset + 1);
+    auto& n = handled_[{m.topic, m.partition}];
+    if (m.offset + 1 > n) {
+      n = m.offset + 1;
+      dirty_ = true;
+    }
   }
-  if (committed_.empty()) {
+  if (sync || std::chrono::steady_clock::now() - last_commit_ >= options_.commit_interval) {
+    CommitPending(sync);
+  }
+}
+
+void BatchConsumer::CommitPending(bool sync) {
+  if (!dirty_) {
     return;
   }
+  // Every partition handled, not only those that moved: an asynchronous
+  // commit that failed is repaired by the next one.
   std::vector<RdKafka::TopicPartition*> offsets;
-  for (const auto& [tp, off] : committed_) {
+  for (const auto& [tp, off] : handled_) {
     offsets.push_back(RdKafka::TopicPartition::create(tp.first, tp.second, off));
   }
   RdKafka::ErrorCode rc = sync ? consumer_->commitSync(offsets) : consumer_->commitAsync(offsets);
@@ -516,6 +539,8 @@ void BatchConsumer::Commit(std::span<const InMessage> batch, bool sync) {
     Logger("kafka")->warn("msg=\"offset commit failed\" error={}", Q(RdKafka::err2str(rc)));
   }
   RdKafka::TopicPartition::destroy(offsets);
+  dirty_ = false;
+  last_commit_ = std::chrono::steady_clock::now();
 }
 
 void BatchConsumer::SeekBack(std::span<const InMessage> batch) {
@@ -611,6 +636,7 @@ void BatchConsumer::Run() {
     batch.reserve(options_.max_batch);
     while (!stop_) {
       if (!Poll(batch)) {
+        CommitPending(false);  // idle: nothing handled stays uncommitted
         continue;
       }
       auto started = std::chrono::steady_clock::now();
@@ -618,14 +644,16 @@ void BatchConsumer::Run() {
       Finish(batch, st, started, batch);
     }
   }
-  // Everything handled was committed asynchronously; make it final.
-  if (!committed_.empty()) {
-    Commit({}, true);
+  // Everything handled, synchronously: the last asynchronous commit may
+  // still be on its way.
+  if (!handled_.empty()) {
+    dirty_ = true;
+    CommitPending(true);
   }
 }
 
 // Polling, offset commits and seeks stay on this thread (librdkafka's
-// rebalance callbacks and committed_ live here); only the handler moves to
+// rebalance callbacks and handled_ live here); only the handler moves to
 // the writer thread, one batch at a time.
 void BatchConsumer::RunPipelined() {
   std::vector<InMessage> current;
@@ -635,6 +663,7 @@ void BatchConsumer::RunPipelined() {
   while (!stop_) {
     if (!have_current) {
       if (!Poll(current)) {
+        CommitPending(false);  // idle: nothing handled stays uncommitted
         continue;
       }
       current_prepared = prepare_(current);

@@ -31,7 +31,7 @@ absl::StatusOr<std::unique_ptr<LogFollower>> LogFollower::Create(
       {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"},
       {"auto.offset.reset", "earliest"},
-      {"fetch.wait.max.ms", "5"},
+      {"fetch.wait.max.ms", kFetchWaitMaxMs},  // see BatchConsumer::Create
       {"fetch.error.backoff.ms", "10"},
       {"allow.auto.create.topics", "true"},
   });

@@ -341,14 +341,15 @@ TEST_F(KafkaTest, CommittedOffsetGoneFromBrokerIsReportedAsDataLoss) {
 
 // A group member running BatchConsumer::Run on its own thread.
 struct Member {
-  Member(const KafkaConfig& cfg, const std::string& topic, std::atomic<int>* total) {
+  Member(const KafkaConfig& cfg, const std::string& topic, std::atomic<int>* total,
+         BatchConsumer::Options options = {}) {
     auto made = BatchConsumer::Create(
         cfg, "member", {topic},
         [total](std::span<const InMessage> batch) {
           *total += static_cast<int>(batch.size());
           return absl::OkStatus();
         },
-        nullptr);
+        nullptr, options);
     EXPECT_TRUE(made.ok()) << made.status();
     consumer = std::move(*made);
     thread = std::thread([this] { consumer->Run(); });
@@ -417,6 +418,67 @@ TEST_F(KafkaTest, MemberNeverCommitsOffsetsOfPartitionsItLost) {
   std::this_thread::sleep_for(std::chrono::seconds(8));
   c->Stop();
   EXPECT_EQ(again.load(), 0) << "events redelivered: a stale offset rewound a partition";
+}
+
+// The group's committed offsets of `topic` (partitions 0..7), summed; -1
+// when the broker does not answer.
+int64_t CommittedSum(const KafkaConfig& cfg, const std::string& topic) {
+  char err[256];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", cfg.brokers.c_str(), err, sizeof err);
+  rd_kafka_conf_set(conf, "group.id", cfg.group_id.c_str(), err, sizeof err);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (!rk) {
+    return -1;
+  }
+  rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(8);
+  for (int p = 0; p < 8; ++p) {
+    rd_kafka_topic_partition_list_add(parts, topic.c_str(), p);
+  }
+  int64_t sum = -1;
+  if (rd_kafka_committed(rk, parts, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    sum = 0;
+    for (int i = 0; i < parts->cnt; ++i) {
+      sum += std::max<int64_t>(0, parts->elems[i].offset);
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(parts);
+  rd_kafka_destroy(rk);
+  return sum;
+}
+
+// Issue 17: a commit after every batch cost the broker more than the events;
+// commits are batched (Options::commit_interval). What was handled must
+// still be committed as soon as the consumer goes idle, and at stop, so a
+// quiet group's offsets never trail what it did.
+TEST_F(KafkaTest, BatchedCommitsLandWhenIdleAndAtStop) {
+  KafkaConfig cfg = TestConfig("g-batched-" + NewUuid().substr(0, 6));
+  std::string topic = TopicName(cfg, Topic::kSignals);
+  auto p = Producer::Create(cfg, "test", nullptr);
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto produce = [&](int from, int n) {
+    auto tracker = std::make_shared<DeliveryTracker>();
+    for (int i = from; i < from + n; ++i) {
+      // One at a time: many small batches, as a stage sees them when idle-ish.
+      ASSERT_TRUE((*p)->Produce(topic, "k" + std::to_string(i), "v", tracker).ok());
+      ASSERT_TRUE(tracker->Wait(std::chrono::seconds(10)).ok());
+    }
+  };
+  produce(0, 50);
+  BatchConsumer::Options slow;
+  slow.commit_interval = std::chrono::hours(1);  // only idle and stop commit here
+  std::atomic<int> total{0};
+  auto a = std::make_unique<Member>(cfg, topic, &total, slow);
+  ASSERT_TRUE(WaitFor([&] { return total >= 50; }, std::chrono::seconds(40))) << total;
+  produce(50, 30);  // arrives in several batches after the first commit
+  ASSERT_TRUE(WaitFor([&] { return total >= 80; }, std::chrono::seconds(40))) << total;
+  EXPECT_TRUE(WaitFor([&] { return CommittedSum(cfg, topic) == 80; }, std::chrono::seconds(10)))
+      << "handled offsets not committed once the consumer went idle: " << CommittedSum(cfg, topic);
+  produce(80, 1);
+  ASSERT_TRUE(WaitFor([&] { return total >= 81; }, std::chrono::seconds(40))) << total;
+  a->Stop();
+  EXPECT_EQ(CommittedSum(cfg, topic), 81) << "the last batch was not committed at stop";
+  EXPECT_EQ(total.load(), 81);
 }
 
 // Issue 12: an event the transform can never handle (here it throws, or

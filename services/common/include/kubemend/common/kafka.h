@@ -65,6 +65,8 @@ struct KafkaConfig {
 // and the log followers'), kProducerQueueProps by the producer.
 extern const std::map<std::string, std::string> kConsumerQueueProps;
 extern const std::map<std::string, std::string> kProducerQueueProps;
+// fetch.wait.max.ms of every consumer (kafka.cc says why).
+extern const char kFetchWaitMaxMs[];
 
 // The topics, one per stage, plus the dead-letter topic.
 enum class Topic { kSignals, kProposals, kDecisions, kOutcomes, kControl, kDeadLetter };
@@ -191,6 +193,13 @@ class BatchConsumer {
     size_t max_batch = 500;
     std::chrono::milliseconds poll_timeout{100};
     std::chrono::milliseconds retry_backoff{500};
+    // Handled offsets are committed at most this often (and at revocation,
+    // at Stop, and when the consumer goes idle): every commit is a write to
+    // the broker's offsets log, and one per batch cost the broker more than
+    // the events themselves. A crash redelivers at most this much, which
+    // the stages' derived ids and the trail's dedup absorb
+    // (docs/durability.md). Zero commits after every batch.
+    std::chrono::milliseconds commit_interval{200};
   };
 
   static absl::StatusOr<std::unique_ptr<BatchConsumer>> Create(
@@ -233,7 +242,11 @@ class BatchConsumer {
   void AssignChecked(std::vector<RdKafka::TopicPartition*>& partitions, int32_t reset_partition,
                      const std::string& reset_topic);
   void ReportDataLoss(const std::string& topic, int32_t partition, int64_t offset, int64_t resume);
+  // Records the batch's offsets as handled; sends them to the broker when
+  // commit_interval has passed since the last commit, or now when `sync`.
   void Commit(std::span<const InMessage> batch, bool sync);
+  // Sends the handled, not yet committed offsets (consumer thread only).
+  void CommitPending(bool sync);
   void SeekBack(std::span<const InMessage> batch);
   // Fills `batch` (cleared first) with up to max_batch messages; false when
   // nothing came within the poll timeout.
@@ -252,8 +265,12 @@ class BatchConsumer {
   PreparedHandler prepared_handler_;
   Options options_;
   std::atomic<bool> stop_{false};
-  // Next offset to consume per partition, as last committed (consumer thread only).
-  std::map<std::pair<std::string, int32_t>, int64_t> committed_;
+  // Next offset to consume per partition, as handled (consumer thread only;
+  // forgotten at revocation, after a last synchronous commit). dirty_: some
+  // offset moved since the last commit.
+  std::map<std::pair<std::string, int32_t>, int64_t> handled_;
+  bool dirty_ = false;
+  std::chrono::steady_clock::time_point last_commit_{};
   mutable std::mutex mu_;
   ConsumerStatus status_;
   Counter* consumed_metric_ = nullptr;
