@@ -477,6 +477,51 @@ spec:
   EXPECT_EQ(engine.Stats().proposals, 0u);
 }
 
+// Monitor mode with advice on: the adviser is never asked (nothing will be
+// proposed), so no LLM call per signal; the would-be proposal is the policy's.
+TEST(EngineModeTest, MonitorModeNeverCallsTheAdviser) {
+  class CountingAdviser : public Adviser {
+   public:
+    AdviceResult Advise(const AdviceRequest&) override {
+      ++calls;
+      return {};
+    }
+    int calls = 0;
+  } adviser;
+  FakeClock clock;
+  Engine engine(EngineConfig(), testing::kAnalyzer, clock, &adviser);
+  PolicyStore store{PolicyDefaults()};
+  const char* policy = R"(
+apiVersion: kubemend.io/v1alpha1
+kind: HealingPolicy
+metadata: {name: watch-only}
+spec:
+  mode: %s
+  cooldown: 0s
+  advice: {enabled: true}
+  triggers: [{alert: {name: KubePodOOMKilled}}]
+  actions: [{type: IncreaseMemory, params: {percent: 25}}]
+)";
+  char buf[512];
+  std::snprintf(buf, sizeof buf, policy, "monitor");
+  store.Apply({{"p.yaml", buf}});
+  ASSERT_EQ(store.Current()->policies.size(), 1u);
+  engine.SetPolicies(store.Current());
+  for (const char* pod : {"api-1", "api-2"}) {
+    auto d = engine.OnSignal(testing::PodSignal(clock, "KubePodOOMKilled", pod));
+    ASSERT_EQ(d.category, "monitor") << d.reason;
+    EXPECT_FALSE(d.would_propose->proposal().has_advice());
+  }
+  EXPECT_EQ(adviser.calls, 0);
+  // The same policy in auto mode does ask: the counter can fail.
+  std::snprintf(buf, sizeof buf, policy, "automatic");
+  store.Apply({{"p.yaml", buf}});
+  ASSERT_EQ(store.Current()->policies.at(0).mode, v1::MODE_AUTOMATIC);
+  engine.SetPolicies(store.Current());
+  auto d = engine.OnSignal(testing::PodSignal(clock, "KubePodOOMKilled", "web-1"));
+  EXPECT_EQ(adviser.calls, 1) << d.reason;
+}
+
 // Two containers, the second OOM-killed (the facts say which): IncreaseMemory
 // on the Deployment names that container, so the executor raises only its limit.
 TEST(EngineMultiContainerTest, IncreaseMemoryNamesTheContainerTheFactsSay) {
