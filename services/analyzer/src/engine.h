@@ -17,7 +17,7 @@
 //   proposal names the facts and the policies it outranked.
 // - Every signal that leads to no proposal gets a Control NoAction event
 //   saying why (no_policy, in_flight, cooldown, budget, loop_breaker,
-//   no_target, resolved, ignored).
+//   no_target, resolved, ignored, monitor, at_limit).
 // - Tick() advances time without new events: incident TTLs, in-flight
 //   timeouts, cooldowns and budgets that have passed, trigger `for`
 //   durations that now hold.
