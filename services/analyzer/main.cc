@@ -54,6 +54,7 @@ struct AnalyzerConfig {
   std::string kubeconfig;
   std::vector<std::string> cluster_policy_namespaces{"kubemend"};
   Millis status_interval{5000};
+  Millis crd_recheck{600000};
 };
 
 void AddAnalyzerKeys(ConfigSchema& s, AnalyzerConfig* c) {
@@ -108,6 +109,8 @@ void AddAnalyzerKeys(ConfigSchema& s, AnalyzerConfig* c) {
         "policy only acts in its own namespace");
   s.Add("analyzer.kubernetes.status_interval", &c->status_interval,
         "status writes to the policy objects are coalesced: at most one per object per interval");
+  s.Add("analyzer.kubernetes.crd_recheck", &c->crd_recheck,
+        "a policy kind whose CRD is not installed is said once at info, then looked for again this often");
 }
 
 // The custom-resource policies: a client, the watches and the status book,
@@ -142,6 +145,8 @@ absl::Status SetUpKubePolicies(const AnalyzerConfig& ac, const Env& env, KubePol
   KubePolicyOptions o;
   o.cluster_namespaces = {ac.cluster_policy_namespaces.begin(), ac.cluster_policy_namespaces.end()};
   o.on_error = [log](const std::string& e) { log->warn("msg=\"policy watch failed\" error={}", Q(e)); };
+  o.on_info = [log](const std::string& m) { log->info("msg=\"policy kind\" detail={}", Q(m)); };
+  o.absent_recheck = ac.crd_recheck;
   kp->sync = std::make_unique<KubePolicySync>(kp->client.get(), &kp->source, &kp->book, std::move(o));
   return absl::OkStatus();
 }
@@ -539,6 +544,11 @@ int main(int argc, char** argv) {
     if (kube_policies.sync) {
       (*s->mutable_details())["policy_objects"] = std::to_string(kube_policies.book.size());
       (*s->mutable_details())["policy_watch_errors"] = std::to_string(kube_policies.sync->watch_errors());
+      std::string absent;
+      for (const auto& k : kube_policies.sync->AbsentKinds()) {
+        absent += (absent.empty() ? "" : ",") + k;
+      }
+      (*s->mutable_details())["policy_kinds_without_crd"] = absent;
     }
   });
   if (auto st = rt.Start(); !st.ok()) {
@@ -569,6 +579,8 @@ int main(int argc, char** argv) {
   };
   if (kube_policies.sync) {
     loops.Every(ac.status_interval, flush_status);
+    // A kind without its CRD: looked for again rarely (said once, at info).
+    loops.Every(std::min(ac.crd_recheck, Millis(60000)), [&] { kube_policies.sync->RecheckAbsent(); });
   }
   std::unique_ptr<PrometheusClient> prom;
   std::unique_ptr<Evaluator> evaluator;
