@@ -31,6 +31,7 @@ struct AnalyzerConfig {
   Millis loop_window{3600 * 1000};
   std::string escalation_channel = "default";
   Millis incident_ttl{6LL * 3600 * 1000};
+  Millis event_quiet{10LL * 60 * 1000};
   Millis inflight_timeout{30LL * 60 * 1000};
   Millis state_horizon{24LL * 3600 * 1000};
   Millis tick{5000};
@@ -70,6 +71,8 @@ void AddAnalyzerKeys(ConfigSchema& s, AnalyzerConfig* c) {
   s.Add("analyzer.defaults.escalation_channel", &c->escalation_channel,
         "Notify channel for escalations");
   s.Add("analyzer.incident_ttl", &c->incident_ttl, "close an incident after this long without news");
+  s.Add("analyzer.event_quiet", &c->event_quiet,
+        "close an incident held open only by Kubernetes Warning events (they never resolve) after this long without news");
   s.Add("analyzer.inflight_timeout", &c->inflight_timeout,
         "forget an in-flight proposal that got no outcome after this long");
   s.Add("analyzer.state_horizon", &c->state_horizon,
@@ -164,6 +167,7 @@ PolicyDefaults DefaultsFrom(const AnalyzerConfig& ac) {
 EngineConfig EngineConfigFrom(const AnalyzerConfig& ac) {
   EngineConfig ec;
   ec.incident_ttl = ac.incident_ttl;
+  ec.event_quiet = ac.event_quiet;
   ec.inflight_timeout = ac.inflight_timeout;
   ec.state_horizon = ac.state_horizon;
   return ec;
