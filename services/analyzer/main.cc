@@ -31,6 +31,7 @@ struct AnalyzerConfig {
   Millis loop_window{3600 * 1000};
   std::string escalation_channel = "default";
   Millis incident_ttl{6LL * 3600 * 1000};
+  Millis event_quiet{10LL * 60 * 1000};
   Millis inflight_timeout{30LL * 60 * 1000};
   Millis state_horizon{24LL * 3600 * 1000};
   Millis tick{5000};
@@ -54,6 +55,7 @@ struct AnalyzerConfig {
   std::string kubeconfig;
   std::vector<std::string> cluster_policy_namespaces{"kubemend"};
   Millis status_interval{5000};
+  Millis crd_recheck{600000};
 };
 
 void AddAnalyzerKeys(ConfigSchema& s, AnalyzerConfig* c) {
@@ -69,6 +71,8 @@ void AddAnalyzerKeys(ConfigSchema& s, AnalyzerConfig* c) {
   s.Add("analyzer.defaults.escalation_channel", &c->escalation_channel,
         "Notify channel for escalations");
   s.Add("analyzer.incident_ttl", &c->incident_ttl, "close an incident after this long without news");
+  s.Add("analyzer.event_quiet", &c->event_quiet,
+        "close an incident held open only by Kubernetes Warning events (they never resolve) after this long without news");
   s.Add("analyzer.inflight_timeout", &c->inflight_timeout,
         "forget an in-flight proposal that got no outcome after this long");
   s.Add("analyzer.state_horizon", &c->state_horizon,
@@ -108,6 +112,8 @@ void AddAnalyzerKeys(ConfigSchema& s, AnalyzerConfig* c) {
         "policy only acts in its own namespace");
   s.Add("analyzer.kubernetes.status_interval", &c->status_interval,
         "status writes to the policy objects are coalesced: at most one per object per interval");
+  s.Add("analyzer.kubernetes.crd_recheck", &c->crd_recheck,
+        "a policy kind whose CRD is not installed is said once at info, then looked for again this often");
 }
 
 // The custom-resource policies: a client, the watches and the status book,
@@ -142,6 +148,8 @@ absl::Status SetUpKubePolicies(const AnalyzerConfig& ac, const Env& env, KubePol
   KubePolicyOptions o;
   o.cluster_namespaces = {ac.cluster_policy_namespaces.begin(), ac.cluster_policy_namespaces.end()};
   o.on_error = [log](const std::string& e) { log->warn("msg=\"policy watch failed\" error={}", Q(e)); };
+  o.on_info = [log](const std::string& m) { log->info("msg=\"policy kind\" detail={}", Q(m)); };
+  o.absent_recheck = ac.crd_recheck;
   kp->sync = std::make_unique<KubePolicySync>(kp->client.get(), &kp->source, &kp->book, std::move(o));
   return absl::OkStatus();
 }
@@ -159,6 +167,7 @@ PolicyDefaults DefaultsFrom(const AnalyzerConfig& ac) {
 EngineConfig EngineConfigFrom(const AnalyzerConfig& ac) {
   EngineConfig ec;
   ec.incident_ttl = ac.incident_ttl;
+  ec.event_quiet = ac.event_quiet;
   ec.inflight_timeout = ac.inflight_timeout;
   ec.state_horizon = ac.state_horizon;
   return ec;
@@ -539,6 +548,11 @@ int main(int argc, char** argv) {
     if (kube_policies.sync) {
       (*s->mutable_details())["policy_objects"] = std::to_string(kube_policies.book.size());
       (*s->mutable_details())["policy_watch_errors"] = std::to_string(kube_policies.sync->watch_errors());
+      std::string absent;
+      for (const auto& k : kube_policies.sync->AbsentKinds()) {
+        absent += (absent.empty() ? "" : ",") + k;
+      }
+      (*s->mutable_details())["policy_kinds_without_crd"] = absent;
     }
   });
   if (auto st = rt.Start(); !st.ok()) {
@@ -569,6 +583,8 @@ int main(int argc, char** argv) {
   };
   if (kube_policies.sync) {
     loops.Every(ac.status_interval, flush_status);
+    // A kind without its CRD: looked for again rarely (said once, at info).
+    loops.Every(std::min(ac.crd_recheck, Millis(60000)), [&] { kube_policies.sync->RecheckAbsent(); });
   }
   std::unique_ptr<PrometheusClient> prom;
   std::unique_ptr<PrometheusMetricSource> prom_source;

@@ -21,6 +21,36 @@ std::string SignalKey(const v1::Event& e) {
   return TargetKey(e.target()) + "|" + (fp.empty() ? e.signal().name() : fp);
 }
 
+// A Kubernetes Warning event (the collector's one-shot signals).
+bool IsWarningEvent(const v1::Event& e) {
+  auto it = e.signal().labels().find("event_type");
+  return it != e.signal().labels().end() && it->second == "Warning";
+}
+
+// The kubelet's OOMKilling event, recorded on the Node (its message names
+// the process, not the pod).
+bool IsNodeOomEvent(const v1::Event& e) {
+  return e.target().kind() == "Node" && e.signal().name() == "OOMKilling" && IsWarningEvent(e);
+}
+
+// A pod's container was OOM-killed: the collector's OOMKilled condition, the
+// KubePodOOMKilled alert, or any signal whose facts say so.
+bool IsPodOom(const v1::Event& e) {
+  if (e.target().kind() == "Node") {
+    return false;
+  }
+  const auto& f = e.signal().facts();
+  auto r = f.find("lastTerminationReason");
+  return e.signal().name() == "OOMKilled" || e.signal().name() == "KubePodOOMKilled" ||
+         e.signal().reason() == "OOMKilled" || (r != f.end() && r->second == "OOMKilled");
+}
+
+// The node a pod ran on, from the cluster facts (not a label: see NodeOf).
+std::string FactNode(const v1::Event& e) {
+  auto it = e.signal().facts().find("node");
+  return it == e.signal().facts().end() ? "" : it->second;
+}
+
 }  // namespace
 
 std::string NodeOf(const v1::Event& e) {
@@ -197,11 +227,16 @@ Engine::Incident* Engine::IncidentFor(const v1::Event& e, TimePoint now, bool cr
   if (!create) {
     return nullptr;
   }
+  if (IsNodeOomEvent(e)) {
+    if (Incident* host = OomIncidentOnNode(e.target().name())) {
+      return host;
+    }
+  }
   v1::Target subject = SubjectOf(e);
   std::string node = NodeOf(e);
   if (subject.kind() != "Node" && !node.empty()) {
     auto nit = by_subject_.find(SubjectKey(NodeTarget(subject.cluster(), node)));
-    if (nit != by_subject_.end()) {
+    if (nit != by_subject_.end() && !(IsPodOom(e) && OnlyNodeOomEvents(incidents_.at(nit->second)))) {
       return &incidents_.at(nit->second);
     }
   }
@@ -222,35 +257,87 @@ Engine::Incident* Engine::IncidentFor(const v1::Event& e, TimePoint now, bool cr
   incidents_[id] = inc;
   by_subject_[key] = id;
   Incident& fresh = incidents_.at(id);
-  if (subject.kind() == "Node") {
-    // A node incident takes over the pod incidents already open on that node.
-    std::vector<std::string> absorb;
-    for (const auto& [oid, other] : incidents_) {
-      if (oid == id || !other.in_flight.empty()) {
-        continue;
-      }
-      for (const auto& [sk, s] : other.signals) {
-        if (NodeOf(s.last) == subject.name()) {
-          absorb.push_back(oid);
-          break;
-        }
-      }
-    }
-    for (const auto& oid : absorb) {
-      Incident& other = incidents_.at(oid);
-      for (auto& [sk, s] : other.signals) {
-        fresh.signals[sk] = s;
-        by_signal_[sk] = id;
-      }
-      fresh.signal_ids.insert(fresh.signal_ids.end(), other.signal_ids.begin(),
-                              other.signal_ids.end());
-      fresh.seen_ids.insert(other.seen_ids.begin(), other.seen_ids.end());
-      other.signals.clear();
-      Close(oid, "merged", "signals moved to the incident on node " + subject.name(), &e, now,
-            replay ? nullptr : d, id);
-    }
+  if (subject.kind() == "Node" && !IsNodeOomEvent(e)) {
+    TakeOverPodIncidents(fresh, e, now, d, replay);
   }
   return &incidents_.at(id);
+}
+
+void Engine::MergeInto(const std::string& from, Incident& into, const std::string& detail,
+                       const v1::Event& cause, TimePoint now, Decision* d, bool replay) {
+  Incident& other = incidents_.at(from);
+  for (auto& [sk, s] : other.signals) {
+    into.signals[sk] = s;
+    by_signal_[sk] = into.id;
+  }
+  into.signal_ids.insert(into.signal_ids.end(), other.signal_ids.begin(), other.signal_ids.end());
+  into.seen_ids.insert(other.seen_ids.begin(), other.seen_ids.end());
+  other.signals.clear();
+  Close(from, "merged", detail, &cause, now, replay ? nullptr : d, into.id);
+}
+
+// A node incident takes over the pod incidents already open on that node.
+void Engine::TakeOverPodIncidents(Incident& fresh, const v1::Event& e, TimePoint now, Decision* d,
+                                  bool replay) {
+  std::vector<std::string> absorb;
+  for (const auto& [oid, other] : incidents_) {
+    if (oid == fresh.id || !other.in_flight.empty()) {
+      continue;
+    }
+    for (const auto& [sk, s] : other.signals) {
+      if (NodeOf(s.last) == fresh.subject.name()) {
+        absorb.push_back(oid);
+        break;
+      }
+    }
+  }
+  for (const auto& oid : absorb) {
+    MergeInto(oid, fresh, "signals moved to the incident on node " + fresh.subject.name(), e, now, d,
+              replay);
+  }
+}
+
+bool Engine::OnlyNodeOomEvents(const Incident& inc) {
+  bool only = inc.in_flight.empty() && !inc.signals.empty();
+  for (const auto& [sk, s] : inc.signals) {
+    only = only && IsNodeOomEvent(s.last);
+  }
+  return only;
+}
+
+Engine::Incident* Engine::OomIncidentOnNode(const std::string& node) {
+  Incident* best = nullptr;
+  for (auto& [id, inc] : incidents_) {
+    if (inc.subject.kind() == "Node") {
+      continue;
+    }
+    for (const auto& [sk, s] : inc.signals) {
+      if (IsPodOom(s.last) && FactNode(s.last) == node &&
+          (!best || inc.last_activity > best->last_activity)) {
+        best = &inc;
+      }
+    }
+  }
+  return best;
+}
+
+// The pod's OOM kill arrived after its node's OOMKilling event: the incident
+// that event opened (only such events, nothing in flight) joins this one.
+void Engine::AbsorbNodeOomEvents(Incident& inc, const v1::Event& e, TimePoint now, Decision* d,
+                                 bool replay) {
+  const std::string node = FactNode(e).empty() ? NodeOf(e) : FactNode(e);
+  if (node.empty() || inc.subject.kind() == "Node" || !IsPodOom(e)) {
+    return;
+  }
+  auto it = by_subject_.find(SubjectKey(NodeTarget(inc.subject.cluster(), node)));
+  if (it == by_subject_.end() || it->second == inc.id) {
+    return;
+  }
+  if (OnlyNodeOomEvents(incidents_.at(it->second))) {
+    MergeInto(it->second, inc, "the node's OOMKilling events belong to the OOM kill of " +
+                                   TargetString(e.target()) + " (incident " + inc.id + ")",
+              e, now, d, replay);
+  }
 }
 
 size_t Engine::CountAttempts(const std::string& key, Millis window, TimePoint now) {
@@ -308,6 +395,7 @@ Decision Engine::HandleSignal(const v1::Event& e, TimePoint now, bool replay) {
     return d;
   }
   Incident* inc = IncidentFor(e, now, true, &d, replay);
+  AbsorbNodeOomEvents(*inc, e, now, &d, replay);
   d.incident_id = inc->id;
   std::string skey = SignalKey(e);
   bool redelivered = !inc->seen_ids.insert(e.event_id()).second;
@@ -530,16 +618,30 @@ void Engine::Sweep(const v1::Event* cause, TimePoint now, Decision* d, bool repl
   }
   last_sweep_ = now;
   std::vector<std::pair<std::string, std::string>> stale;
+  std::vector<std::pair<std::string, std::string>> quiet;
   for (const auto& [id, inc] : incidents_) {
+    bool firing = false, only_events = true;
+    for (const auto& [k, s] : inc.signals) {
+      firing = firing || s.firing;
+      only_events = only_events && (!s.firing || IsWarningEvent(s.last));
+    }
     if (now - inc.last_activity > cfg_.incident_ttl) {
-      bool firing = std::any_of(inc.signals.begin(), inc.signals.end(),
-                                [](const auto& kv) { return kv.second.firing; });
       stale.emplace_back(id, firing ? "not_fixed" : "recovered_on_own");
+    } else if (firing && only_events && inc.in_flight.empty() &&
+               now - inc.last_activity > cfg_.event_quiet) {
+      // Warning events never resolve: quiet for event_quiet is their "cleared".
+      quiet.emplace_back(id, inc.action_succeeded ? "fixed_by_action"
+                             : inc.proposal_ids.empty() ? "recovered_on_own" : "not_fixed");
     }
   }
   for (const auto& [id, cls] : stale) {
     const v1::Event* why = cause ? cause : LatestFiring(incidents_.at(id));
     Close(id, cls, "no news for " + Ms(cfg_.incident_ttl), why, now, replay ? nullptr : d);
+  }
+  for (const auto& [id, cls] : quiet) {
+    const v1::Event* why = cause ? cause : LatestFiring(incidents_.at(id));
+    Close(id, cls, "only Kubernetes Warning events (they never resolve), none for " + Ms(cfg_.event_quiet),
+          why, now, replay ? nullptr : d);
   }
   TimePoint horizon = now - cfg_.state_horizon;
   for (auto it = attempts_.begin(); it != attempts_.end();) {

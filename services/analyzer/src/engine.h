@@ -4,7 +4,11 @@
 // - Groups signals into incidents on one subject: a pod with an owner joins
 //   its owner's incident (Deployment/api), a pod carrying a `node` label joins
 //   an open incident on that node, and a node incident absorbs the pod
-//   incidents already open on it.
+//   incidents already open on it; but the node's OOMKilling Warning events
+//   are evidence of a pod's OOM kill, not a node problem: they join the
+//   incident of the OOM-killed pod on that node (either order).
+// - An incident held open only by Warning events (they never resolve)
+//   closes after event_quiet without news.
 // - Runs the policies (highest priority first) on each firing signal; at most
 //   one proposal per incident is in flight until its outcome (or a rejecting
 //   decision) arrives.
@@ -17,7 +21,7 @@
 //   proposal names the facts and the policies it outranked.
 // - Every signal that leads to no proposal gets a Control NoAction event
 //   saying why (no_policy, in_flight, cooldown, budget, loop_breaker,
-//   no_target, resolved, ignored).
+//   no_target, resolved, ignored, monitor, at_limit).
 // - Tick() advances time without new events: incident TTLs, in-flight
 //   timeouts, cooldowns and budgets that have passed, trigger `for`
 //   durations that now hold.
@@ -47,6 +51,9 @@ struct EngineConfig {
   Millis incident_ttl{6LL * 3600 * 1000};      // close (not_fixed) after this long without news
   Millis inflight_timeout{30LL * 60 * 1000};   // forget a proposal that never got an outcome
   Millis state_horizon{24LL * 3600 * 1000};    // how far back replay and counters look
+  // An incident whose only firing signals are Kubernetes Warning events (one
+  // shot: they never resolve) closes after this long without a new signal.
+  Millis event_quiet{10LL * 60 * 1000};
 };
 
 struct Decision {
@@ -176,6 +183,17 @@ class Engine {
   void Sweep(const v1::Event* cause, TimePoint now, Decision* d, bool replay, bool force = false);
   Incident* IncidentFor(const v1::Event& signal, TimePoint now, bool create, Decision* d,
                         bool replay);
+  // Moves `from`'s signals into `into` and closes `from` as merged.
+  void MergeInto(const std::string& from, Incident& into, const std::string& detail,
+                 const v1::Event& cause, TimePoint now, Decision* d, bool replay);
+  void TakeOverPodIncidents(Incident& node_inc, const v1::Event& e, TimePoint now, Decision* d,
+                            bool replay);
+  // A node's OOMKilling event and the OOM kill of a pod on that node are one
+  // incident: the pod's (see the header comment).
+  Incident* OomIncidentOnNode(const std::string& node);
+  static bool OnlyNodeOomEvents(const Incident& inc);
+  void AbsorbNodeOomEvents(Incident& inc, const v1::Event& e, TimePoint now, Decision* d,
+                           bool replay);
   size_t CountAttempts(const std::string& key, Millis window, TimePoint now);
 
   EngineConfig cfg_;

@@ -102,32 +102,79 @@ std::string ContainerFor(const v1::Event& signal, const v1::Target& target) {
 }
 
 // PredictiveScale: the replicas needed for the forecast peak at today's load
-// per replica are replicas × peak / current, so the step is the percent
-// ceil((peak / current − 1) × 100), within the catalogue's 1..300 (the
-// executor rounds the step up and caps it at maxReplicas). Returns the
-// sentence for the reason, or "" when the signal lacks the numbers (the
-// policy's thresholdPercent stands).
-std::string SizeFromForecast(const v1::Event& signal, v1::Action* action) {
+// per replica are replicas × peak / current.
+// - With the workload's current replicas on the signal (fact `replicas`,
+//   Evaluator::AddReplicaFacts), the step is counted in replicas: at least
+//   current + 1, at most the policy's maxReplicas; at maxReplicas already,
+//   there is nothing to propose (`at_limit`).
+// - Without it, the step is the percent ceil((peak / current − 1) × 100),
+//   within the catalogue's 1..300 (the executor rounds up, adds at least
+//   one and caps at maxReplicas).
+// "" when the signal lacks the forecast numbers (thresholdPercent stands).
+struct ForecastSizing {
+  std::string text;
+  bool at_limit = false;
+};
+
+ForecastSizing SizeFromForecast(const v1::Event& signal, v1::Action* action) {
+  ForecastSizing out;
   const auto& ann = signal.signal().annotations();
   auto peak_it = ann.find("forecast_peak");
   auto cur_it = ann.find("current");
   if (peak_it == ann.end() || cur_it == ann.end()) {
-    return "";
+    return out;
   }
   char* end = nullptr;
   double peak = std::strtod(peak_it->second.c_str(), &end);
   double current = std::strtod(cur_it->second.c_str(), &end);
   if (!(current > 0) || !(peak > current) || !std::isfinite(peak)) {
-    return "";
+    return out;
+  }
+  auto* sw = action->mutable_scale_workload();
+  char buf[400];
+  const auto& facts = signal.signal().facts();
+  int64_t replicas = 0;
+  if (auto r = facts.find("replicas"); r != facts.end()) {
+    replicas = std::strtoll(r->second.c_str(), &end, 10);
+    replicas = *end == '\0' && replicas > 0 && replicas < 100000 ? replicas : 0;
+  }
+  if (replicas > 0) {
+    const double exact = static_cast<double>(replicas) * peak / current;
+    const int64_t needed = static_cast<int64_t>(std::ceil(exact - 1e-9));
+    int64_t want = std::max(needed, replicas + 1);
+    const int64_t cap = sw->max_replicas();
+    std::string bound = want > needed ? ", at least current+1" : "";
+    if (cap > 0 && replicas >= cap) {
+      std::snprintf(buf, sizeof buf, "the forecast peak %.6g vs %.6g now needs %lld replicas, but %s already runs %lld of its maxReplicas %lld",
+                    peak, current, static_cast<long long>(std::max(needed, replicas)),
+                    TargetString(signal.target()).c_str(), static_cast<long long>(replicas), static_cast<long long>(cap));
+      out.text = buf;
+      out.at_limit = true;
+      return out;
+    }
+    if (cap > 0 && want > cap) {
+      want = cap;
+      bound = ", capped at maxReplicas " + std::to_string(cap);
+    }
+    sw->set_delta(static_cast<int32_t>(want - replicas));
+    sw->set_percent(0);
+    std::snprintf(buf, sizeof buf,
+                  "sized from the forecast: peak %.6g vs %.6g now needs %.4gx today's %lld replicas = %.4g: %lld -> %lld replicas (%+lld%s)",
+                  peak, current, peak / current, static_cast<long long>(replicas), exact,
+                  static_cast<long long>(replicas), static_cast<long long>(want),
+                  static_cast<long long>(want - replicas), bound.c_str());
+    out.text = buf;
+    return out;
   }
   double exact = (peak / current - 1) * 100;
   uint32_t percent = static_cast<uint32_t>(std::clamp(std::ceil(exact - 1e-9), 1.0, 300.0));
-  action->mutable_scale_workload()->set_percent(percent);
-  action->mutable_scale_workload()->set_delta(0);
-  char buf[200];
-  std::snprintf(buf, sizeof buf, "sized from the forecast: peak %.6g vs %.6g now needs %.4gx today's replicas: +%u%%%s",
+  sw->set_percent(percent);
+  sw->set_delta(0);
+  std::snprintf(buf, sizeof buf,
+                "sized from the forecast: peak %.6g vs %.6g now needs %.4gx today's replicas: +%u%%%s (current replica count unknown)",
                 peak, current, peak / current, percent, exact > 300 ? " (clamped to the catalogue's 300%)" : "");
-  return buf;
+  out.text = buf;
+  return out;
 }
 
 }  // namespace
@@ -258,7 +305,13 @@ bool Engine::BuildRemedy(const Incident& inc, const Policy& pol, const MatchResu
   }
   std::string sizing;
   if (pol.forecast_sizing && action.type() == v1::ACTION_TYPE_SCALE_WORKLOAD) {
-    sizing = SizeFromForecast(signal, &action);
+    ForecastSizing fs = SizeFromForecast(signal, &action);
+    if (fs.at_limit) {
+      d->category = "at_limit";
+      d->reason = "policy " + pol.ref.name() + ": " + fs.text;
+      return false;
+    }
+    sizing = fs.text;
   }
   *p = NewCausedEvent(v1::EVENT_TYPE_PROPOSAL, cause, "proposal", who_, clock_);
   v1::RemediationProposal* prop = p->mutable_proposal();
@@ -277,7 +330,9 @@ bool Engine::BuildRemedy(const Incident& inc, const Policy& pol, const MatchResu
   if (!sizing.empty()) {
     reason += "; " + sizing;
   }
-  if (pol.advice && adviser_) {
+  // Monitor mode proposes nothing, so there is nothing to advise on: no
+  // adviser call (an LLM round trip per signal for a proposal never made).
+  if (pol.advice && adviser_ && pol.mode != v1::MODE_MONITOR) {
     ApplyAdvice(inc, pol, signal, now, c, &action, &target, &reason, prop);
   }
   *prop->mutable_action() = action;

@@ -126,6 +126,46 @@ std::string LabelsKey(const std::map<std::string, std::string>& l) {
 }
 }  // namespace
 
+// The workload's current replica count, for PredictiveScale's sizing: the
+// spec count kube-state-metrics exports, as the fact `replicas` (the same
+// key the collector's cluster facts use). No series: no fact, and the
+// engine says the count is unknown.
+void Evaluator::AddReplicaFacts(int64_t now_ms, v1::Event* e, std::vector<std::string>* errors) {
+  const v1::Target& t = e->target();
+  std::string metric, label;
+  if (t.kind() == "Deployment") {
+    metric = "kube_deployment_spec_replicas", label = "deployment";
+  } else if (t.kind() == "StatefulSet") {
+    metric = "kube_statefulset_replicas", label = "statefulset";
+  } else {
+    return;
+  }
+  auto quote = [](const std::string& v) {
+    std::string q;
+    for (char ch : v) {
+      q += ch == '"' || ch == '\\' ? std::string("\\") + ch : std::string(1, ch);
+    }
+    return q;
+  };
+  const std::string query = "max(" + metric + "{namespace=\"" + quote(t.namespace_()) + "\"," + label +
+                            "=\"" + quote(t.name()) + "\"})";
+  auto r = source_->QueryRange(query, now_ms - 300000, now_ms, Millis(60000));
+  if (!r.ok()) {
+    errors->push_back(TargetString(t) + ": replicas: " + std::string(r.status().message()));
+    return;
+  }
+  if (r->empty() || r->back().samples.empty()) {
+    return;
+  }
+  double v = r->back().samples.back().v;
+  if (!(v >= 0) || v > 100000) {
+    return;
+  }
+  auto& facts = *e->mutable_signal()->mutable_facts();
+  facts["replicas"] = std::to_string(static_cast<int64_t>(v));
+  facts["replicasFrom"] = metric;
+}
+
 std::vector<v1::Event> Evaluator::Evaluate(const PolicySet& set, std::vector<std::string>* errors) {
   std::vector<v1::Event> out;
   int64_t now = ToUnixMillis(clock_.Now());
@@ -181,12 +221,16 @@ std::vector<v1::Event> Evaluator::Evaluate(const PolicySet& set, std::vector<std
               {"forecast_peak", Fmt(f->peak)}, {"trend_per_step", Fmt(f->trend)},
               {"current", Fmt(f->current)},
               {"crosses_in_seconds", f->crosses_in ? std::to_string(f->crosses_in->count() / 1000) : "never"}};
+          size_t before = out.size();
           Emit(Sha256Hex(base + LabelsKey(s.labels)).substr(0, 32), f->exceeds,
                TargetFromSeries(p, s.labels), v1::SIGNAL_SOURCE_FORECAST, t.match.text(), f->peak,
                threshold,
                "forecast " + t.match.text() + ": peak " + Fmt(f->peak) + " within the horizon vs threshold " +
                    Fmt(threshold),
                s.labels, ann, &out);
+          if (out.size() > before && out.back().signal().status() == v1::SIGNAL_STATUS_FIRING) {
+            AddReplicaFacts(now, &out.back(), errors);
+          }
         }
       } else if (t.type == Trigger::Type::kMetric && !t.query.empty()) {
         Millis window = std::max<Millis>(t.hold, Millis(60000));

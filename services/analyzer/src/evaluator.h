@@ -65,6 +65,7 @@ class Evaluator {
             const std::map<std::string, std::string>& labels,
             const std::map<std::string, std::string>& annotations, std::vector<v1::Event>* out,
             Millis held = Millis(0));
+  void AddReplicaFacts(int64_t now_ms, v1::Event* e, std::vector<std::string>* errors);
   MetricSource* source_;
   ProducerIdentity who_;
   const Clock& clock_;

@@ -29,6 +29,13 @@ namespace kubemend::analyzer {
 using Millis = std::chrono::milliseconds;
 
 // A name pattern: exact, glob (* ?) or regular expression (written /re/).
+// A regular expression is refused when longer than kMaxRegexLength or when it
+// would compile to kMaxRegexStates NFA states or more (std::regex copies the
+// atom of a counted repetition: "/a{99990}/" alone is ~5 MB and 0.2 s).
+inline constexpr size_t kMaxRegexLength = 512;
+inline constexpr size_t kMaxRegexStates = 1000;
+// A policy file (or object) larger than this is refused unread.
+inline constexpr size_t kMaxPolicyText = 4 << 20;
 class NamePattern {
  public:
   static absl::Status Parse(const std::string& text, NamePattern* out);

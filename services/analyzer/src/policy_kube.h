@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -32,7 +33,13 @@ struct KubePolicyOptions {
   std::set<std::string> cluster_namespaces{"kubemend"};
   std::string field_manager = "kubemend-analyzer";
   // Called (from a watcher thread) on every watch failure; the watcher retries by itself.
+  // A kind whose CRD is not installed (404) is not a failure: see on_info.
   std::function<void(const std::string&)> on_error;
+  // A kind whose CRD is not installed is said once through on_info (with what
+  // to install), its watch stops, and RecheckAbsent() looks for the CRD again
+  // every absent_recheck; on_info says so again when it appears.
+  std::function<void(const std::string&)> on_info;
+  std::chrono::milliseconds absent_recheck{std::chrono::minutes(10)};
 };
 
 class KubePolicySync {
@@ -49,6 +56,11 @@ class KubePolicySync {
   // One round of status writes. Returns how many objects were written;
   // failures (kept pending for the next round) are appended to `errors`.
   int FlushStatus(std::vector<std::string>* errors);
+  // Restarts the watch of each kind found without a CRD at least
+  // absent_recheck ago (call it on a timer). Returns how many it restarted.
+  int RecheckAbsent(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
+  // The kinds whose CRD was not installed at the last look, sorted.
+  std::vector<std::string> AbsentKinds() const;
   uint64_t watch_errors() const { return watch_errors_.load(); }
 
   static kube::ResourceType TypeOf(const PolicyKind& k);
@@ -60,7 +72,14 @@ class KubePolicySync {
   MapPolicySource* source_;
   PolicyStatusBook* book_;
   KubePolicyOptions options_;
-  std::vector<std::unique_ptr<kube::Watcher>> watchers_;
+  void Absent(const PolicyKind& kind, const kube::Error& e);
+  void Present(const PolicyKind& kind);
+
+  // watch_mu_ is never held while a watcher is stopped and waited for (its
+  // callbacks take it).
+  mutable std::mutex watch_mu_;
+  std::map<std::string, std::unique_ptr<kube::Watcher>> watchers_;  // by kind
+  std::map<std::string, std::chrono::steady_clock::time_point> absent_;  // kind -> found absent at
   std::atomic<uint64_t> watch_errors_{0};
   std::mutex first_mu_;
   std::condition_variable first_cv_;

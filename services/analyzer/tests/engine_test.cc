@@ -477,6 +477,51 @@ spec:
   EXPECT_EQ(engine.Stats().proposals, 0u);
 }
 
+// Monitor mode with advice on: the adviser is never asked (nothing will be
+// proposed), so no LLM call per signal; the would-be proposal is the policy's.
+TEST(EngineModeTest, MonitorModeNeverCallsTheAdviser) {
+  class CountingAdviser : public Adviser {
+   public:
+    AdviceResult Advise(const AdviceRequest&) override {
+      ++calls;
+      return {};
+    }
+    int calls = 0;
+  } adviser;
+  FakeClock clock;
+  Engine engine(EngineConfig(), testing::kAnalyzer, clock, &adviser);
+  PolicyStore store{PolicyDefaults()};
+  const char* policy = R"(
+apiVersion: kubemend.io/v1alpha1
+kind: HealingPolicy
+metadata: {name: watch-only}
+spec:
+  mode: %s
+  cooldown: 0s
+  advice: {enabled: true}
+  triggers: [{alert: {name: KubePodOOMKilled}}]
+  actions: [{type: IncreaseMemory, params: {percent: 25}}]
+)";
+  char buf[512];
+  std::snprintf(buf, sizeof buf, policy, "monitor");
+  store.Apply({{"p.yaml", buf}});
+  ASSERT_EQ(store.Current()->policies.size(), 1u);
+  engine.SetPolicies(store.Current());
+  for (const char* pod : {"api-1", "api-2"}) {
+    auto d = engine.OnSignal(testing::PodSignal(clock, "KubePodOOMKilled", pod));
+    ASSERT_EQ(d.category, "monitor") << d.reason;
+    EXPECT_FALSE(d.would_propose->proposal().has_advice());
+  }
+  EXPECT_EQ(adviser.calls, 0);
+  // The same policy in auto mode does ask: the counter can fail.
+  std::snprintf(buf, sizeof buf, policy, "automatic");
+  store.Apply({{"p.yaml", buf}});
+  ASSERT_EQ(store.Current()->policies.at(0).mode, v1::MODE_AUTOMATIC);
+  engine.SetPolicies(store.Current());
+  auto d = engine.OnSignal(testing::PodSignal(clock, "KubePodOOMKilled", "web-1"));
+  EXPECT_EQ(adviser.calls, 1) << d.reason;
+}
+
 // Two containers, the second OOM-killed (the facts say which): IncreaseMemory
 // on the Deployment names that container, so the executor raises only its limit.
 TEST(EngineMultiContainerTest, IncreaseMemoryNamesTheContainerTheFactsSay) {
@@ -602,6 +647,121 @@ spec:
   ASSERT_NE(at, std::string::npos);
   EXPECT_LT(user.find(kDataBegin), at);
   EXPECT_GT(user.find(kDataEnd), at);
+}
+
+}  // namespace
+}  // namespace kubemend::analyzer
+
+#include <google/protobuf/util/json_util.h>
+
+namespace kubemend::analyzer {
+namespace {
+
+// One OOM kill in `./kubemend demo` (kube-sim: demo/web uses 300Mi of its
+// 256Mi limit; two pods on node-1 and node-2): the signals and the outcome
+// exactly as the trail recorded them (tests/data/demo_oom_trail.jsonl). On
+// 2026-12-06 `kubemendctl incidents list` showed 3 incidents for it: the
+// Deployment's (OOMKilled, KubePodOOMKilled, CrashLoopBackOff, BackOff;
+// fixed) and one per node holding the kubelet's OOMKilling events, open
+// until the 6h TTL. Now the node events join the pod's incident: one
+// incident, closed when the fix is verified, nothing left open.
+TEST(DemoTrailTest, OneOomKillInTheDemoIsOneIncidentAndNothingStaysOpen) {
+  std::ifstream policies(std::string(KUBEMEND_SOURCE_DIR) + "/policies/default.yaml");
+  std::stringstream ps;
+  ps << policies.rdbuf();
+  PolicyStore store{PolicyDefaults()};
+  store.Apply({{"default.yaml", ps.str()}});
+  ASSERT_FALSE(store.Current()->policies.empty());
+  FakeClock clock;
+  Engine engine(EngineConfig(), testing::kAnalyzer, clock, nullptr);
+  engine.SetPolicies(store.Current());
+  std::ifstream trail(std::string(KUBEMEND_SOURCE_DIR) + "/services/analyzer/tests/data/demo_oom_trail.jsonl");
+  std::string line, proposal_id;
+  std::set<std::string> incidents, closed;
+  std::map<std::string, std::string> merged;
+  size_t signals = 0, proposals = 0;
+  google::protobuf::util::JsonParseOptions opts;
+  opts.ignore_unknown_fields = true;
+  auto note = [&](const Decision& d) {
+    for (const auto& o : d.out) {
+      if (o.has_proposal()) {
+        proposal_id = o.event_id();
+        ++proposals;
+        EXPECT_EQ(o.proposal().action().type(), v1::ACTION_TYPE_INCREASE_MEMORY);
+        EXPECT_EQ(o.target().kind(), "Deployment");
+      }
+      if (o.has_control() && o.control().has_incident_closed()) {
+        const auto& ic = o.control().incident_closed();
+        if (ic.classification() == "merged") {
+          merged[ic.incident_id()] = ic.merged_into();  // listed as the one it joined
+        } else {
+          closed.insert(ic.incident_id() + " " + ic.classification());
+        }
+      }
+    }
+  };
+  while (std::getline(trail, line)) {
+    v1::Event e;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &e, opts).ok()) << line;
+    clock.Set(FromTimestamp(e.recorded_at()));
+    if (e.has_signal()) {
+      ++signals;
+      Decision d = engine.OnSignal(e);
+      incidents.insert(d.incident_id);
+      note(d);
+    } else if (e.has_outcome()) {
+      ASSERT_FALSE(proposal_id.empty()) << "an outcome before any proposal";
+      e.mutable_outcome()->set_proposal_id(proposal_id);
+      note(engine.OnOutcome(e));
+    }
+  }
+  ASSERT_EQ(signals, 12u);
+  EXPECT_EQ(proposals, 1u);
+  // node-1's OOMKilling event came a few ms before its pod's OOMKilled: it
+  // opened an incident on the node that the pod's incident then took over.
+  std::set<std::string> listed;
+  for (const auto& i : incidents) {
+    auto m = merged.find(i);
+    listed.insert(m == merged.end() ? i : m->second);
+  }
+  std::string ids;
+  for (const auto& i : listed) {
+    ids += i + " ";
+  }
+  EXPECT_EQ(listed.size(), 1u) << ids;
+  EXPECT_LE(merged.size(), 2u);
+  EXPECT_TRUE(engine.Incidents().empty()) << engine.Incidents()[0].subject;
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_NE(closed.begin()->find("fixed_by_action"), std::string::npos) << *closed.begin();
+}
+
+// A node's OOMKilling event with no pod incident to join (a process outside
+// Kubernetes' view) opens an incident on the node; Warning events never
+// resolve, so it closes after event_quiet without news, on the timer.
+TEST(DemoTrailTest, IncidentOfWarningEventsOnlyClosesWhenQuiet) {
+  FakeClock clock;
+  EngineConfig cfg;
+  cfg.event_quiet = std::chrono::minutes(10);
+  Engine engine(cfg, testing::kAnalyzer, clock, nullptr);
+  v1::Event e = NewRootEvent(v1::EVENT_TYPE_SIGNAL, testing::kAnalyzer, clock);
+  e.mutable_target()->set_kind("Node");
+  e.mutable_target()->set_name("node-1");
+  e.mutable_signal()->set_name("OOMKilling");
+  e.mutable_signal()->set_status(v1::SIGNAL_STATUS_FIRING);
+  e.mutable_signal()->set_fingerprint("k8s/Event/1");
+  (*e.mutable_signal()->mutable_labels())["event_type"] = "Warning";
+  engine.OnSignal(e);
+  ASSERT_EQ(engine.Incidents().size(), 1u);
+  clock.Advance(std::chrono::minutes(9));
+  engine.Tick();
+  EXPECT_EQ(engine.Incidents().size(), 1u) << "not quiet long enough";
+  clock.Advance(std::chrono::minutes(2));
+  Decision d = engine.Tick();
+  EXPECT_TRUE(engine.Incidents().empty());
+  ASSERT_EQ(d.out.size(), 1u);
+  EXPECT_EQ(d.out[0].control().incident_closed().classification(), "recovered_on_own");
+  EXPECT_NE(d.out[0].control().incident_closed().detail().find("none for 10m"), std::string::npos)
+      << d.out[0].control().incident_closed().detail();
 }
 
 }  // namespace

@@ -142,9 +142,13 @@ class FakeMetrics : public MetricSource {
   absl::StatusOr<std::vector<Series>> QueryRange(const std::string& q, int64_t, int64_t,
                                                  Millis) override {
     queries.push_back(q);
+    if (q.rfind("max(kube_", 0) == 0) {  // the workload's replicas (Evaluator::AddReplicaFacts)
+      return replicas;
+    }
     return data;
   }
   std::vector<Series> data;
+  std::vector<Series> replicas;  // none: the count is unknown
   std::vector<std::string> queries;
 };
 
@@ -290,6 +294,72 @@ spec:
   int64_t planned = 10 + (10 * static_cast<int64_t>(sw.percent()) + 99) / 100;
   EXPECT_GE(planned, needed);
   EXPECT_LE(planned, needed + 1);
+}
+
+// With the workload's replica count (kube-state-metrics' spec count, carried
+// as the signal's fact `replicas`), the proposal is counted in replicas: the
+// peak's need, at least current+1, at most maxReplicas, the numbers in the
+// reason; at maxReplicas already nothing is proposed (at_limit).
+TEST(EvaluatorTest, PredictiveScaleCountsReplicasFromTheWorkloadsCurrentCount) {
+  auto r = ParsePolicies(R"(
+apiVersion: aiops.prophet.io/v1alpha1
+kind: PredictiveScale
+metadata: {name: api-ahead, namespace: shop}
+spec:
+  forecastQuery: rps
+  targetRef: {kind: Deployment, name: api}
+  horizon: 30m
+  lookback: 1h
+  step: 1m
+  thresholdPercent: 20
+  maxReplicas: 12
+)", "f.yaml", PolicyDefaults());
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].ToString();
+  auto set = std::make_shared<PolicySet>();
+  set->policies = r.policies;
+  struct Case {
+    double replicas;
+    std::string want;  // "" : at_limit, no proposal
+    int32_t delta;
+  };
+  // 218 now, peak ~262: 1.2x. 10 -> 12.02 -> 13, capped at 12. 2 -> 2.4 -> 3.
+  // 1 -> 1.2 -> 2. 12: at the cap already.
+  for (const Case& c : {Case{10, "10 -> 12 replicas (+2, capped at maxReplicas 12)", 2},
+                        Case{2, "2 -> 3 replicas (+1)", 1}, Case{1, "1 -> 2 replicas (+1", 1},
+                        Case{12, "", 0}}) {
+    FakeClock clock{TimePoint(Millis(kNow))};
+    FakeMetrics m;
+    Series s;
+    s.samples = MakeSeries(60, [](int64_t age) { return 100.0 + 2.0 * static_cast<double>(59 - age); });
+    m.data = {s};
+    Series reps;
+    reps.samples = MakeSeries(5, [&](int64_t) { return c.replicas; });
+    m.replicas = {reps};
+    Evaluator ev(&m, testing::kAnalyzer, clock, Millis(300000));
+    std::vector<std::string> errors;
+    auto out = ev.Evaluate(*set, &errors);
+    ASSERT_EQ(out.size(), 1u);
+    ASSERT_EQ(m.queries.size(), 2u);
+    EXPECT_EQ(m.queries[1], "max(kube_deployment_spec_replicas{namespace=\"shop\",deployment=\"api\"})");
+    EXPECT_EQ(out[0].signal().facts().at("replicas"), std::to_string(static_cast<int>(c.replicas)));
+    Engine engine(EngineConfig(), testing::kAnalyzer, clock, nullptr);
+    engine.SetPolicies(set);
+    auto d = engine.OnSignal(out[0]);
+    ASSERT_EQ(d.out.size(), 1u) << d.reason;
+    if (c.want.empty()) {
+      EXPECT_EQ(d.category, "at_limit");
+      EXPECT_NE(d.reason.find("already runs 12 of its maxReplicas 12"), std::string::npos) << d.reason;
+      EXPECT_FALSE(d.out[0].has_proposal());
+      continue;
+    }
+    ASSERT_TRUE(d.out[0].has_proposal()) << d.reason;
+    const auto& prop = d.out[0].proposal();
+    EXPECT_EQ(prop.action().scale_workload().delta(), c.delta) << prop.reason();
+    EXPECT_EQ(prop.action().scale_workload().percent(), 0u);
+    EXPECT_EQ(prop.action().scale_workload().max_replicas(), 12u);
+    EXPECT_NE(prop.reason().find(c.want), std::string::npos) << prop.reason();
+    EXPECT_EQ(prop.facts().at("replicas"), std::to_string(static_cast<int>(c.replicas)));
+  }
 }
 
 }  // namespace

@@ -192,7 +192,10 @@ absl::StatusOr<v1::ListIncidentsResponse> TrailReader::ListIncidents(
     v1::ListIncidentsResponse out;
     auto rows = w.exec_params(
         "SELECT " + kIncidentColumns +
-            " FROM incidents WHERE ($1 = '' OR target_namespace = $1) AND ($2 = '' OR status = $2)"
+            // An incident merged into another is listed as that one (its signals
+            // are there); `--status merged` still shows them.
+            " FROM incidents WHERE ($1 = '' OR target_namespace = $1)"
+            " AND (($2 = '' AND status <> 'merged') OR status = $2)"
             " AND ($3::bigint = 0 OR first_seen >= to_timestamp($3::bigint / 1000000.0))"
             " ORDER BY first_seen DESC, incident_id LIMIT $4",
         req.namespace_(), req.status(), req.has_since() ? MicrosOf(req.since()) : 0,
