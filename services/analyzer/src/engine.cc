@@ -209,6 +209,7 @@ Engine::Incident* Engine::IncidentFor(const v1::Event& e, TimePoint now, bool cr
   if (auto it = by_subject_.find(key); it != by_subject_.end()) {
     return &incidents_.at(it->second);
   }
+  MakeRoom(e, now, replay ? nullptr : d);
   std::string id = e.incident_id();
   if (id.empty() || closed_ids_.count(id) || incidents_.count(id)) {
     id = DerivedUuid(e.event_id(), "incident");
@@ -377,7 +378,13 @@ void Engine::RecordProposal(const v1::Event& p, TimePoint at) {
     inc.in_flight = p.event_id();
     inc.in_flight_since = at;
   }
-  proposals_[p.event_id()] = {inc.id, akey, at};
+  if (proposals_.insert_or_assign(p.event_id(), ProposalInfo{inc.id, akey, at}).second) {
+    proposal_order_.push_back(p.event_id());
+    while (proposal_order_.size() > cfg_.max_proposals) {
+      proposals_.erase(proposal_order_.front());
+      proposal_order_.pop_front();
+    }
+  }
   ++n_proposals_;
 }
 
@@ -523,6 +530,27 @@ void Engine::Close(const std::string& id, const std::string& classification,
   ++n_closed_;
 }
 
+void Engine::MakeRoom(const v1::Event& cause, TimePoint now, Decision* d) {
+  while (cfg_.max_open_incidents > 0 && incidents_.size() >= cfg_.max_open_incidents) {
+    // The least recently active; one with an action in flight only when
+    // nothing else is left (its outcome would find no incident).
+    auto victim = incidents_.end();
+    for (auto it = incidents_.begin(); it != incidents_.end(); ++it) {
+      if (victim == incidents_.end() || (it->second.in_flight.empty() && !victim->second.in_flight.empty()) ||
+          (it->second.in_flight.empty() == victim->second.in_flight.empty() &&
+           it->second.last_activity < victim->second.last_activity)) {
+        victim = it;
+      }
+    }
+    bool firing = std::any_of(victim->second.signals.begin(), victim->second.signals.end(),
+                              [](const auto& kv) { return kv.second.firing; });
+    Close(victim->first, firing ? "not_fixed" : "recovered_on_own",
+          "more than analyzer.max_open_incidents=" + std::to_string(cfg_.max_open_incidents) +
+              " open incidents: the least recently active is closed",
+          &cause, now, d);
+  }
+}
+
 void Engine::Sweep(const v1::Event* cause, TimePoint now, Decision* d, bool replay, bool force) {
   // A full pass costs O(state); once every few seconds of event time is enough.
   if (!force && now - last_sweep_ < kSweepEvery) {
@@ -553,6 +581,11 @@ void Engine::Sweep(const v1::Event* cause, TimePoint now, Decision* d, bool repl
   }
   for (auto it = proposals_.begin(); it != proposals_.end();) {
     it = it->second.at < horizon ? proposals_.erase(it) : std::next(it);
+  }
+  // Order entries of proposals gone by age: dropped here so that the
+  // order stays about as long as the map.
+  while (!proposal_order_.empty() && !proposals_.count(proposal_order_.front())) {
+    proposal_order_.pop_front();
   }
 }
 
@@ -597,6 +630,7 @@ EngineStats Engine::Stats() const {
   s.open_incidents = incidents_.size();
   s.cooldowns = last_proposal_.size();
   s.attempt_keys = attempts_.size();
+  s.remembered_proposals = proposals_.size();
   s.proposals = n_proposals_;
   s.escalations = n_escalations_;
   s.closed = n_closed_;
