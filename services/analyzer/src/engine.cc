@@ -1,6 +1,7 @@
 #include "engine.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "engine_detail.h"
 #include "kubemend/common/ids.h"
@@ -531,22 +532,36 @@ void Engine::Close(const std::string& id, const std::string& classification,
 }
 
 void Engine::MakeRoom(const v1::Event& cause, TimePoint now, Decision* d) {
-  while (cfg_.max_open_incidents > 0 && incidents_.size() >= cfg_.max_open_incidents) {
-    // The least recently active; one with an action in flight only when
-    // nothing else is left (its outcome would find no incident).
-    auto victim = incidents_.end();
-    for (auto it = incidents_.begin(); it != incidents_.end(); ++it) {
-      if (victim == incidents_.end() || (it->second.in_flight.empty() && !victim->second.in_flight.empty()) ||
-          (it->second.in_flight.empty() == victim->second.in_flight.empty() &&
-           it->second.last_activity < victim->second.last_activity)) {
-        victim = it;
-      }
-    }
-    bool firing = std::any_of(victim->second.signals.begin(), victim->second.signals.end(),
+  if (cfg_.max_open_incidents == 0 || incidents_.size() < cfg_.max_open_incidents) {
+    return;
+  }
+  // At the cap, one pass closes a sixteenth of it (so the scan is paid once
+  // per many new incidents, not per incident): the least recently active,
+  // those with an action in flight last (their outcome would find no
+  // incident).
+  struct Candidate {
+    bool in_flight;
+    TimePoint last_activity;
+    std::string id;
+  };
+  std::vector<Candidate> all;
+  all.reserve(incidents_.size());
+  for (const auto& [id, inc] : incidents_) {
+    all.push_back({!inc.in_flight.empty(), inc.last_activity, id});
+  }
+  size_t n = std::min(all.size(), incidents_.size() - cfg_.max_open_incidents + 1 +
+                                      cfg_.max_open_incidents / 16);
+  auto older = [](const Candidate& a, const Candidate& b) {
+    return std::tie(a.in_flight, a.last_activity) < std::tie(b.in_flight, b.last_activity);
+  };
+  std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n - 1), all.end(), older);
+  for (size_t i = 0; i < n; ++i) {
+    const Incident& victim = incidents_.at(all[i].id);
+    bool firing = std::any_of(victim.signals.begin(), victim.signals.end(),
                               [](const auto& kv) { return kv.second.firing; });
-    Close(victim->first, firing ? "not_fixed" : "recovered_on_own",
+    Close(all[i].id, firing ? "not_fixed" : "recovered_on_own",
           "more than analyzer.max_open_incidents=" + std::to_string(cfg_.max_open_incidents) +
-              " open incidents: the least recently active is closed",
+              " open incidents: the least recently active are closed",
           &cause, now, d);
   }
 }
