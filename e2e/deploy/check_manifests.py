@@ -209,9 +209,12 @@ def check_rbac(name, docs, readme, optional_exec=False):
             fail(name, f"the analyzer cannot get/list/watch {plural}.kubemend.io")
         if analyzer.get(("kubemend.io", plural + "/status"), set()) != {"update", "patch"}:
             fail(name, f"the analyzer cannot write {plural}.kubemend.io/status")
-    # The gate reads HealingActions (approvals) and writes only their status.
+    # The gate reads HealingActions (approvals) and writes only their status;
+    # it reads (never writes) the admission policy that checks approvers.
     gate = rbac_for(docs, "kubemend-safety-gate")
-    want_gate = {("kubemend.io", "healingactions"): READ_VERBS, ("kubemend.io", "healingactions/status"): {"patch"}}
+    want_gate = {("kubemend.io", "healingactions"): READ_VERBS, ("kubemend.io", "healingactions/status"): {"patch"},
+                 ("admissionregistration.k8s.io", "validatingadmissionpolicies"): {"get", "list"},
+                 ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"): {"get", "list"}}
     if gate != want_gate:
         fail(f"{name}: safety-gate RBAC", f"want {want_gate}, got {gate}")
     # No token where there is no RBAC.

@@ -73,7 +73,8 @@ int main(int argc, char** argv) {
     approvals = std::make_unique<gate::ApprovalWatch>(
         *kube, [&svc](const v1::ResolveRequest& req, bool approve, const std::string& who) {
           return svc.Resolve(req, approve, who);
-        });
+        },
+        kube_approvals.admission_policy);
     approvals->Start();
     log->info("msg=\"watching HealingActions for approvals from Kubernetes\" source={}", Q(kube_source));
   } else if (!kube_approvals.kubeconfig.empty()) {

@@ -259,5 +259,49 @@ TEST_F(HealingActionE2ETest, ApprovedFromKubernetesByAPermittedUserOnly) {
   EXPECT_NE(kout.find("approve\n"), std::string::npos) << kout;
 }
 
+// The gate trusts spec.approval.user only while the admission policy that
+// checks it is in force. Here the gate is told to require a policy that is
+// not installed (as if the cluster had none): alice's answer, though RBAC
+// lets her write it, is refused with the reason and nothing is applied.
+class HealingActionNoAdmissionPolicyE2ETest : public HealingActionE2ETest {
+ protected:
+  void SetUp() override {
+    setenv("KUBEMEND_GATE_KUBE_APPROVAL_POLICY", "kubemend-policy-not-installed", 1);
+    HealingActionE2ETest::SetUp();
+  }
+  void TearDown() override {
+    HealingActionE2ETest::TearDown();
+    unsetenv("KUBEMEND_GATE_KUBE_APPROVAL_POLICY");
+  }
+};
+
+TEST_F(HealingActionNoAdmissionPolicyE2ETest, AnApprovalIsRefusedWhileTheUserNameIsNotChecked) {
+  auto [code, body] = Post(stack_.CollectorUrl(), "/api/v1/alerts", AlertBodyFor());
+  ASSERT_EQ(code, 200) << body;
+  std::string name;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        name = Jsonpath("healingactions", "{.items[?(@.status.phase==\"Pending\")].metadata.name}");
+        return !name.empty();
+      },
+      seconds(90)))
+      << "no Pending HealingAction in " << ns_;
+  auto [ac, aout] = Sh(As("alice") + KUBECTL_KUBEMEND_BIN " approve " + name.substr(0, 8) + " -n " + ns_ + " --wait 60s");
+  std::cout << "$ kubectl kubemend approve " << name.substr(0, 8) << " -n " << ns_
+            << "   # as alice, gate requires kubemend-policy-not-installed\n"
+            << aout;
+  EXPECT_NE(ac, 0) << aout;
+  ASSERT_TRUE(Eventually([&] { return Jsonpath("healingaction/" + name, "{.status.approval.state}") == "Refused"; },
+                         seconds(60)))
+      << Sh(AdminKubectl() + " -n " + ns_ + " get healingaction " + name + " -o yaml").second;
+  // The gate could read (RBAC) and found the policy missing: it says which.
+  const std::string why = Jsonpath("healingaction/" + name, "{.status.approval.message}");
+  EXPECT_NE(why.find("ValidatingAdmissionPolicy kubemend-policy-not-installed is not installed"), std::string::npos)
+      << why;
+  EXPECT_EQ(Jsonpath("healingaction/" + name, "{.status.phase}"), "Pending");
+  EXPECT_EQ(Jsonpath("deployment/web", "{.spec.template.metadata.annotations}").find("restartedAt"), std::string::npos)
+      << "nothing may be applied on an unchecked approval";
+}
+
 }  // namespace
 }  // namespace kubemend::e2e

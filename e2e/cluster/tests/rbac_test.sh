@@ -77,6 +77,11 @@ for v in get list watch; do can yes safety-gate $v healingactions.kubemend.io -A
 can yes safety-gate patch healingactions.kubemend.io --subresource=status -n "$ns"
 for v in create update patch delete; do can no safety-gate $v healingactions.kubemend.io -n "$ns"; done
 for r in pods deployments.apps healingpolicies.kubemend.io events secrets; do can no safety-gate list $r -A; done
+for r in validatingadmissionpolicies validatingadmissionpolicybindings; do
+  can yes safety-gate get $r.admissionregistration.k8s.io
+  can yes safety-gate list $r.admissionregistration.k8s.io
+  for v in create update patch delete; do can no safety-gate $v $r.admissionregistration.k8s.io; done
+done
 for r in pods deployments.apps healingpolicies.kubemend.io healingactions.kubemend.io; do can no audit list $r -A; done
 pass "safety-gate: HealingActions read + status; audit: no rights"
 # Who may answer: nobody by default; kubemend-approver (bound by the operator) may patch them.

@@ -15,6 +15,52 @@ void KubeApprovalConfig::Register(ConfigSchema& s) {
   s.Add("gate.kube.kubeconfig", &kubeconfig,
         "kubeconfig for that watch; empty: $KUBECONFIG, in-cluster service account, ~/.kube/config; none: off");
   s.Add("gate.kube.context", &context, "kubeconfig context (empty: current-context)");
+  s.Add("gate.kube.approval_policy", &admission_policy,
+        "ValidatingAdmissionPolicy that must be in force (failing closed, with a denying binding) before an "
+        "approval from Kubernetes is acted on");
+}
+
+std::string AdmissionGuardProblem(const std::string& name, const nlohmann::json* policy,
+                                  const std::vector<nlohmann::json>& bindings) {
+  const std::string what = "ValidatingAdmissionPolicy " + name;
+  if (policy == nullptr || !policy->is_object()) {
+    return what + " is not installed";
+  }
+  const auto spec = policy->value("spec", nlohmann::json::object());
+  if (spec.value("failurePolicy", "Fail") != "Fail") {
+    return what + " has failurePolicy " + spec.value("failurePolicy", "") + ", not Fail";
+  }
+  bool matches = false;
+  for (const auto& r : spec.value("matchConstraints", nlohmann::json::object())
+                           .value("resourceRules", nlohmann::json::array())) {
+    for (const auto& res : r.value("resources", nlohmann::json::array())) {
+      matches = matches || res == "healingactions" || res == "*";
+    }
+  }
+  if (!matches) {
+    return what + " does not match healingactions";
+  }
+  bool checks_user = false;
+  for (const auto& v : spec.value("validations", nlohmann::json::array())) {
+    const std::string expr = v.value("expression", "");
+    checks_user = checks_user || (expr.find("spec.approval.user") != std::string::npos &&
+                                  expr.find("request.userInfo.username") != std::string::npos);
+  }
+  if (!checks_user) {
+    return what + " does not check spec.approval.user against request.userInfo.username";
+  }
+  for (const auto& b : bindings) {
+    const auto bspec = b.value("spec", nlohmann::json::object());
+    if (bspec.value("policyName", "") != name) {
+      continue;
+    }
+    for (const auto& a : bspec.value("validationActions", nlohmann::json::array())) {
+      if (a == "Deny") {
+        return "";
+      }
+    }
+  }
+  return what + " has no ValidatingAdmissionPolicyBinding with validationActions [Deny]";
 }
 
 std::optional<KubeApproval> ParseApproval(const nlohmann::json& o) {
@@ -44,12 +90,30 @@ std::optional<KubeApproval> ParseApproval(const nlohmann::json& o) {
 
 std::string KubernetesSubject(const std::string& user) { return "kubernetes:" + user; }
 
-ApprovalWatch::ApprovalWatch(kube::KubeClient& client, ResolveFn resolve)
-    : client_(client), resolve_(std::move(resolve)) {}
+ApprovalWatch::ApprovalWatch(kube::KubeClient& client, ResolveFn resolve, std::string admission_policy)
+    : client_(client), resolve_(std::move(resolve)), admission_policy_(std::move(admission_policy)) {}
+
+std::string ApprovalWatch::GuardProblem() {
+  auto policy = client_.Get(kube::ObjectRef{kube::resources::kValidatingAdmissionPolicies, "", admission_policy_, ""});
+  if (!policy.ok() && policy.error().kind != kube::ErrorKind::kNotFound) {
+    return "cannot read ValidatingAdmissionPolicy " + admission_policy_ + ": " + policy.error().ToString();
+  }
+  auto bindings = kube::ListAll(client_, kube::resources::kValidatingAdmissionPolicyBindings, "");
+  if (!bindings.ok()) {
+    return "cannot list ValidatingAdmissionPolicyBindings: " + bindings.error().ToString();
+  }
+  return AdmissionGuardProblem(admission_policy_, policy.ok() ? &*policy : nullptr, bindings->items);
+}
 
 ApprovalWatch::~ApprovalWatch() { Stop(); }
 
 void ApprovalWatch::Start() {
+  if (std::string problem = GuardProblem(); !problem.empty()) {
+    Logger("approvals")->error(
+        "msg=\"approvals from Kubernetes will be refused until the admission policy is in force\" problem={} "
+        "install=deploy/k8s/base/admission-healingaction-approval.yaml",
+        Q(problem));
+  }
   kube::WatchCallbacks cb;
   cb.on_sync = [this](const kube::WatchSync& s) {
     for (const auto& o : s.items) {
@@ -87,6 +151,18 @@ void ApprovalWatch::Handle(const nlohmann::json& object) {
     return;
   }
   auto log = Logger("approvals");
+  // Checked on every answer (a person's action: rare), on the live objects:
+  // without the policy the user name is whatever the writer typed.
+  if (std::string problem = GuardProblem(); !problem.empty()) {
+    log->error("msg=\"answer from Kubernetes refused: the user name cannot be trusted\" healingaction={}/{} "
+               "proposal={} by={} problem={}",
+               a->ns, a->name, a->proposal_id, Q(a->user), Q(problem));
+    Report(*a, false,
+           "not acted on: " + problem +
+               "; without it the user name is not checked (install "
+               "deploy/k8s/base/admission-healingaction-approval.yaml, or answer with kubemendctl)");
+    return;
+  }
   v1::ResolveRequest req;
   req.set_proposal_id(a->proposal_id);
   req.set_reason(a->reason);

@@ -14,6 +14,11 @@
 // which also marks the answer as handled: a re-list or a restart does not
 // apply it twice (and Resolve would find nothing pending anyway).
 //
+// The user name is only trustworthy while that admission policy is in force,
+// so before acting on an answer the gate reads the policy and its binding
+// (gate.kube.approval_policy) and refuses the answer, saying why, when either
+// is missing, not failing closed, not denying, or not the check it should be.
+//
 // Threading: the watch callbacks run on the watcher's thread; Resolve takes
 // the gate's own locks.
 #include <atomic>
@@ -21,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <absl/status/statusor.h>
 #include <nlohmann/json.hpp>
@@ -33,6 +39,8 @@ namespace kubemend::gate {
 
 struct KubeApprovalConfig {
   bool enabled = true;
+  // The ValidatingAdmissionPolicy that makes spec.approval.user the requester's own name.
+  std::string admission_policy = "kubemend-healingaction-approval";
   std::string kubeconfig;  // empty: $KUBECONFIG, in-cluster, ~/.kube/config; none = off
   std::string context;
   void Register(ConfigSchema& schema);
@@ -54,12 +62,21 @@ std::optional<KubeApproval> ParseApproval(const nlohmann::json& object);
 // The approver recorded in the trail for a Kubernetes user.
 std::string KubernetesSubject(const std::string& user);
 
+// Why approvals from Kubernetes cannot be trusted with this policy and these
+// bindings (all ValidatingAdmissionPolicyBindings), or "" when they can: the
+// policy exists, fails closed, matches healingactions, checks
+// spec.approval.user against request.userInfo.username, and a binding to it
+// denies. `policy` null: not found.
+std::string AdmissionGuardProblem(const std::string& name, const nlohmann::json* policy,
+                                  const std::vector<nlohmann::json>& bindings);
+
 class ApprovalWatch {
  public:
   // Resolve: GateService::Resolve (approve, the subject recorded as approver).
   using ResolveFn = std::function<absl::StatusOr<v1::ResolveResponse>(const v1::ResolveRequest&, bool approve,
                                                                        const std::string& who)>;
-  ApprovalWatch(kube::KubeClient& client, ResolveFn resolve);
+  ApprovalWatch(kube::KubeClient& client, ResolveFn resolve,
+                std::string admission_policy = "kubemend-healingaction-approval");
   ~ApprovalWatch();
   void Start();
   void Stop();
@@ -68,9 +85,12 @@ class ApprovalWatch {
 
  private:
   void Report(const KubeApproval& a, bool accepted, const std::string& message);
+  // AdmissionGuardProblem on the live objects ("" = in force), or why they cannot be read.
+  std::string GuardProblem();
 
   kube::KubeClient& client_;
   ResolveFn resolve_;
+  std::string admission_policy_;
   std::unique_ptr<kube::Watcher> watcher_;
   std::string last_error_;
   std::atomic<bool> stopping_{false};

@@ -1,5 +1,7 @@
 #include "notify.h"
 
+#include <cctype>
+
 #include <google/protobuf/util/json_util.h>
 #include <nlohmann/json.hpp>
 
@@ -72,6 +74,20 @@ std::optional<Notification> FromDecision(const v1::Event& e) {
     }
     n.commands = {"kubemendctl approve " + d.proposal_id() + " --reason \"...\"",
                   "kubemendctl deny " + d.proposal_id() + " --reason \"...\""};
+    // The same answer from kubectl, in the person's own Kubernetes name: the
+    // executor names the HealingAction after the action id, in the target's
+    // namespace (a cluster-scoped target's lives in kubemend's own, which the
+    // gate does not know: then only the kubemendctl form is given).
+    if (!d.action_id().empty() && !e.target().namespace_().empty()) {
+      std::string name;
+      for (char c : d.action_id()) {
+        name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
+      n.commands.push_back("kubectl kubemend approve " + name + " -n " + e.target().namespace_() +
+                           " --reason \"...\"");
+      n.commands.push_back("kubectl kubemend deny " + name + " -n " + e.target().namespace_() +
+                           " --reason \"...\"");
+    }
   } else {
     return std::nullopt;
   }

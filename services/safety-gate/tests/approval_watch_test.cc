@@ -45,5 +45,49 @@ TEST(ApprovalWatchTest, NothingToDoWithoutAnUnhandledAnswerOnAPendingAction) {
   EXPECT_FALSE(ParseApproval(nlohmann::json::array()).has_value());
 }
 
+// The shipped policy and binding, as the API server returns them.
+nlohmann::json ShippedPolicy() {
+  return nlohmann::json::parse(R"({
+    "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+    "metadata": {"name": "kubemend-healingaction-approval"},
+    "spec": {"failurePolicy": "Fail",
+             "matchConstraints": {"resourceRules": [{"apiGroups": ["kubemend.io"], "apiVersions": ["*"],
+                                                     "operations": ["CREATE", "UPDATE"], "resources": ["healingactions"]}]},
+             "validations": [{"expression": "!has(object.spec.approval) || object.spec.approval.user == request.userInfo.username"}]}})");
+}
+nlohmann::json Binding(const std::string& policy, const std::string& action) {
+  return {{"metadata", {{"name", "b"}}}, {"spec", {{"policyName", policy}, {"validationActions", {action}}}}};
+}
+
+TEST(AdmissionGuardTest, TheShippedPolicyWithADenyingBindingIsInForce) {
+  const std::string name = "kubemend-healingaction-approval";
+  auto policy = ShippedPolicy();
+  EXPECT_EQ(AdmissionGuardProblem(name, &policy, {Binding("other", "Audit"), Binding(name, "Deny")}), "");
+}
+
+TEST(AdmissionGuardTest, AnyGapMeansApprovalsFromKubernetesAreRefusedWithTheReason) {
+  const std::string name = "kubemend-healingaction-approval";
+  auto policy = ShippedPolicy();
+  EXPECT_EQ(AdmissionGuardProblem(name, nullptr, {Binding(name, "Deny")}),
+            "ValidatingAdmissionPolicy kubemend-healingaction-approval is not installed");
+  EXPECT_NE(AdmissionGuardProblem(name, &policy, {}).find("no ValidatingAdmissionPolicyBinding"), std::string::npos);
+  EXPECT_NE(AdmissionGuardProblem(name, &policy, {Binding(name, "Warn"), Binding("other", "Deny")})
+                .find("no ValidatingAdmissionPolicyBinding"),
+            std::string::npos)
+      << "a binding that only warns, or denies for another policy, does not count";
+  auto ignore = policy;
+  ignore["spec"]["failurePolicy"] = "Ignore";
+  EXPECT_NE(AdmissionGuardProblem(name, &ignore, {Binding(name, "Deny")}).find("failurePolicy Ignore"),
+            std::string::npos);
+  auto elsewhere = policy;
+  elsewhere["spec"]["matchConstraints"]["resourceRules"][0]["resources"] = {"configmaps"};
+  EXPECT_NE(AdmissionGuardProblem(name, &elsewhere, {Binding(name, "Deny")}).find("does not match healingactions"),
+            std::string::npos);
+  auto toothless = policy;
+  toothless["spec"]["validations"][0]["expression"] = "true";
+  EXPECT_NE(AdmissionGuardProblem(name, &toothless, {Binding(name, "Deny")}).find("does not check spec.approval.user"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace kubemend::gate

@@ -83,9 +83,25 @@ TEST(NotifyClassifyTest, ApprovalNeededSaysWhatWhyHowAndUntilWhen) {
             std::string::npos);
   EXPECT_NE(Field(*n, "Why").find("image changed to api:2.0"), std::string::npos);
   EXPECT_EQ(Field(*n, "Expires").rfind(FormatRfc3339(clock.Now() + minutes(30)), 0), 0u);
-  ASSERT_EQ(n->commands.size(), 2u);
+  ASSERT_EQ(n->commands.size(), 2u) << "no action id yet: no HealingAction to name";
   EXPECT_EQ(n->commands[0], "kubemendctl approve prop-42 --reason \"...\"");
   EXPECT_EQ(n->commands[1], "kubemendctl deny prop-42 --reason \"...\"");
+}
+
+TEST(NotifyClassifyTest, ApprovalNeededAlsoGivesTheKubectlPluginCommandForTheHealingAction) {
+  FakeClock clock;
+  v1::Event e = Awaiting(clock, "shop", "approval-level");
+  e.mutable_decision()->set_action_id("3F2A-Act");
+  auto n = Classify(e);
+  ASSERT_TRUE(n.has_value());
+  ASSERT_EQ(n->commands.size(), 4u);
+  EXPECT_EQ(n->commands[2], "kubectl kubemend approve 3f2a-act -n shop --reason \"...\"");
+  EXPECT_EQ(n->commands[3], "kubectl kubemend deny 3f2a-act -n shop --reason \"...\"");
+  e.mutable_target()->set_namespace_("");
+  e.mutable_target()->set_kind("Node");
+  n = Classify(e);
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(n->commands.size(), 2u) << "a Node's HealingAction lives in kubemend's namespace, unknown here";
 }
 
 TEST(NotifyClassifyTest, EscalationsAreCriticalAndNameWhoTheyGoTo) {

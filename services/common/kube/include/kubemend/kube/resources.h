@@ -52,6 +52,12 @@ inline const ResourceType kPodDisruptionBudgets{"policy", "v1", "poddisruptionbu
                                                 "PodDisruptionBudget"};
 // kubemend's own: one object per remediation (deploy/k8s/base/crd-healingaction.yaml).
 inline const ResourceType kHealingActions{"kubemend.io", "v1alpha1", "healingactions", true, "HealingAction"};
+inline const ResourceType kValidatingAdmissionPolicies{"admissionregistration.k8s.io", "v1",
+                                                       "validatingadmissionpolicies", false,
+                                                       "ValidatingAdmissionPolicy"};
+inline const ResourceType kValidatingAdmissionPolicyBindings{"admissionregistration.k8s.io", "v1",
+                                                             "validatingadmissionpolicybindings", false,
+                                                             "ValidatingAdmissionPolicyBinding"};
 }  // namespace resources
 
 // Shorthands: Pod("ns", "name"), Deployment("ns", "name"), Node("name").
