@@ -50,7 +50,7 @@ free_port() {
 }
 
 java_run() {  # java_run MAINCLASS ARGS...: the broker's classpath, small heap (execs: run in a subshell)
-  exec "$JAVA" ${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m} -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+  exec "$JAVA" ${KAFKA_HEAP_OPTS:--Xms32m -Xmx256m} -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -Djava.awt.headless=true -Dlog4j2.configurationFile="$DIR/kafka/log4j2.properties" \
     -cp "$KAFKA_HOME/libs/*" "$@"
 }
@@ -115,6 +115,9 @@ group.consumer.min.session.timeout.ms=1000
 group.classic.min.session.timeout.ms=1000
 log.retention.hours=168
 log.segment.bytes=67108864
+# The log cleaner (compaction of __consumer_offsets) allocates this buffer on
+# the heap at start; the default 128 MiB alone would be most of a small heap.
+log.cleaner.dedupe.buffer.size=8388608
 num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1

@@ -34,6 +34,8 @@ struct AnalyzerConfig {
   Millis event_quiet{10LL * 60 * 1000};
   Millis inflight_timeout{30LL * 60 * 1000};
   Millis state_horizon{24LL * 3600 * 1000};
+  int64_t max_open_incidents = 5000;
+  int64_t max_proposals = 20000;
   Millis tick{5000};
   bool replay = true;
   Millis replay_timeout{60000};
@@ -77,6 +79,10 @@ void AddAnalyzerKeys(ConfigSchema& s, AnalyzerConfig* c) {
         "forget an in-flight proposal that got no outcome after this long");
   s.Add("analyzer.state_horizon", &c->state_horizon,
         "how far back the log is replayed at start and counters are kept");
+  s.Add("analyzer.max_open_incidents", &c->max_open_incidents,
+        "open incidents kept at most; one more closes the least recently active", 1, 10000000);
+  s.Add("analyzer.max_proposals", &c->max_proposals,
+        "proposals remembered for their outcomes at most (the oldest are forgotten)", 1, 10000000);
   s.Add("analyzer.tick", &c->tick,
         "how often time is advanced without new events: incident TTLs, in-flight timeouts, "
         "cooldowns that ended, trigger `for` durations");
@@ -170,6 +176,8 @@ EngineConfig EngineConfigFrom(const AnalyzerConfig& ac) {
   ec.event_quiet = ac.event_quiet;
   ec.inflight_timeout = ac.inflight_timeout;
   ec.state_horizon = ac.state_horizon;
+  ec.max_open_incidents = static_cast<size_t>(ac.max_open_incidents);
+  ec.max_proposals = static_cast<size_t>(ac.max_proposals);
   return ec;
 }
 
@@ -535,6 +543,19 @@ int main(int argc, char** argv) {
   hooks.replayed = &replayed;
   AdminService admin(&engine, std::move(hooks));
   rt.AddGrpcService(&admin);
+  rt.AddPeriodic([&] {
+    auto st = engine.Stats();
+    for (const auto& [map, n] : {std::pair<const char*, size_t>{"open_incidents", st.open_incidents},
+                                 {"cooldowns", st.cooldowns},
+                                 {"attempt_keys", st.attempt_keys},
+                                 {"proposals", st.remembered_proposals}}) {
+      rt.metrics()
+          .GetGauge("kubemend_analyzer_state_entries",
+                    "Entries of each of the analyzer's state maps (bounds: analyzer.max_*, state_horizon)",
+                    {{"map", map}})
+          .Set(static_cast<double>(n));
+    }
+  });
   rt.SetStatusHook([&](v1::GetStatusResponse* s) {
     auto st = engine.Stats();
     (*s->mutable_details())["policies"] = std::to_string(reloader.Current()->policies.size());

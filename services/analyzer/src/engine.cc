@@ -1,6 +1,7 @@
 #include "engine.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "engine_detail.h"
 #include "kubemend/common/ids.h"
@@ -244,6 +245,7 @@ Engine::Incident* Engine::IncidentFor(const v1::Event& e, TimePoint now, bool cr
   if (auto it = by_subject_.find(key); it != by_subject_.end()) {
     return &incidents_.at(it->second);
   }
+  MakeRoom(e, now, replay ? nullptr : d);
   std::string id = e.incident_id();
   if (id.empty() || closed_ids_.count(id) || incidents_.count(id)) {
     id = DerivedUuid(e.event_id(), "incident");
@@ -465,7 +467,13 @@ void Engine::RecordProposal(const v1::Event& p, TimePoint at) {
     inc.in_flight = p.event_id();
     inc.in_flight_since = at;
   }
-  proposals_[p.event_id()] = {inc.id, akey, at};
+  if (proposals_.insert_or_assign(p.event_id(), ProposalInfo{inc.id, akey, at}).second) {
+    proposal_order_.push_back(p.event_id());
+    while (proposal_order_.size() > cfg_.max_proposals) {
+      proposals_.erase(proposal_order_.front());
+      proposal_order_.pop_front();
+    }
+  }
   ++n_proposals_;
 }
 
@@ -611,6 +619,41 @@ void Engine::Close(const std::string& id, const std::string& classification,
   ++n_closed_;
 }
 
+void Engine::MakeRoom(const v1::Event& cause, TimePoint now, Decision* d) {
+  if (cfg_.max_open_incidents == 0 || incidents_.size() < cfg_.max_open_incidents) {
+    return;
+  }
+  // At the cap, one pass closes a sixteenth of it (so the scan is paid once
+  // per many new incidents, not per incident): the least recently active,
+  // those with an action in flight last (their outcome would find no
+  // incident).
+  struct Candidate {
+    bool in_flight;
+    TimePoint last_activity;
+    std::string id;
+  };
+  std::vector<Candidate> all;
+  all.reserve(incidents_.size());
+  for (const auto& [id, inc] : incidents_) {
+    all.push_back({!inc.in_flight.empty(), inc.last_activity, id});
+  }
+  size_t n = std::min(all.size(), incidents_.size() - cfg_.max_open_incidents + 1 +
+                                      cfg_.max_open_incidents / 16);
+  auto older = [](const Candidate& a, const Candidate& b) {
+    return std::tie(a.in_flight, a.last_activity) < std::tie(b.in_flight, b.last_activity);
+  };
+  std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n - 1), all.end(), older);
+  for (size_t i = 0; i < n; ++i) {
+    const Incident& victim = incidents_.at(all[i].id);
+    bool firing = std::any_of(victim.signals.begin(), victim.signals.end(),
+                              [](const auto& kv) { return kv.second.firing; });
+    Close(all[i].id, firing ? "not_fixed" : "recovered_on_own",
+          "more than analyzer.max_open_incidents=" + std::to_string(cfg_.max_open_incidents) +
+              " open incidents: the least recently active are closed",
+          &cause, now, d);
+  }
+}
+
 void Engine::Sweep(const v1::Event* cause, TimePoint now, Decision* d, bool replay, bool force) {
   // A full pass costs O(state); once every few seconds of event time is enough.
   if (!force && now - last_sweep_ < kSweepEvery) {
@@ -656,6 +699,11 @@ void Engine::Sweep(const v1::Event* cause, TimePoint now, Decision* d, bool repl
   for (auto it = proposals_.begin(); it != proposals_.end();) {
     it = it->second.at < horizon ? proposals_.erase(it) : std::next(it);
   }
+  // Order entries of proposals gone by age: dropped here so that the
+  // order stays about as long as the map.
+  while (!proposal_order_.empty() && !proposals_.count(proposal_order_.front())) {
+    proposal_order_.pop_front();
+  }
 }
 
 std::vector<IncidentView> Engine::Incidents() const {
@@ -699,6 +747,7 @@ EngineStats Engine::Stats() const {
   s.open_incidents = incidents_.size();
   s.cooldowns = last_proposal_.size();
   s.attempt_keys = attempts_.size();
+  s.remembered_proposals = proposals_.size();
   s.proposals = n_proposals_;
   s.escalations = n_escalations_;
   s.closed = n_closed_;

@@ -54,6 +54,13 @@ struct EngineConfig {
   // An incident whose only firing signals are Kubernetes Warning events (one
   // shot: they never resolve) closes after this long without a new signal.
   Millis event_quiet{10LL * 60 * 1000};
+  // Open incidents kept at most: opening one more closes the least recently
+  // active first (not_fixed / recovered_on_own, as the TTL would), so that a
+  // storm of distinct subjects cannot grow the state without bound.
+  size_t max_open_incidents = 5000;
+  // Proposals remembered (for their outcomes and decisions) at most; the
+  // oldest are forgotten first (their late outcome then counts no attempt).
+  size_t max_proposals = 20000;
 };
 
 struct Decision {
@@ -81,6 +88,7 @@ struct EngineStats {
   size_t open_incidents = 0;
   size_t cooldowns = 0;
   size_t attempt_keys = 0;
+  size_t remembered_proposals = 0;
   uint64_t proposals = 0;
   uint64_t escalations = 0;
   uint64_t closed = 0;
@@ -195,6 +203,8 @@ class Engine {
   void AbsorbNodeOomEvents(Incident& inc, const v1::Event& e, TimePoint now, Decision* d,
                            bool replay);
   size_t CountAttempts(const std::string& key, Millis window, TimePoint now);
+  // Closes the least recently active incidents while the cap is reached.
+  void MakeRoom(const v1::Event& cause, TimePoint now, Decision* d);
 
   EngineConfig cfg_;
   ProducerIdentity who_;
@@ -209,6 +219,7 @@ class Engine {
   std::map<std::string, TimePoint> last_proposal_;   // "policy|subject" -> when
   std::map<std::string, std::deque<TimePoint>> per_hour_;  // policy -> proposal times
   std::map<std::string, ProposalInfo> proposals_;    // proposal id -> info
+  std::deque<std::string> proposal_order_;            // for cfg_.max_proposals
   std::set<std::string> closed_ids_;
   std::deque<std::string> closed_order_;
   uint64_t n_proposals_ = 0, n_escalations_ = 0, n_closed_ = 0;

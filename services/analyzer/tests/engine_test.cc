@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -178,6 +180,31 @@ TEST_F(EngineTest, IncidentWithoutNewsClosesAsNotFixed) {
   auto d = engine_->OnSignal(PodSignal(clock_, "KubePodOOMKilled", "other-1", "other"));
   ASSERT_NE(Closed(d), nullptr);
   EXPECT_EQ(Closed(d)->classification(), "not_fixed");
+}
+
+TEST_F(EngineTest, OpenIncidentsAndRememberedProposalsStayWithinTheirCaps) {
+  EngineConfig cfg;
+  cfg.max_open_incidents = 3;
+  cfg.max_proposals = 4;
+  Engine e(cfg, kAnalyzer, clock_, nullptr);
+  PolicyStore store{PolicyDefaults()};
+  store.Apply({{"p.yaml", kPolicies}});
+  e.SetPolicies(store.Current());
+  // A storm of distinct workloads: each signal is a new incident.
+  std::optional<v1::IncidentClosed> evicted;
+  for (int i = 0; i < 50; ++i) {
+    clock_.Advance(std::chrono::seconds(1));
+    Decision d = e.OnSignal(PodSignal(clock_, "KubePodOOMKilled", "w" + std::to_string(i) + "-1",
+                                      "w" + std::to_string(i)));
+    ASSERT_LE(e.Stats().open_incidents, 3u);
+    ASSERT_LE(e.Stats().remembered_proposals, 4u);
+    if (Closed(d)) {
+      evicted = *Closed(d);
+    }
+  }
+  ASSERT_TRUE(evicted.has_value()) << "the least recently active incident is closed, with an event";
+  EXPECT_EQ(evicted->classification(), "not_fixed");
+  EXPECT_NE(evicted->detail().find("analyzer.max_open_incidents=3"), std::string::npos) << evicted->detail();
 }
 
 TEST_F(EngineTest, LoopBreakerMovesToTheNextActionThenEscalatesOnce) {

@@ -90,7 +90,8 @@ LogFollower::~LogFollower() {
 }
 
 absl::StatusOr<std::vector<v1::Event>> LogFollower::Replay(
-    const std::map<std::string, TimePoint>& since, std::chrono::milliseconds timeout) {
+    const std::map<std::string, TimePoint>& since, std::chrono::milliseconds timeout,
+    const Keep& keep) {
   auto log = Logger("replay");
   std::vector<RdKafka::TopicPartition*> parts;
   std::map<std::pair<std::string, int32_t>, int64_t> end;
@@ -149,6 +150,9 @@ absl::StatusOr<std::vector<v1::Event>> LogFollower::Replay(
     }
     auto s = since.find(m->topic_name());
     if (s != since.end() && FromTimestamp(ev->occurred_at()) < s->second) {
+      continue;
+    }
+    if (keep && !keep(*ev)) {
       continue;
     }
     out.push_back(std::move(*ev));

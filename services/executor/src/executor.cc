@@ -109,6 +109,16 @@ void Executor::Count(v1::OutcomeStatus s) {
   }
 }
 
+bool Executor::Indexes(const v1::Event& e) {
+  if (!e.has_outcome()) {
+    return false;
+  }
+  const v1::ActionOutcome& o = e.outcome();
+  return o.pull_request().number() != 0 || !o.rolls_back_action_id().empty() ||
+         ChangedSomething(o.status()) ||
+         (o.status() == v1::OUTCOME_STATUS_DUPLICATE && o.changes_size() > 0);
+}
+
 void Executor::IndexOutcome(const v1::Event& e) {
   if (!e.has_outcome()) {
     return;
@@ -129,7 +139,7 @@ void Executor::IndexOutcome(const v1::Event& e) {
       (o.status() == v1::OUTCOME_STATUS_ROLLED_BACK || o.status() == v1::OUTCOME_STATUS_DUPLICATE)) {
     if (rolled_back_.insert(o.rolls_back_action_id()).second) {
       rolled_back_order_.push_back(o.rolls_back_action_id());
-      if (rolled_back_order_.size() > kMaxIndexed) {
+      if (rolled_back_order_.size() > options_.max_indexed) {
         rolled_back_.erase(rolled_back_order_.front());
         rolled_back_order_.pop_front();
       }
@@ -142,7 +152,7 @@ void Executor::IndexOutcome(const v1::Event& e) {
     (void)it;
     if (fresh) {
       index_order_.push_back(o.action_id());
-      if (index_order_.size() > kMaxIndexed) {
+      if (index_order_.size() > options_.max_indexed) {
         index_.erase(index_order_.front());
         index_order_.pop_front();
       }

@@ -52,6 +52,9 @@ struct ExecutorOptions {
   // Called (on the worker thread) right before an approved action is applied:
   // the HealingAction view shows it InProgress. Must not block for long.
   std::function<void(const v1::Event& decision)> on_start;
+  // executor.index.max_actions: action ids the redelivery/rollback index
+  // keeps (the newest); the annotation on each object stays the durable fence.
+  size_t max_indexed = 100000;
 };
 
 struct ExecutorStats {
@@ -96,6 +99,10 @@ class Executor {
   absl::StatusOr<v1::Event> Rollback(const std::string& action_id, const std::string& why);
   // Feeds the index from the outcomes topic (own outcomes included).
   void IndexOutcome(const v1::Event& outcome);
+  // True for the outcomes IndexOutcome keeps something of: the start-up
+  // replay holds only these (an outcome that changed nothing is dropped as
+  // it is read).
+  static bool Indexes(const v1::Event& outcome);
 
   // GitOps mode: the writer whose forge PollPullRequests asks (null = off).
   void SetGitOps(GitOpsWriter* gitops) { gitops_ = gitops; }
@@ -157,8 +164,9 @@ class Executor {
   GitOpsWriter* gitops_ = nullptr;
   std::set<std::string> rolled_back_;          // action ids undone
   std::map<std::string, std::weak_ptr<std::mutex>> locks_;
-  // Bounded: the index forgets its oldest entries beyond kMaxIndexed (the
-  // marker the actuator writes on each object stays the durable fence).
+  // Bounded: the index forgets its oldest entries beyond
+  // options_.max_indexed (the marker the actuator writes on each object
+  // stays the durable fence).
   std::deque<std::string> index_order_;
   std::deque<std::string> rolled_back_order_;
   // Decision action id -> outcomes not yet acknowledged by the broker.

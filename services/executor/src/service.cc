@@ -71,6 +71,12 @@ void AddExecutorKeys(ConfigSchema& s, ExecutorConfig* c) {
   s.Add("executor.catch_up_timeout", &c->catch_up_timeout,
         "at start, how long one attempt to read the outcome index and kill-switch state may take "
         "(decisions wait until it is read, however long that takes)");
+  s.Add("executor.index.window", &c->index_window,
+        "at start, outcomes older than this are not read back into the index: a decision "
+        "redelivered later than that is fenced by the action id on the object only, and a "
+        "rollback by action id needs the action to be newer (0 = the whole outcomes topic)");
+  s.Add("executor.index.max_actions", &c->index_max_actions,
+        "action ids the outcome index keeps (the newest)", 1, 100000000);
   s.Add("executor.kube_view.enabled", &c->kube_view,
         "write a HealingAction per decision and Events on the workloads acted on (needs the CRD and RBAC "
         "of deploy/k8s/base)");
@@ -199,6 +205,15 @@ std::unique_ptr<KubeView> StartKubeView(kube::KubeClient* client, const Executor
 
 }  // namespace
 
+std::map<std::string, TimePoint> StateReplayWindow(const ExecutorConfig& cfg, const KafkaConfig& kafka,
+                                                   TimePoint now) {
+  // Control is always read whole: a pause stays in force however old.
+  if (cfg.index_window.count() <= 0) {
+    return {};
+  }
+  return {{TopicName(kafka, Topic::kOutcomes), now - cfg.index_window}};
+}
+
 int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
   auto log = Logger("executor");
   // Kubernetes: explicit kubeconfig, else the usual places; none = record-only.
@@ -295,6 +310,7 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
   }
   eo.dry_run = cfg.dry_run;
   eo.max_concurrent = static_cast<int>(cfg.max_concurrent);
+  eo.max_indexed = static_cast<size_t>(cfg.index_max_actions);
   eo.verify_by_default = cfg.verify_default;
   eo.verify_timeout = cfg.verify_timeout;
   eo.record_only_reason = record_only.empty() ? "" : "no Kubernetes connection (" + record_only + ")";
@@ -384,7 +400,8 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
       follower = std::move(*f);
       follower_ptr = follower.get();
     }
-    auto events = follower->Replay({}, cfg.catch_up_timeout);
+    auto events = follower->Replay(StateReplayWindow(cfg, kafka, rt.clock().Now()), cfg.catch_up_timeout,
+                                   [](const v1::Event& e) { return e.has_control() || Executor::Indexes(e); });
     if (!events.ok()) {
       return events.status();
     }
@@ -451,6 +468,9 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
 
   AdminService admin(&ex, publish_one);
   rt.AddGrpcService(&admin);
+  Gauge& indexed = rt.metrics().GetGauge("kubemend_executor_index_entries",
+                                         "Action ids in the outcome index (bound: executor.index.max_actions)");
+  rt.AddPeriodic([&] { indexed.Set(static_cast<double>(ex.Stats().indexed)); });
   rt.SetStatusHook([&](v1::GetStatusResponse* s) {
     ExecutorStats st = ex.Stats();
     s->set_paused(st.paused);

@@ -43,6 +43,11 @@ struct ExecutorConfig {
   // One attempt to read the outcome index and the kill-switch state at start
   // (decisions wait until it is read, however long that takes).
   std::chrono::milliseconds catch_up_timeout{20000};
+  // The outcome index (redelivered decisions → DUPLICATE, rollbacks by
+  // action id): outcomes older than index_window are not read back at start,
+  // and at most index_max_actions action ids are kept (docs/durability.md).
+  std::chrono::milliseconds index_window{7LL * 24 * 3600 * 1000};
+  int64_t index_max_actions = 100000;
   // GitOps mode (docs/gitops.md): on when executor.gitops.repos binds at
   // least one repository.
   GitOpsConfig gitops;
@@ -55,6 +60,10 @@ struct ExecutorConfig {
 };
 
 void AddExecutorKeys(ConfigSchema& schema, ExecutorConfig* cfg);
+// The look-back per topic of the start-up replay (LogFollower::Replay's
+// `since`): outcomes from executor.index.window, control whole.
+std::map<std::string, TimePoint> StateReplayWindow(const ExecutorConfig& cfg, const KafkaConfig& kafka,
+                                                   TimePoint now);
 // The protection rules of `cfg` (own namespace included).
 ProtectionRules ProtectionOf(const ExecutorConfig& cfg);
 

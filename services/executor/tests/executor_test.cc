@@ -1,4 +1,5 @@
 #include "executor.h"
+#include "service.h"
 
 #include <gtest/gtest.h>
 
@@ -252,6 +253,46 @@ TEST_F(ExecutorTest, RollbackOnRequestRestoresAndIsAuditedOnce) {
 
 // Issue 12: the index (fed from the whole outcomes topic) grew for the life
 // of the process. It now keeps the newest kMaxIndexed action ids.
+TEST_F(ExecutorTest, OutcomeIndexKeepsAtMostTheConfiguredActions) {
+  options_.max_indexed = 50;
+  Executor ex = Make();
+  v1::Event o;
+  o.set_event_id("e");
+  o.mutable_outcome()->set_status(v1::OUTCOME_STATUS_SUCCEEDED);
+  for (int i = 0; i < 500; ++i) {
+    o.mutable_outcome()->set_action_id("a-" + std::to_string(i));
+    ex.IndexOutcome(o);
+  }
+  EXPECT_EQ(ex.Stats().indexed, 50u);
+  EXPECT_EQ(ex.Rollback("a-449", "t").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(ex.Rollback("a-499", "t").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ExecutorTest, StartUpReplayHoldsOnlyIndexedOutcomesFromTheWindow) {
+  v1::Event recorded;
+  recorded.mutable_outcome()->set_action_id("a");
+  recorded.mutable_outcome()->set_status(v1::OUTCOME_STATUS_DRY_RUN);
+  EXPECT_FALSE(Executor::Indexes(recorded)) << "record-only and dry-run outcomes change nothing to index";
+  v1::Event skipped = recorded;
+  skipped.mutable_outcome()->set_status(v1::OUTCOME_STATUS_SKIPPED);
+  EXPECT_FALSE(Executor::Indexes(skipped));
+  v1::Event done = recorded;
+  done.mutable_outcome()->set_status(v1::OUTCOME_STATUS_SUCCEEDED);
+  EXPECT_TRUE(Executor::Indexes(done));
+  v1::Event undo = skipped;
+  undo.mutable_outcome()->set_rolls_back_action_id("b");
+  EXPECT_TRUE(Executor::Indexes(undo));
+
+  ExecutorConfig cfg;
+  KafkaConfig kafka;
+  TimePoint now = TimePoint(Millis(1800000000000));
+  auto since = StateReplayWindow(cfg, kafka, now);
+  ASSERT_EQ(since.size(), 1u) << "control is read whole";
+  EXPECT_EQ(since.at(TopicName(kafka, Topic::kOutcomes)), now - std::chrono::hours(24 * 7));
+  cfg.index_window = std::chrono::milliseconds(0);
+  EXPECT_TRUE(StateReplayWindow(cfg, kafka, now).empty()) << "0 = the whole outcomes topic";
+}
+
 TEST_F(ExecutorTest, OutcomeIndexIsBounded) {
   Executor ex = Make();
   v1::Event o;

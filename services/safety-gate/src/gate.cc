@@ -74,7 +74,9 @@ v1::Event Gate::Decide(const v1::Event& proposal) {
   }
   auto d = decided_.find(proposal.event_id());
   if (d != decided_.end()) {
-    return d->second;
+    v1::Event earlier;
+    earlier.ParseFromString(d->second.decision);  // serialized by ApplyDecision: cannot fail
+    return earlier;
   }
   if (auto stale = StaleProposal(proposal, now)) {
     return *stale;
@@ -102,7 +104,11 @@ Millis Gate::MemoryHorizon() const {
 std::optional<v1::Event> Gate::StaleProposal(const v1::Event& proposal, TimePoint now) const {
   const Millis margin(60 * 1000);  // clocks of the analyzer and the gate may differ a little
   TimePoint recorded = FromTimestamp(proposal.recorded_at());
-  if (!proposal.has_recorded_at() || recorded >= now - MemoryHorizon() + margin) {
+  // A decision is made after its proposal was recorded: a proposal recorded
+  // after the newest decision forgotten for size (plus the margin) cannot
+  // have lost its decision.
+  bool forgotten = proposal.has_recorded_at() && forgotten_until_ && recorded < *forgotten_until_ + margin;
+  if (!proposal.has_recorded_at() || (recorded >= now - MemoryHorizon() + margin && !forgotten)) {
     return std::nullopt;
   }
   Verdict v;
@@ -111,8 +117,11 @@ std::optional<v1::Event> Gate::StaleProposal(const v1::Event& proposal, TimePoin
   v.reason = "proposal recorded " +
              std::to_string(std::chrono::duration_cast<std::chrono::minutes>(now - recorded).count()) +
              " min ago is older than the gate's memory (" +
-             std::to_string(std::chrono::duration_cast<std::chrono::minutes>(MemoryHorizon()).count()) +
-             " min): it may have been decided before, so it is not decided again; a new proposal "
+             (forgotten ? "the last gate.state.max_decisions=" + std::to_string(cfg_.max_remembered_decisions) +
+                              " decisions"
+                        : std::to_string(std::chrono::duration_cast<std::chrono::minutes>(MemoryHorizon()).count()) +
+                              " min") +
+             "): it may have been decided before, so it is not decided again; a new proposal "
              "follows if the condition persists";
   v.compared["proposal_age_s"] =
       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - recorded).count());
@@ -271,6 +280,10 @@ bool Gate::SeenBefore(const std::string& event_id, TimePoint at) {
     return true;
   }
   seen_order_.emplace_back(at, event_id);
+  while (seen_order_.size() > static_cast<size_t>(cfg_.max_seen_events)) {
+    seen_.erase(seen_order_.front().second);
+    seen_order_.pop_front();
+  }
   return false;
 }
 
@@ -310,10 +323,13 @@ void Gate::ApplyDecision(const v1::Event& e) {
   TimePoint at = FromTimestamp(e.occurred_at());
   const std::string& pid = d.proposal_id();
   auto prev = decided_.find(pid);
-  bool latest = prev == decided_.end() || FromTimestamp(prev->second.occurred_at()) <= at;
+  bool latest = prev == decided_.end() || prev->second.at <= at;
   if (latest) {
-    decided_[pid] = e;
+    Remembered& r = decided_[pid];
+    r.at = at;
+    e.SerializeToString(&r.decision);
     decided_order_.emplace_back(at, pid);
+    ForgetOverflow();
   }
   switch (d.verdict()) {
     case v1::VERDICT_AWAITING_APPROVAL: {
@@ -340,14 +356,23 @@ void Gate::ApplyDecision(const v1::Event& e) {
       if (d.dry_run()) {
         break;
       }
+      // Counted only for the limits that are on: a window of a limit that is
+      // off would grow with every approval and never be read. With a limit
+      // on, its window holds at most about `max` approvals per key.
       auto insert = [at](Times& t) { t.insert(std::upper_bound(t.begin(), t.end(), at), at); };
       const v1::Target& t = e.target();
-      insert(by_target_[TargetKey(t)]);
-      if (!t.namespace_().empty()) {
+      if (cfg_.per_target.max > 0) {
+        insert(by_target_[TargetKey(t)]);
+      }
+      if (cfg_.per_namespace.max > 0 && !t.namespace_().empty()) {
         insert(by_namespace_[t.namespace_()]);
       }
-      insert(by_workload_[WorkloadKey(t)]);
-      insert(cluster_);
+      if (cfg_.workload_budget.max > 0) {
+        insert(by_workload_[WorkloadKey(t)]);
+      }
+      if (cfg_.cluster.max > 0) {
+        insert(cluster_);
+      }
       if (!finished_actions_.count(d.action_id())) {
         in_flight_[d.action_id()] = InFlight{at, WorkloadKey(t), PodsAffected(d.proposal())};
         if (d.approver() == kGateApprover && BreakerAt(at) == BreakerState::kHalfOpen) {
@@ -481,11 +506,24 @@ void Gate::ApplyControl(const v1::Event& e) {
   }
 }
 
+bool Gate::Observes(const v1::Event& e) {
+  switch (e.payload_case()) {
+    case v1::Event::kSignal:
+      return e.signal().source() == v1::SIGNAL_SOURCE_COST && e.signal().name() == "BudgetExceeded";
+    case v1::Event::kDecision:
+    case v1::Event::kOutcome:
+    case v1::Event::kControl:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void Gate::ApplySignal(const v1::Event& e) {
-  const v1::Signal& s = e.signal();
-  if (s.source() != v1::SIGNAL_SOURCE_COST || s.name() != "BudgetExceeded") {
+  if (!Observes(e)) {
     return;
   }
+  const v1::Signal& s = e.signal();
   std::string ns = e.target().namespace_();
   if (ns.empty()) {
     auto it = s.labels().find("namespace");
@@ -501,6 +539,38 @@ void Gate::ApplySignal(const v1::Event& e) {
   }
 }
 
+// Beyond max_remembered_decisions the oldest decisions are forgotten (a
+// pending one stays: it is bounded by the humans' queue, and Resolve needs
+// it). An order entry whose decision was re-recorded later is just dropped.
+void Gate::ForgetOverflow() {
+  while (decided_.size() > static_cast<size_t>(cfg_.max_remembered_decisions) &&
+         !decided_order_.empty()) {
+    auto [at, pid] = decided_order_.front();
+    decided_order_.pop_front();
+    auto it = decided_.find(pid);
+    if (it == decided_.end() || it->second.at != at || pending_.count(pid)) {
+      continue;
+    }
+    decided_.erase(it);
+    if (!forgotten_until_ || *forgotten_until_ < at) {
+      forgotten_until_ = at;
+    }
+  }
+}
+
+std::map<std::string, size_t> Gate::StateSizes() const {
+  return {{"decisions", decided_.size()},
+          {"decision_order", decided_order_.size()},
+          {"seen_events", seen_.size()},
+          {"pending", pending_.size()},
+          {"in_flight", in_flight_.size()},
+          {"finished_actions", finished_actions_.size()},
+          {"rate_targets", by_target_.size()},
+          {"rate_namespaces", by_namespace_.size()},
+          {"rate_workloads", by_workload_.size()},
+          {"breaker_samples", samples_.size()}};
+}
+
 void Gate::Prune(TimePoint now) {
   TimePoint horizon = now - retention_;
   while (!seen_order_.empty() && seen_order_.front().first <= horizon) {
@@ -509,7 +579,7 @@ void Gate::Prune(TimePoint now) {
   }
   while (!decided_order_.empty() && decided_order_.front().first <= horizon) {
     auto it = decided_.find(decided_order_.front().second);
-    if (it != decided_.end() && FromTimestamp(it->second.occurred_at()) <= horizon &&
+    if (it != decided_.end() && it->second.at <= horizon &&
         !pending_.count(it->first)) {
       decided_.erase(it);
     }

@@ -91,6 +91,12 @@ class Gate {
   size_t in_flight() const { return in_flight_.size(); }
   bool over_budget(const std::string& ns) const { return over_budget_.count(ns) > 0; }
   const GateConfig& config() const { return cfg_; }
+  // False for events Observe() ignores (every signal but BudgetExceeded):
+  // the start-up replay drops them as it reads.
+  static bool Observes(const v1::Event& e);
+  // Entries of each state map, for the kubemend_gate_state_entries gauge and
+  // the tests that hold them to their bounds.
+  std::map<std::string, size_t> StateSizes() const;
 
  private:
   struct Verdict {
@@ -165,8 +171,18 @@ class Gate {
   std::map<std::string, Pending> pending_;  // by proposal id
   std::set<std::pair<TimePoint, std::string>> deadlines_;  // (expires_at, proposal id) of pending_
   void ErasePending(const std::string& proposal_id);
-  std::unordered_map<std::string, v1::Event> decided_;  // proposal id → last decision
+  // Proposal id → its last decision, serialized (a parsed v1::Event takes
+  // several times its wire size). Bounded by retention_ and by
+  // cfg_.max_remembered_decisions; forgotten_until_ is the newest decision
+  // forgotten for size, before which proposals are stale (StaleProposal).
+  struct Remembered {
+    TimePoint at;
+    std::string decision;
+  };
+  std::unordered_map<std::string, Remembered> decided_;
   std::deque<std::pair<TimePoint, std::string>> decided_order_;
+  std::optional<TimePoint> forgotten_until_;
+  void ForgetOverflow();
   std::unordered_map<std::string, TimePoint> seen_;     // event ids applied
   std::deque<std::pair<TimePoint, std::string>> seen_order_;
   uint64_t ops_ = 0;

@@ -263,6 +263,14 @@ void GateConfigKeys::Register(ConfigSchema& s) {
   s.Add("gate.replay_timeout", &b.replay_timeout,
         "deadline of the first start-up replay; NOT_SERVING until one completes, each retry "
         "gets twice as long");
+  s.Add("gate.state.max_decisions", &b.max_remembered_decisions,
+        "decisions remembered for redelivered proposals; beyond it the oldest are forgotten and "
+        "a proposal older than them is answered decision-stale (REJECTED)",
+        1, 100000000);
+  s.Add("gate.state.max_seen_events", &b.max_seen_events,
+        "ids of applied decisions/outcomes/controls remembered for deduplication; an older "
+        "redelivery beyond it is counted again (stricter limits, never looser)",
+        1, 100000000);
   s.Add("protected.namespaces", &namespaces_, "namespaces kubemend never touches");
   s.Add("protected.kinds", &kinds_, "target kinds kubemend never touches");
   s.Add("protected.labels", &labels_,

@@ -92,6 +92,17 @@ struct GateConfig {
   // The first replay attempt's deadline; each retry gets twice the last
   // (capped at an hour). The gate is NOT_SERVING until a replay completes.
   Millis replay_timeout{5 * 60 * 1000};
+
+  // Size bounds of the gate's memory (besides its time horizon). Decisions
+  // remembered so that a redelivered proposal gets its first decision back:
+  // beyond the bound the oldest are forgotten, and a proposal recorded
+  // before the newest forgotten decision is answered decision-stale
+  // (REJECTED), never decided a second time.
+  int64_t max_remembered_decisions = 100000;
+  // Event ids of decisions, outcomes and controls already applied (dedup of
+  // replay and follower). Beyond the bound the oldest are forgotten: such an
+  // event seen again is counted again, which only makes the limits stricter.
+  int64_t max_seen_events = 200000;
 };
 
 // The deadline of replay attempt `attempt` (1-based): `first`, doubled per

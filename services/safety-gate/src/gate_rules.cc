@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "gate.h"
 #include "gate_detail.h"
@@ -327,12 +328,14 @@ Gate::Verdict Gate::Evaluate(const v1::Event& proposal, TimePoint now) {
   }
 
   // Rate limits.
-  auto over = [&](const Limit& l, Times& times, const std::string& what, const std::string& rule,
-                  bool hold) -> std::optional<Verdict> {
+  // `times` is looked up only for a limit that is on, so that a limit that
+  // is off creates no window entry per key.
+  auto over = [&](const Limit& l, const std::function<Times&()>& times, const std::string& what,
+                  const std::string& rule, bool hold) -> std::optional<Verdict> {
     if (l.max <= 0) {
       return std::nullopt;
     }
-    int64_t n = CountSince(times, now - l.window);
+    int64_t n = CountSince(times(), now - l.window);
     if (n < l.max) {
       return std::nullopt;
     }
@@ -344,19 +347,19 @@ Gate::Verdict Gate::Evaluate(const v1::Event& proposal, TimePoint now) {
                          FormatDuration(l.window) + ", limit " + std::to_string(l.max);
     return hold ? wait(rule, reason + ": held for a human") : reject(rule, reason);
   };
-  if (auto r = over(cfg_.per_target, by_target_[TargetKey(t)], target, "rate-limit-target", false)) {
+  if (auto r = over(cfg_.per_target, [&]() -> Times& { return by_target_[TargetKey(t)]; }, target, "rate-limit-target", false)) {
     return *r;
   }
   if (!ns.empty()) {
-    if (auto r = over(cfg_.per_namespace, by_namespace_[ns], "namespace " + ns,
+    if (auto r = over(cfg_.per_namespace, [&]() -> Times& { return by_namespace_[ns]; }, "namespace " + ns,
                       "rate-limit-namespace", false)) {
       return *r;
     }
   }
-  if (auto r = over(cfg_.cluster, cluster_, "the cluster", "rate-limit-cluster", false)) {
+  if (auto r = over(cfg_.cluster, [&]() -> Times& { return cluster_; }, "the cluster", "rate-limit-cluster", false)) {
     return *r;
   }
-  if (auto r = over(cfg_.workload_budget, by_workload_[workload], "workload " + workload,
+  if (auto r = over(cfg_.workload_budget, [&]() -> Times& { return by_workload_[workload]; }, "workload " + workload,
                     "workload-budget", true)) {
     return *r;
   }

@@ -159,7 +159,7 @@ absl::Status GateService::ReplayOnce(Millis timeout) {
     since[TopicName(kc, Topic::kSignals)] = from;
   }
   auto started = std::chrono::steady_clock::now();
-  auto events = follower_->Replay(since, timeout);
+  auto events = follower_->Replay(since, timeout, &Gate::Observes);
   if (!events.ok()) {
     return events.status();
   }
@@ -212,6 +212,13 @@ void GateService::RegisterGaugesAndStatus() {
                                              "Approved actions without an outcome yet");
   rt_->AddPeriodic([this, &breaker_open, &paused, &pending, &in_flight] {
     std::lock_guard lock(mu_);
+    for (const auto& [map, n] : gate_.StateSizes()) {
+      rt_->metrics()
+          .GetGauge("kubemend_gate_state_entries",
+                    "Entries of each of the gate's state maps (bounds: gate.state.*, the windows)",
+                    {{"map", map}})
+          .Set(static_cast<double>(n));
+    }
     breaker_open.Set(gate_.breaker_state() == BreakerState::kOpen ? 1 : 0);
     paused.Set(gate_.paused() ? 1 : 0);
     pending.Set(static_cast<double>(gate_.ListPending().size()));

@@ -43,8 +43,13 @@ class LogFollower {
   // the high watermark at the call, sorted by occurred_at. Undecodable
   // messages are skipped and counted (the stage that consumes them
   // dead-letters them). DeadlineExceeded when the log cannot be read in time.
+  // `keep` (when set) drops the events the caller's state has no use for as
+  // they are read, so that the replay holds only what it returns (a day of
+  // signals would otherwise be held in full before being thrown away).
+  using Keep = std::function<bool(const v1::Event&)>;
   absl::StatusOr<std::vector<v1::Event>> Replay(const std::map<std::string, TimePoint>& since,
-                                                std::chrono::milliseconds timeout);
+                                                std::chrono::milliseconds timeout,
+                                                const Keep& keep = nullptr);
   // Delivers each new event to `apply` until Stop().
   void Follow(const std::function<void(const v1::Event&)>& apply);
   void Stop() { stop_ = true; }
