@@ -171,7 +171,14 @@ start() {
   if [ -f "$DIR/kafka/sasl" ]; then write_users; write_client_configs; fi
   write_config "$port" "$cport"
   if [ ! -f "$DIR/kafka/data/meta.properties" ]; then
-    id=$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+    # Like Kafka's own Uuid.randomUuid: never an id starting with "-", which
+    # the storage tool would read as an option (1 start in 64 failed so).
+    id=$(python3 -c 'import base64,uuid
+while True:
+    i = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not i.startswith("-"):
+        break
+print(i)')
     (java_run -Dkafka.logs.dir="$DIR/kafka" kafka.tools.StorageTool format -t "$id" \
       -c "$DIR/kafka/server.properties") >"$DIR/kafka/format.log" 2>&1 \
       || die "formatting the log dir failed: see $DIR/kafka/format.log"
