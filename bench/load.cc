@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <mutex>
@@ -154,6 +155,10 @@ void RssSampler::Stop() {
 }
 
 Profiler::Profiler(std::string dir, std::map<std::string, int> pids) : dir_(std::move(dir)) {
+  // perf record cannot create the directory: without this a --profile to a
+  // new path printed empty profiles.
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
   for (const auto& [name, pid] : pids) {
     std::string out = dir_ + "/" + name + ".perf.data";
     std::string p = std::to_string(pid);
