@@ -1,11 +1,13 @@
 #pragma once
 // Webhook load for the pipeline benchmark, and what the benchmark measures
-// around it: the stack's RSS, a perf profile of each service.
+// around it: the stack's RSS (CPU and perf profiles: proc.h).
 #include <atomic>
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "proc.h"
 
 namespace kubemend::bench {
 
@@ -30,9 +32,6 @@ LoadResult SendAlerts(const std::string& url, int n, int conns, double rate, con
 
 double Percentile(std::vector<double> v, double p);
 
-// CPU time (user + system) a process has used so far, in seconds; 0 when gone.
-double CpuSeconds(int pid);
-
 // Peak RSS of a set of processes, sampled every 200 ms on its own thread.
 class RssSampler {
  public:
@@ -48,19 +47,6 @@ class RssSampler {
   std::atomic<long> peak_total_{0};
   std::atomic<bool> run_{true};
   std::thread thread_;
-};
-
-// `perf record` attached to each named process while it lives; Stop() ends
-// the recordings; Report() prints each process's top symbols (self time).
-class Profiler {
- public:
-  Profiler(std::string dir, std::map<std::string, int> pids);
-  void Stop();
-  void Report(int top) const;
-
- private:
-  std::string dir_;
-  std::map<std::string, int> perf_pids_;
 };
 
 }  // namespace kubemend::bench

@@ -4,6 +4,13 @@
 //
 //   audit_bench --pg-dsn 'host=... user=postgres dbname=postgres'
 //               --brokers HOST:PORT [--events 100000] [--batch 2000] [--topic-prefix P]
+//               [--profile DIR]
+//
+// Each phase also prints where its time went: the CPU of this process (the
+// audit's side: Kafka client, decode, store thread), of the store thread
+// alone, and of the PostgreSQL backend that served it, beside the wall time.
+// With --profile DIR, perf records this process and that backend during the
+// pipelined phase and prints their top symbols.
 //
 // audit_bench.sh starts Apache Kafka (scripts/kafka.sh) and creates the
 // outcomes topic with 16 partitions, so the audit's consumer gets batches
@@ -13,6 +20,8 @@
 // ingest phase pre-fills a topic, then times from the first batch handed to
 // the store until the last row is committed.
 #include <pqxx/pqxx>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <mutex>
@@ -26,6 +35,7 @@
 #include "kubemend/common/ids.h"
 #include "kubemend/common/kafka.h"
 #include "kubemend/common/log.h"
+#include "proc.h"
 #include "store.h"
 
 using namespace kubemend;
@@ -63,6 +73,37 @@ v1::Event Sample(int i, const FakeClock& clock) {
   return e;
 }
 
+double ProcessCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// CPU seconds spent by a phase, on each side of the connection.
+struct PhaseCpu {
+  double process = 0;  // this process: Kafka client, decode + JSON, the store thread
+  double writer = 0;   // the thread that wrote to PostgreSQL (store or COPY loop)
+  double backend = 0;  // the PostgreSQL backend serving the writes
+};
+
+void PrintCpu(const char* phase, double wall, const PhaseCpu& c) {
+  std::printf("  %s CPU: audit process %.2fs (writer thread %.2fs), PostgreSQL backend %.2fs, in %.2fs wall\n",
+              phase, c.process, c.writer, c.backend, wall);
+}
+
+void PrintTimings(const audit::AppendTimings& t) {
+  std::printf("  store steps (wall, %lld batches): lock+head %.2fs, dedup %.2fs, hash chain %.2fs, COPY %.2fs, "
+              "commit %.2fs\n",
+              static_cast<long long>(t.batches), t.lock_head_s, t.dedup_s, t.chain_s, t.copy_s, t.commit_s);
+}
+
 std::string FreshDb(const std::string& server, const std::string& tag) {
   std::string db = "bench_" + tag + "_" + NewUuid().substr(0, 8);
   pqxx::connection admin(server);
@@ -75,6 +116,7 @@ struct IngestSetup {
   const std::vector<std::string>* payloads;
   int n = 0;
   int batch = 0;
+  std::string profile_dir;  // pipelined phase only
 };
 
 // Pre-fills the outcomes topic with every payload.
@@ -118,6 +160,7 @@ double Ingest(const IngestSetup& in, bool pipelined) {
     return 0;
   }
   std::atomic<int64_t> stored{0};
+  double writer_cpu = 0;
   double decode_s = 0;
   double append_s = 0;
   Steady::time_point first{}, last{};
@@ -137,10 +180,12 @@ double Ingest(const IngestSetup& in, bool pipelined) {
   auto write = [&](std::span<const InMessage>, const BatchConsumer::Prepared& p) -> absl::Status {
     const auto& rows = *static_cast<audit::Rows*>(p.get());
     auto t_append = Steady::now();
+    double cpu0 = ThreadCpuSeconds();
     if (auto st = store.Append(rows); !st.ok()) {
       return st;
     }
     std::lock_guard lock(time_mu);
+    writer_cpu += ThreadCpuSeconds() - cpu0;
     last = Steady::now();
     append_s += std::chrono::duration<double>(last - t_append).count();
     if ((stored += static_cast<int64_t>(rows.events.size())) >= in.n) {
@@ -162,7 +207,19 @@ double Ingest(const IngestSetup& in, bool pipelined) {
     return 0;
   }
   cptr = consumer->get();
+  const int backend = store.BackendPid();
+  std::unique_ptr<bench::Profiler> prof;
+  if (pipelined && !in.profile_dir.empty()) {
+    prof = std::make_unique<bench::Profiler>(
+        in.profile_dir, std::map<std::string, int>{{"audit_bench", getpid()}, {"postgres_backend", backend}});
+  }
+  const double proc0 = ProcessCpuSeconds();
+  const double backend0 = bench::CpuSeconds(backend);
   (*consumer)->Run();
+  PhaseCpu cpu{ProcessCpuSeconds() - proc0, writer_cpu, bench::CpuSeconds(backend) - backend0};
+  if (prof) {
+    prof->Stop();
+  }
   double secs = std::chrono::duration<double>(last - first).count();
   pqxx::connection c(dsn);
   pqxx::work w(c);
@@ -171,6 +228,11 @@ double Ingest(const IngestSetup& in, bool pipelined) {
               pipelined ? "pipelined" : "serial", static_cast<long long>(stored.load()),
               v[0].as<std::string>().c_str(), static_cast<long long>(v[1].as<int64_t>()), secs, decode_s,
               append_s, pipelined ? " (overlapped)" : "");
+  PrintCpu(pipelined ? "pipelined" : "serial", secs, cpu);
+  PrintTimings(store.Timings());
+  if (prof) {
+    prof->Report(15);
+  }
   return stored / secs;
 }
 
@@ -228,6 +290,10 @@ int main(int argc, char** argv) {
                                      "kafka_partition", "kafka_offset", "payload",
                                      "payload_json", "prev_hash", "row_hash"};
     auto hex = [](const std::string& b) { return "\\x" + HexEncode(b); };
+    const int backend = conn.backendpid();
+    const double backend0 = bench::CpuSeconds(backend);
+    const double proc0 = ProcessCpuSeconds();
+    const double thread0 = ThreadCpuSeconds();
     auto t0 = Steady::now();
     for (int start = 0; start < n; start += batch) {
       pqxx::work w(conn);
@@ -248,12 +314,15 @@ int main(int argc, char** argv) {
     }
     double secs = std::chrono::duration<double>(Steady::now() - t0).count();
     copy_rate = n / secs;
+    std::printf("plain COPY (text): %d rows in %.2fs\n", n, secs);
+    PrintCpu("plain COPY (text)", secs,
+             {ProcessCpuSeconds() - proc0, ThreadCpuSeconds() - thread0, bench::CpuSeconds(backend) - backend0});
     conn.disconnect();
   }
 
   IngestSetup setup{server, brokers, migrations,
                     Flag(argc, argv, "topic-prefix", "bench" + NewUuid().substr(0, 8) + "."), &payloads, n,
-                    batch};
+                    batch, Flag(argc, argv, "profile", "")};
   double serial_rate = Ingest(setup, false);
   double ingest_rate = Ingest(setup, true);
   std::printf("in the loop: Apache Kafka (outcomes topic, 16 partitions) -> the audit's BatchConsumer -> "

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Audit ingest benchmark on this machine: a private PostgreSQL and Apache Kafka,
 # then audit_bench (Kafka -> trail rows/s next to plain COPY). Usage:
-#   services/audit/bench/audit_bench.sh [--events N] [--batch N]
+#   services/audit/bench/audit_bench.sh [--events N] [--batch N] [--profile DIR]
 # Needs a build: ./kubemend build (or the audit_bench target).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)

@@ -3,6 +3,7 @@
 #include <pqxx/pqxx>
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <set>
 #include <filesystem>
@@ -194,6 +195,113 @@ std::string UuidArray(const std::vector<AuditRow>& rows) {
 
 }  // namespace
 
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+double Since(Steady::time_point& t) {
+  auto now = Steady::now();
+  double s = std::chrono::duration<double>(now - t).count();
+  t = now;
+  return s;
+}
+
+// Where the chain ends now: the last row, or the anchor left by pruning.
+ChainHead ReadHead(pqxx::work& w) {
+  ChainHead head;
+  if (auto r = w.exec_prepared("audit_head"); !r.empty()) {
+    head.seq = r[0][0].as<int64_t>();
+    head.hash = pqxx::binarystring(r[0][1]).str();
+    head.ingested_us = r[0][2].as<int64_t>();
+  } else if (auto a = w.exec_prepared("audit_anchor"); !a.empty()) {
+    head.seq = a[0][0].as<int64_t>();
+    head.hash = pqxx::binarystring(a[0][1]).str();
+  }
+  return head;
+}
+
+// The rows whose event ids are new to the trail, in batch order, each once
+// (records the ids as seen: same transaction as the rows).
+std::vector<AuditRow> NewRows(pqxx::work& w, const std::vector<AuditRow>& events) {
+  std::set<std::string> fresh;
+  for (const auto& row : w.exec_prepared("audit_new_ids", UuidArray(events))) {
+    fresh.insert(row[0].as<std::string>());
+  }
+  std::vector<AuditRow> out;
+  out.reserve(fresh.size());
+  for (const auto& r : events) {
+    if (fresh.erase(r.event_id) == 1) {
+      out.push_back(r);
+    }
+  }
+  return out;
+}
+
+void CopyEvents(pqxx::work& w, const std::vector<AuditRow>& chained) {
+  pqxx::stream_to s(w, "audit_events", Columns(kEventColumns));
+  for (const auto& r : chained) {
+    s << std::make_tuple(r.seq, r.event_id, r.event_type, r.occurred_at, r.recorded_at,
+                         TimestampFromMicros(r.ingested_us), r.producer_service,
+                         r.producer_instance, r.incident_id, r.causation_id, r.trace_id,
+                         r.target_cluster, r.target_namespace, r.target_kind, r.target_name,
+                         r.target_container, r.signal_name, r.action_type, r.verdict, r.rule,
+                         r.outcome_status, r.policy_name, r.kafka_topic, r.kafka_partition,
+                         r.kafka_offset, Bytea(r.payload), r.payload_json, Bytea(r.prev_hash),
+                         Bytea(r.row_hash));
+  }
+  s.complete();
+}
+
+// Dead letters are not chained; idempotent on their Kafka coordinates.
+void CopyDeadLetters(pqxx::work& w, const std::vector<DeadLetterRow>& dead_letters) {
+  w.exec("TRUNCATE staging_dead_letters");
+  pqxx::stream_to s(w, "staging_dead_letters",
+                    std::vector<std::string>{"source_topic", "source_partition", "source_offset",
+                                             "consumer", "reason", "message_key", "payload",
+                                             "dead_lettered_at"});
+  for (const auto& d : dead_letters) {
+    s << std::make_tuple(d.source_topic, d.source_partition, d.source_offset, d.consumer,
+                         d.reason, Bytea(d.key), Bytea(d.payload), d.dead_lettered_at);
+  }
+  s.complete();
+  w.exec(
+      "INSERT INTO dead_letters (source_topic, source_partition, source_offset, consumer, "
+      "reason, message_key, payload, dead_lettered_at) SELECT * FROM staging_dead_letters "
+      "ON CONFLICT DO NOTHING");
+}
+
+}  // namespace
+
+absl::Status PgAuditStore::WriteEvents(pqxx::work& w, const std::vector<AuditRow>& events,
+                                       int64_t& ensured_month) {
+  auto t = Steady::now();
+  // One writer per chain at a time; everything below happens under it.
+  w.exec("SELECT pg_advisory_xact_lock(727275)");
+  ChainHead head = ReadHead(w);
+  timings_.lock_head_s += Since(t);
+  // Dedup before chaining: only ids new to the trail get a seq.
+  std::vector<AuditRow> chained = NewRows(w, events);
+  timings_.dedup_s += Since(t);
+  if (chained.empty()) {
+    return absl::OkStatus();
+  }
+  std::vector<AuditRow*> to_chain;
+  to_chain.reserve(chained.size());
+  for (auto& r : chained) {
+    to_chain.push_back(&r);
+  }
+  int64_t now_us = ToUnixMillis(clock_.Now()) * 1000;
+  ChainHead end = ChainRows(to_chain, head, now_us);
+  timings_.chain_s += Since(t);
+  if (MonthIndex(end.ingested_us) != partitions_ready_month_) {
+    w.exec_prepared("audit_ensure", TimestampFromMicros(end.ingested_us), options_.months_ahead);
+    ensured_month = MonthIndex(end.ingested_us);
+  }
+  CopyEvents(w, chained);
+  timings_.copy_s += Since(t);
+  return absl::OkStatus();
+}
+
 absl::Status PgAuditStore::Append(const Rows& rows) {
   std::lock_guard lock(mu_);
   if (auto st = Connect(); !st.ok()) {
@@ -204,72 +312,17 @@ absl::Status PgAuditStore::Append(const Rows& rows) {
     pqxx::work w(*conn_);
     int64_t ensured_month = partitions_ready_month_;
     if (!rows.events.empty()) {
-      // One writer per chain at a time; everything below happens under it.
-      w.exec("SELECT pg_advisory_xact_lock(727275)");
-      ChainHead head;
-      if (auto r = w.exec_prepared("audit_head"); !r.empty()) {
-        head.seq = r[0][0].as<int64_t>();
-        head.hash = pqxx::binarystring(r[0][1]).str();
-        head.ingested_us = r[0][2].as<int64_t>();
-      } else if (auto a = w.exec_prepared("audit_anchor"); !a.empty()) {
-        head.seq = a[0][0].as<int64_t>();
-        head.hash = pqxx::binarystring(a[0][1]).str();
-      }
-      // Dedup before chaining: only ids new to the trail get a seq.
-      std::set<std::string> fresh;
-      for (const auto& row : w.exec_prepared("audit_new_ids", UuidArray(rows.events))) {
-        fresh.insert(row[0].as<std::string>());
-      }
-      std::vector<AuditRow> chained;
-      chained.reserve(fresh.size());
-      std::vector<AuditRow*> to_chain;
-      for (const auto& r : rows.events) {
-        if (fresh.erase(r.event_id) == 1) {
-          chained.push_back(r);
-        }
-      }
-      for (auto& r : chained) {
-        to_chain.push_back(&r);
-      }
-      if (!chained.empty()) {
-        int64_t now_us = ToUnixMillis(clock_.Now()) * 1000;
-        ChainHead end = ChainRows(to_chain, head, now_us);
-        if (MonthIndex(end.ingested_us) != partitions_ready_month_) {
-          w.exec_prepared("audit_ensure", TimestampFromMicros(end.ingested_us),
-                          options_.months_ahead);
-          ensured_month = MonthIndex(end.ingested_us);
-        }
-        pqxx::stream_to s(w, "audit_events", Columns(kEventColumns));
-        for (const auto& r : chained) {
-          s << std::make_tuple(r.seq, r.event_id, r.event_type, r.occurred_at, r.recorded_at,
-                               TimestampFromMicros(r.ingested_us), r.producer_service,
-                               r.producer_instance, r.incident_id, r.causation_id, r.trace_id,
-                               r.target_cluster, r.target_namespace, r.target_kind,
-                               r.target_name, r.target_container, r.signal_name, r.action_type,
-                               r.verdict, r.rule, r.outcome_status, r.policy_name, r.kafka_topic,
-                               r.kafka_partition, r.kafka_offset, Bytea(r.payload),
-                               r.payload_json, Bytea(r.prev_hash), Bytea(r.row_hash));
-        }
-        s.complete();
+      if (auto st = WriteEvents(w, rows.events, ensured_month); !st.ok()) {
+        return st;
       }
     }
     if (!rows.dead_letters.empty()) {
-      w.exec("TRUNCATE staging_dead_letters");
-      pqxx::stream_to s(w, "staging_dead_letters",
-                        std::vector<std::string>{"source_topic", "source_partition",
-                                                 "source_offset", "consumer", "reason",
-                                                 "message_key", "payload", "dead_lettered_at"});
-      for (const auto& d : rows.dead_letters) {
-        s << std::make_tuple(d.source_topic, d.source_partition, d.source_offset, d.consumer,
-                             d.reason, Bytea(d.key), Bytea(d.payload), d.dead_lettered_at);
-      }
-      s.complete();
-      w.exec(
-          "INSERT INTO dead_letters (source_topic, source_partition, source_offset, consumer, "
-          "reason, message_key, payload, dead_lettered_at) SELECT * FROM staging_dead_letters "
-          "ON CONFLICT DO NOTHING");
+      CopyDeadLetters(w, rows.dead_letters);
     }
+    auto t = Steady::now();
     w.commit();
+    timings_.commit_s += Since(t);
+    timings_.batches++;
     partitions_ready_month_ = ensured_month;
     last_error_.clear();
     return absl::OkStatus();
@@ -298,6 +351,16 @@ absl::Status PgAuditStore::Append(const Rows& rows) {
     last_error_ = std::string("postgres write failed: ") + e.what();
     return absl::UnavailableError(last_error_);
   }
+}
+
+AppendTimings PgAuditStore::Timings() {
+  std::lock_guard lock(mu_);
+  return timings_;
+}
+
+int PgAuditStore::BackendPid() {
+  std::lock_guard lock(mu_);
+  return conn_ && conn_->is_open() ? conn_->backendpid() : 0;
 }
 
 std::string PgAuditStore::Health() {

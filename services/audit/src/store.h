@@ -14,11 +14,13 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "kubemend/common/clock.h"
 #include "rows.h"
 
 #include <pqxx/connection>
+#include <pqxx/transaction>
 
 namespace kubemend::audit {
 
@@ -31,6 +33,17 @@ class AuditStore {
 // Applies migrations/NNN_name.sql in order, each once, recording a SHA-256
 // checksum; refuses to start when an applied migration's file changed.
 absl::Status Migrate(pqxx::connection& conn, const std::string& dir);
+
+// Where PgAuditStore::Append's wall time went, summed over calls: the
+// benchmark prints it to tell the store's own CPU from the server's work.
+struct AppendTimings {
+  double lock_head_s = 0;  // advisory lock and the chain's head
+  double dedup_s = 0;      // audit_event_ids: which event ids are new
+  double chain_s = 0;      // hashing (client CPU only)
+  double copy_s = 0;       // COPY of the rows (client encoding, server parsing)
+  double commit_s = 0;
+  int64_t batches = 0;
+};
 
 struct StoreOptions {
   // The role the writing connection switches to (SET ROLE) after migrating:
@@ -51,9 +64,15 @@ class PgAuditStore final : public AuditStore {
   absl::Status Append(const Rows& rows) override;
   // "" when the last operation succeeded, else why not.
   std::string Health();
+  AppendTimings Timings();
+  // The PostgreSQL backend serving the writes (0 when not connected).
+  int BackendPid();
 
  private:
   absl::Status Connect();
+  // The chained part of Append: lock, head, dedup, hashes, COPY.
+  absl::Status WriteEvents(pqxx::work& w, const std::vector<AuditRow>& events,
+                           int64_t& ensured_month);
   std::string dsn_;
   StoreOptions options_;
   const Clock& clock_;
@@ -61,6 +80,7 @@ class PgAuditStore final : public AuditStore {
   std::unique_ptr<pqxx::connection> conn_;
   std::mutex mu_;
   std::string last_error_;
+  AppendTimings timings_;
 };
 
 }  // namespace kubemend::audit
