@@ -115,8 +115,6 @@ AuditRow RowFromEvent(const v1::Event& e, const InMessage& raw) {
   r.occurred_us = Micros(e.occurred_at());
   r.recorded_us = Micros(e.recorded_at());
   r.event_type = EventTypeName(e.type());
-  r.occurred_at = TimestampFromMicros(r.occurred_us);
-  r.recorded_at = TimestampFromMicros(r.recorded_us);
   r.producer_service = e.producer().service();
   r.producer_instance = e.producer().instance();
   r.incident_id = e.incident_id();

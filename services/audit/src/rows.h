@@ -9,7 +9,7 @@
 namespace kubemend::audit {
 
 struct AuditRow {
-  std::string event_id, event_type, occurred_at, recorded_at;
+  std::string event_id, event_type;
   std::string producer_service, producer_instance;
   std::string incident_id, causation_id, trace_id;
   std::string target_cluster, target_namespace, target_kind, target_name, target_container;
@@ -19,7 +19,7 @@ struct AuditRow {
   int64_t kafka_offset = 0;
   std::string payload;       // the original Protobuf bytes
   std::string payload_json;  // the same event as JSON, for SQL
-  int64_t occurred_us = 0;   // occurred_at/recorded_at in microseconds since the epoch
+  int64_t occurred_us = 0;   // occurred_at/recorded_at in microseconds since the Unix epoch
   int64_t recorded_us = 0;
   // Filled when the row is chained (chain.h): position, ingestion time, hashes.
   int64_t seq = 0;

@@ -14,34 +14,16 @@
 #include "kubemend/common/ids.h"
 #include "kubemend/common/log.h"
 #include "chain.h"
+#include "pg_copy.h"
 
 namespace kubemend::audit {
 namespace {
 
 std::string Bytea(const std::string& raw) { return "\\x" + HexEncode(raw); }
 
-constexpr char kEventColumns[] =
-    "seq, event_id, event_type, occurred_at, recorded_at, ingested_at, producer_service, "
-    "producer_instance, "
-    "incident_id, causation_id, trace_id, target_cluster, target_namespace, target_kind, "
-    "target_name, target_container, signal_name, action_type, verdict, rule, outcome_status, "
-    "policy_name, kafka_topic, kafka_partition, kafka_offset, payload, payload_json, prev_hash, "
-    "row_hash";
-
-std::vector<std::string> Columns(const std::string& list) {
-  std::vector<std::string> out;
-  std::stringstream ss(list);
-  std::string c;
-  while (std::getline(ss, c, ',')) {
-    c.erase(0, c.find_first_not_of(' '));
-    out.push_back(c);
-  }
-  return out;
-}
-
 }  // namespace
 
-absl::Status Migrate(pqxx::connection& conn, const std::string& dir) {
+absl::Status Migrate(pqxx::connection_base& conn, const std::string& dir) {
   namespace fs = std::filesystem;
   std::vector<std::pair<int, fs::path>> files;
   std::error_code ec;
@@ -116,7 +98,7 @@ absl::Status PgAuditStore::Connect() {
     return absl::OkStatus();
   }
   try {
-    conn_ = std::make_unique<pqxx::connection>(dsn_);
+    conn_ = std::make_unique<PgConnection>(dsn_);
     pqxx::work w(*conn_);
     if (!options_.writer_role.empty()) {
       // From here on this session may only INSERT and SELECT the trail.
@@ -149,7 +131,7 @@ absl::Status PgAuditStore::Open(const std::string& migrations_dir) {
   std::lock_guard lock(mu_);
   try {
     if (!conn_ || !conn_->is_open()) {
-      conn_ = std::make_unique<pqxx::connection>(dsn_);
+      conn_ = std::make_unique<PgConnection>(dsn_);
     }
     absl::Status st = Migrate(*conn_, migrations_dir);
     if (!st.ok()) {
@@ -237,21 +219,6 @@ std::vector<AuditRow> NewRows(pqxx::work& w, const std::vector<AuditRow>& events
   return out;
 }
 
-void CopyEvents(pqxx::work& w, const std::vector<AuditRow>& chained) {
-  pqxx::stream_to s(w, "audit_events", Columns(kEventColumns));
-  for (const auto& r : chained) {
-    s << std::make_tuple(r.seq, r.event_id, r.event_type, r.occurred_at, r.recorded_at,
-                         TimestampFromMicros(r.ingested_us), r.producer_service,
-                         r.producer_instance, r.incident_id, r.causation_id, r.trace_id,
-                         r.target_cluster, r.target_namespace, r.target_kind, r.target_name,
-                         r.target_container, r.signal_name, r.action_type, r.verdict, r.rule,
-                         r.outcome_status, r.policy_name, r.kafka_topic, r.kafka_partition,
-                         r.kafka_offset, Bytea(r.payload), r.payload_json, Bytea(r.prev_hash),
-                         Bytea(r.row_hash));
-  }
-  s.complete();
-}
-
 // Dead letters are not chained; idempotent on their Kafka coordinates.
 void CopyDeadLetters(pqxx::work& w, const std::vector<DeadLetterRow>& dead_letters) {
   w.exec("TRUNCATE staging_dead_letters");
@@ -297,7 +264,8 @@ absl::Status PgAuditStore::WriteEvents(pqxx::work& w, const std::vector<AuditRow
     w.exec_prepared("audit_ensure", TimestampFromMicros(end.ingested_us), options_.months_ahead);
     ensured_month = MonthIndex(end.ingested_us);
   }
-  CopyEvents(w, chained);
+  // Binary COPY: no hex or escaping on either side (pg_copy.h).
+  CopyEventsBinary(w, *conn_, chained, copy_buffer_);
   timings_.copy_s += Since(t);
   return absl::OkStatus();
 }

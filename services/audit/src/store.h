@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kubemend/common/clock.h"
+#include "pg_copy.h"
 #include "rows.h"
 
 #include <pqxx/connection>
@@ -32,7 +33,7 @@ class AuditStore {
 
 // Applies migrations/NNN_name.sql in order, each once, recording a SHA-256
 // checksum; refuses to start when an applied migration's file changed.
-absl::Status Migrate(pqxx::connection& conn, const std::string& dir);
+absl::Status Migrate(pqxx::connection_base& conn, const std::string& dir);
 
 // Where PgAuditStore::Append's wall time went, summed over calls: the
 // benchmark prints it to tell the store's own CPU from the server's work.
@@ -77,7 +78,8 @@ class PgAuditStore final : public AuditStore {
   StoreOptions options_;
   const Clock& clock_;
   int64_t partitions_ready_month_ = -1;  // year*12+month last ensured
-  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<PgConnection> conn_;
+  std::string copy_buffer_;  // the COPY stream of a batch, reused
   std::mutex mu_;
   std::string last_error_;
   AppendTimings timings_;

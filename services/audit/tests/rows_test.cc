@@ -29,7 +29,7 @@ TEST(AuditRowsTest, DecisionRowCarriesTheColumnsPeopleFilterBy) {
   EXPECT_EQ(r.target_namespace, "shop");
   EXPECT_EQ(r.kafka_partition, 3);
   EXPECT_EQ(r.kafka_offset, 17);
-  EXPECT_EQ(r.occurred_at, "2026-01-01 00:00:00.000000+00");
+  EXPECT_EQ(r.occurred_us, 1767225600000000);  // 2026-01-01 00:00:00 UTC
   EXPECT_NE(r.payload_json.find("\"protected-namespace\""), std::string::npos) << r.payload_json;
   EXPECT_EQ(r.payload, raw.payload);
 }

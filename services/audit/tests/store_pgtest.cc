@@ -12,7 +12,9 @@
 #include "admin_service.h"
 #include "kubemend/common/events.h"
 #include "kubemend/common/ids.h"
+#include "chain.h"
 #include "ingest.h"
+#include "pg_copy.h"
 #include "store.h"
 #include "trail.h"
 
@@ -119,7 +121,8 @@ TEST_F(AuditStoreTest, RefusedRowIsDeadLetteredAndNulIsStored) {
   }
   Rows rows = RowsFromBatch(batch, "kubemend.deadletter", "2026-01-01 00:00:00+00");
   ASSERT_EQ(rows.events.size(), 4u);
-  rows.events[2].occurred_at = "294277-01-01 00:00:00+00";  // beyond timestamptz: 22008
+  // Before 4714 BC, the first instant timestamptz holds: 22008.
+  rows.events[2].occurred_us = -300000000000000000;
   absl::Status whole = store.Append(rows);
   EXPECT_EQ(whole.code(), absl::StatusCode::kInvalidArgument) << whole;
 
@@ -147,6 +150,122 @@ TEST_F(AuditStoreTest, RefusedRowIsDeadLetteredAndNulIsStored) {
   ASSERT_TRUE(AppendOrDeadLetter(store, rows, "2026-01-01 00:00:00+00").ok());
   EXPECT_EQ(Count("SELECT count(*) FROM audit_events"), 3);
   EXPECT_EQ(Count("SELECT count(*) FROM dead_letters"), 1);
+}
+
+// Issue 17: the store writes with binary COPY. Every column must read back
+// exactly as libpqxx's text COPY of the same rows wrote it (bytea, jsonb,
+// timestamps before 1970 and 2000 and with microseconds, empty strings that
+// must not become NULL, escapes, multi-byte text, a payload larger than the
+// encoder's flush size), and the chain must verify over the binary rows.
+TEST_F(AuditStoreTest, BinaryCopyRowsReadBackAsTheTextCopyWroteThem) {
+  FakeClock clock;
+  std::vector<InMessage> batch;
+  const std::vector<std::pair<int64_t, int32_t>> times = {
+      {1767225600, 123456789},  // 2026, sub-microsecond nanos are dropped
+      {-1, 500000000},          // before 1970
+      {946684799, 999999000},   // the last microsecond before 2000 (PostgreSQL's epoch)
+      {946684800, 0},           // PostgreSQL's epoch itself
+      {253402300799, 999999000}};  // 9999-12-31, the largest RFC 3339 time
+  for (int i = 0; i < 12; ++i) {
+    v1::Event s = NewRootEvent(v1::EVENT_TYPE_SIGNAL, {"collector", "c\t1", "0"}, clock);
+    const auto& [secs, nanos] = times[static_cast<size_t>(i) % times.size()];
+    s.mutable_occurred_at()->set_seconds(secs);
+    s.mutable_occurred_at()->set_nanos(nanos);
+    s.set_incident_id(i % 2 ? "" : "inc-" + std::to_string(i));  // '' must stay '', not NULL
+    s.mutable_signal()->set_name("tab\t quote\" backslash\\ newline\n cr\r é ✓ 𝄞 \\N " +
+                                 std::to_string(i));
+    (*s.mutable_signal()->mutable_labels())["nul"] = std::string("a\0b", 3);  // \u0000 in JSON
+    (*s.mutable_signal()->mutable_labels())["bytes"] = "\x7f\xc3\xa9";
+    if (i == 5) {
+      // One payload bigger than the binary encoder's 256 KiB flush.
+      (*s.mutable_signal()->mutable_labels())["big"] = std::string(300 * 1024, 'x');
+    }
+    s.mutable_target()->set_namespace_(i % 3 ? "shop" : "");
+    batch.push_back({"kubemend.signals", i % 4, 1000 + i, "k", s.SerializeAsString(), 0});
+  }
+  Rows rows = RowsFromBatch(batch, "kubemend.deadletter", "2026-01-01 00:00:00+00");
+  ASSERT_EQ(rows.events.size(), batch.size());
+  std::vector<AuditRow*> ptrs;
+  for (auto& r : rows.events) {
+    ptrs.push_back(&r);
+  }
+  ChainRows(ptrs, ChainHead{}, 1767225600000001);
+
+  const std::string text_dsn = dsn_;
+  const std::string binary_dsn = [&] {
+    const std::string db = db_ + "_bin";
+    pqxx::connection admin(std::getenv("KUBEMEND_TEST_PG_DSN"));
+    pqxx::nontransaction(admin).exec("CREATE DATABASE " + db);
+    return std::string(std::getenv("KUBEMEND_TEST_PG_DSN")) + " dbname=" + db;
+  }();
+  for (bool binary : {false, true}) {
+    PgConnection c(binary ? binary_dsn : text_dsn);
+    ASSERT_TRUE(Migrate(c, KUBEMEND_MIGRATIONS_DIR).ok());
+    pqxx::work w(c);
+    w.exec("SELECT audit_ensure_partitions('2026-01-01 00:00:00+00', 0)");
+    std::string buffer;
+    if (binary) {
+      CopyEventsBinary(w, c, rows.events, buffer);
+    } else {
+      CopyEventsText(w, rows.events);
+    }
+    w.commit();
+  }
+  // Each row as text: every column, bytea in hex, NULL distinct from ''.
+  auto dump = [](const std::string& dsn) {
+    pqxx::connection c(dsn);
+    pqxx::work w(c);
+    w.exec("SET TimeZone = 'UTC'");
+    std::vector<std::string> out;
+    for (const auto& row : w.exec("SELECT e::text, num_nulls(e.*) FROM audit_events e ORDER BY seq")) {
+      EXPECT_EQ(row[1].as<int>(), 0) << "no column may be NULL: " << row[0].as<std::string>();
+      out.push_back(row[0].as<std::string>());
+    }
+    return out;
+  };
+  std::vector<std::string> text_rows = dump(text_dsn);
+  std::vector<std::string> binary_rows = dump(binary_dsn);
+  ASSERT_EQ(text_rows.size(), rows.events.size());
+  ASSERT_EQ(binary_rows.size(), text_rows.size());
+  for (size_t i = 0; i < text_rows.size(); ++i) {
+    EXPECT_EQ(binary_rows[i], text_rows[i]) << "row " << i;
+  }
+  // The stored values are the ones hashed, byte for byte.
+  pqxx::connection c(binary_dsn);
+  pqxx::work w(c);
+  for (const auto& r : rows.events) {
+    auto got = w.exec1("SELECT payload, row_hash, prev_hash, (extract(epoch FROM occurred_at) * 1000000)::bigint, "
+                       "event_id::text FROM audit_events WHERE seq = " + std::to_string(r.seq));
+    EXPECT_EQ(pqxx::binarystring(got[0]).str(), r.payload);
+    EXPECT_EQ(pqxx::binarystring(got[1]).str(), r.row_hash);
+    EXPECT_EQ(pqxx::binarystring(got[2]).str(), r.prev_hash);
+    EXPECT_EQ(got[3].as<int64_t>(), r.occurred_us);
+    EXPECT_EQ(got[4].as<std::string>(), r.event_id);
+  }
+  w.commit();
+  // The chain check behind `kubemendctl audit verify`, over the binary rows.
+  TrailReader reader(binary_dsn, "kubemend_reader");
+  auto v = reader.Verify();
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_TRUE(v->ok()) << v->problem();
+  EXPECT_EQ(v->checked(), static_cast<int64_t>(rows.events.size()));
+}
+
+// The store itself (binary COPY, dedup, lock, chain) over several batches.
+TEST_F(AuditStoreTest, StoreWritesAVerifiableChainAcrossBatches) {
+  PgAuditStore store(dsn_);
+  ASSERT_TRUE(store.Open(KUBEMEND_MIGRATIONS_DIR).ok());
+  for (int b = 0; b < 4; ++b) {
+    ASSERT_TRUE(store.Append(SampleRows(700, b * 1000)).ok());
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM audit_events"), 2800);
+  EXPECT_EQ(Count("SELECT count(DISTINCT seq) FROM audit_events WHERE seq BETWEEN 1 AND 2800"), 2800);
+  TrailReader reader(dsn_, "kubemend_reader");
+  auto v = reader.Verify();
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_TRUE(v->ok()) << v->problem();
+  EXPECT_EQ(v->checked(), 2800);
+  EXPECT_EQ(v->head_seq(), 2800);
 }
 
 TEST_F(AuditStoreTest, TrailIsAppendOnlyForOwnerAndWriterAndReadOnlyForReader) {
