@@ -11,6 +11,7 @@
 #include "kubemend/common/events.h"
 #include "kubemend/common/ids.h"
 #include "chain.h"
+#include "event_json.h"
 
 namespace kubemend::audit {
 
@@ -153,9 +154,7 @@ AuditRow RowFromEvent(const v1::Event& e, const InMessage& raw) {
   r.kafka_partition = raw.partition;
   r.kafka_offset = raw.offset;
   r.payload = raw.payload;
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(e, &r.payload_json, opts);
+  r.payload_json = EventJson(e);
   SanitizeForPostgres(r);
   return r;
 }
