@@ -99,9 +99,9 @@ void PrintCpu(const char* phase, double wall, const PhaseCpu& c) {
 }
 
 void PrintTimings(const audit::AppendTimings& t) {
-  std::printf("  store steps (wall, %lld batches): lock+head %.2fs, dedup %.2fs, hash chain %.2fs, COPY %.2fs, "
+  std::printf("  store steps (wall, %lld batches): lock+head %.2fs, dedup %.2fs, hash chain + COPY %.2fs, "
               "commit %.2fs\n",
-              static_cast<long long>(t.batches), t.lock_head_s, t.dedup_s, t.chain_s, t.copy_s, t.commit_s);
+              static_cast<long long>(t.batches), t.lock_head_s, t.dedup_s, t.copy_s, t.commit_s);
 }
 
 std::string FreshDb(const std::string& server, const std::string& tag) {

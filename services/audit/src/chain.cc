@@ -59,15 +59,19 @@ std::string CanonicalContent(const AuditRow& r) {
   return out;
 }
 
+void ChainRow(AuditRow& r, ChainHead& h) {
+  r.seq = ++h.seq;
+  r.prev_hash = h.hash;
+  r.ingested_us = h.ingested_us;
+  r.row_hash = Sha256(CanonicalContent(r));
+  h.hash = r.row_hash;
+}
+
 ChainHead ChainRows(std::vector<AuditRow*>& rows, const ChainHead& head, int64_t now_us) {
   ChainHead h = head;
   h.ingested_us = std::max(now_us, head.ingested_us);
   for (AuditRow* r : rows) {
-    r->seq = ++h.seq;
-    r->prev_hash = h.hash;
-    r->ingested_us = h.ingested_us;
-    r->row_hash = Sha256(CanonicalContent(*r));
-    h.hash = r->row_hash;
+    ChainRow(*r, h);
   }
   return h;
 }

@@ -32,6 +32,10 @@ struct ChainHead {
 std::string CanonicalContent(const AuditRow& row);
 std::string Sha256(std::string_view bytes);
 
+// Chains one row after `head` (whose ingested_us is the batch's ingestion
+// time, see below) and advances `head` to it.
+void ChainRow(AuditRow& row, ChainHead& head);
+
 // Gives `rows` consecutive seqs after `head`, the ingestion time
 // max(now_us, head.ingested_us) (never backwards, so partitions hold
 // contiguous stretches), and their hashes. Returns the new head.

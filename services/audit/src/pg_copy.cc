@@ -45,10 +45,13 @@ namespace {
 constexpr size_t kFlushBytes = 256 * 1024;
 constexpr char kCopyBinary[] = "COPY audit_events (%s) FROM STDIN (FORMAT binary)";
 
-std::string CopyStatement() {
-  char buf[sizeof kCopyBinary + 512];
-  std::snprintf(buf, sizeof buf, kCopyBinary, kEventColumns);
-  return buf;
+const std::string& CopyStatement() {
+  static const std::string statement = [] {
+    char buf[sizeof kCopyBinary + 512];
+    std::snprintf(buf, sizeof buf, kCopyBinary, kEventColumns);
+    return std::string(buf);
+  }();
+  return statement;
 }
 
 // After the data (or a failed send): the COPY's own result. A refusal
@@ -96,33 +99,56 @@ std::vector<std::string> ColumnList() {
 
 }  // namespace
 
-void CopyEventsBinary(pqxx::transaction_base& w, PgConnection& conn,
-                      std::span<const AuditRow> rows, std::string& buffer) {
-  static const std::string statement = CopyStatement();
-  w.exec(statement);  // the server now waits for COPY data on this connection
-  PGconn* c = conn.raw();
-  if (c == nullptr) {
+BinaryEventCopy::BinaryEventCopy(pqxx::transaction_base& w, PgConnection& conn,
+                                 std::string& buffer)
+    : conn_(conn.raw()), buffer_(buffer) {
+  w.exec(CopyStatement());  // the server now waits for COPY data on this connection
+  if (conn_ == nullptr) {
     throw pqxx::broken_connection("COPY: not connected");
   }
-  buffer.clear();
-  AppendBinaryCopyHeader(buffer);
-  bool sent_all = true;
-  auto flush = [&] {
-    if (sent_all && !buffer.empty() &&
-        PQputCopyData(c, buffer.data(), static_cast<int>(buffer.size())) != 1) {
-      sent_all = false;  // the server refused or the connection broke: FinishCopy says which
-    }
-    buffer.clear();
-  };
-  for (const auto& r : rows) {
-    AppendBinaryEventTuple(buffer, r);
-    if (buffer.size() >= kFlushBytes) {
-      flush();
+  buffer_.clear();
+  AppendBinaryCopyHeader(buffer_);
+}
+
+BinaryEventCopy::~BinaryEventCopy() {
+  if (!finished_ && conn_ != nullptr) {
+    // An exception left the COPY open: end it so the connection can roll back.
+    PQputCopyEnd(conn_, "aborted by the audit writer");
+    while (PGresult* res = PQgetResult(conn_)) {
+      PQclear(res);
     }
   }
-  AppendBinaryCopyTrailer(buffer);
-  flush();
-  FinishCopy(c, sent_all, statement);
+}
+
+void BinaryEventCopy::Flush() {
+  if (sent_all_ && !buffer_.empty() &&
+      PQputCopyData(conn_, buffer_.data(), static_cast<int>(buffer_.size())) != 1) {
+    sent_all_ = false;  // the server refused or the connection broke: Finish says which
+  }
+  buffer_.clear();
+}
+
+void BinaryEventCopy::Add(const AuditRow& row) {
+  AppendBinaryEventTuple(buffer_, row);
+  if (buffer_.size() >= kFlushBytes) {
+    Flush();
+  }
+}
+
+void BinaryEventCopy::Finish() {
+  AppendBinaryCopyTrailer(buffer_);
+  Flush();
+  finished_ = true;
+  FinishCopy(conn_, sent_all_, CopyStatement());
+}
+
+void CopyEventsBinary(pqxx::transaction_base& w, PgConnection& conn,
+                      std::span<const AuditRow> rows, std::string& buffer) {
+  BinaryEventCopy copy(w, conn, buffer);
+  for (const auto& r : rows) {
+    copy.Add(r);
+  }
+  copy.Finish();
 }
 
 void CopyEventsText(pqxx::transaction_base& w, std::span<const AuditRow> rows) {

@@ -54,6 +54,29 @@ class PgConnection final : public pqxx::connection_base {
   Policy policy_;
 };
 
+// One COPY audit_events (kEventColumns) FROM STDIN (FORMAT binary) in `w`
+// on `conn`, fed row by row: the encoded rows go to the server every 256 KiB,
+// so the server parses while the caller prepares the next rows. Finish()
+// ends it and throws what the server said; destroyed unfinished, it aborts
+// the COPY (the transaction then fails). `buffer` is the caller's scratch
+// space, kept between batches so that a batch allocates nothing per row.
+class BinaryEventCopy {
+ public:
+  BinaryEventCopy(pqxx::transaction_base& w, PgConnection& conn, std::string& buffer);
+  ~BinaryEventCopy();
+  BinaryEventCopy(const BinaryEventCopy&) = delete;
+  BinaryEventCopy& operator=(const BinaryEventCopy&) = delete;
+  void Add(const AuditRow& chained_row);
+  void Finish();
+
+ private:
+  void Flush();
+  pqxx::internal::pq::PGconn* conn_;
+  std::string& buffer_;
+  bool sent_all_ = true;
+  bool finished_ = false;
+};
+
 // COPY audit_events (kEventColumns) FROM STDIN (FORMAT binary) of `rows`
 // (chained), in `w` on `conn`. `buffer` is scratch space the caller may keep
 // between calls so that a batch allocates nothing per row.

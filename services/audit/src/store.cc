@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <set>
+#include <unordered_set>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -204,16 +204,18 @@ ChainHead ReadHead(pqxx::work& w) {
 
 // The rows whose event ids are new to the trail, in batch order, each once
 // (records the ids as seen: same transaction as the rows).
-std::vector<AuditRow> NewRows(pqxx::work& w, const std::vector<AuditRow>& events) {
-  std::set<std::string> fresh;
-  for (const auto& row : w.exec_prepared("audit_new_ids", UuidArray(events))) {
+std::vector<const AuditRow*> NewRows(pqxx::work& w, const std::vector<AuditRow>& events) {
+  std::unordered_set<std::string> fresh;
+  auto result = w.exec_prepared("audit_new_ids", UuidArray(events));
+  fresh.reserve(result.size());
+  for (const auto& row : result) {
     fresh.insert(row[0].as<std::string>());
   }
-  std::vector<AuditRow> out;
+  std::vector<const AuditRow*> out;
   out.reserve(fresh.size());
   for (const auto& r : events) {
     if (fresh.erase(r.event_id) == 1) {
-      out.push_back(r);
+      out.push_back(&r);
     }
   }
   return out;
@@ -247,25 +249,27 @@ absl::Status PgAuditStore::WriteEvents(pqxx::work& w, const std::vector<AuditRow
   ChainHead head = ReadHead(w);
   timings_.lock_head_s += Since(t);
   // Dedup before chaining: only ids new to the trail get a seq.
-  std::vector<AuditRow> chained = NewRows(w, events);
+  std::vector<const AuditRow*> fresh = NewRows(w, events);
   timings_.dedup_s += Since(t);
-  if (chained.empty()) {
+  if (fresh.empty()) {
     return absl::OkStatus();
   }
-  std::vector<AuditRow*> to_chain;
-  to_chain.reserve(chained.size());
-  for (auto& r : chained) {
-    to_chain.push_back(&r);
+  // Never backwards, so partitions hold contiguous stretches (chain.h).
+  head.ingested_us = std::max(ToUnixMillis(clock_.Now()) * 1000, head.ingested_us);
+  if (MonthIndex(head.ingested_us) != partitions_ready_month_) {
+    w.exec_prepared("audit_ensure", TimestampFromMicros(head.ingested_us), options_.months_ahead);
+    ensured_month = MonthIndex(head.ingested_us);
   }
-  int64_t now_us = ToUnixMillis(clock_.Now()) * 1000;
-  ChainHead end = ChainRows(to_chain, head, now_us);
-  timings_.chain_s += Since(t);
-  if (MonthIndex(end.ingested_us) != partitions_ready_month_) {
-    w.exec_prepared("audit_ensure", TimestampFromMicros(end.ingested_us), options_.months_ahead);
-    ensured_month = MonthIndex(end.ingested_us);
+  // Chain each row and hand it to a binary COPY (pg_copy.h) that streams
+  // while the next rows are hashed. One scratch row, its strings' capacity
+  // reused, instead of a copy of the batch.
+  BinaryEventCopy copy(w, *conn_, copy_buffer_);
+  for (const AuditRow* r : fresh) {
+    chain_row_ = *r;
+    ChainRow(chain_row_, head);
+    copy.Add(chain_row_);
   }
-  // Binary COPY: no hex or escaping on either side (pg_copy.h).
-  CopyEventsBinary(w, *conn_, chained, copy_buffer_);
+  copy.Finish();
   timings_.copy_s += Since(t);
   return absl::OkStatus();
 }

@@ -40,8 +40,7 @@ absl::Status Migrate(pqxx::connection_base& conn, const std::string& dir);
 struct AppendTimings {
   double lock_head_s = 0;  // advisory lock and the chain's head
   double dedup_s = 0;      // audit_event_ids: which event ids are new
-  double chain_s = 0;      // hashing (client CPU only)
-  double copy_s = 0;       // COPY of the rows (client encoding, server parsing)
+  double copy_s = 0;       // hashing and COPY of the rows, overlapped
   double commit_s = 0;
   int64_t batches = 0;
 };
@@ -80,6 +79,7 @@ class PgAuditStore final : public AuditStore {
   int64_t partitions_ready_month_ = -1;  // year*12+month last ensured
   std::unique_ptr<PgConnection> conn_;
   std::string copy_buffer_;  // the COPY stream of a batch, reused
+  AuditRow chain_row_;       // the row being chained and copied, reused
   std::mutex mu_;
   std::string last_error_;
   AppendTimings timings_;
