@@ -116,6 +116,11 @@ void AppendBinaryEventTuple(std::string& out, const AuditRow& r) {
   Field(out, r.row_hash);
 }
 
+void AppendBinaryIdTuple(std::string& out, const std::string& event_id) {
+  PutI16(out, 1);
+  UuidField(out, event_id);
+}
+
 void AppendBinaryCopyTrailer(std::string& out) { PutI16(out, -1); }
 
 }  // namespace kubemend::audit

@@ -24,6 +24,8 @@ void AppendBinaryCopyHeader(std::string& out);
 // One audit_events tuple for a chained row (seq, ingested_us and hashes
 // set). event_id must be a canonical UUID (RowsFromBatch guarantees it).
 void AppendBinaryEventTuple(std::string& out, const AuditRow& row);
+// One audit_event_ids tuple: the event id (canonical UUID) as 16 bytes.
+void AppendBinaryIdTuple(std::string& out, const std::string& event_id);
 // The end-of-data marker.
 void AppendBinaryCopyTrailer(std::string& out);
 

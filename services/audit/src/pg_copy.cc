@@ -43,16 +43,6 @@ PgConnection::~PgConnection() noexcept { close(); }
 namespace {
 
 constexpr size_t kFlushBytes = 256 * 1024;
-constexpr char kCopyBinary[] = "COPY audit_events (%s) FROM STDIN (FORMAT binary)";
-
-const std::string& CopyStatement() {
-  static const std::string statement = [] {
-    char buf[sizeof kCopyBinary + 512];
-    std::snprintf(buf, sizeof buf, kCopyBinary, kEventColumns);
-    return std::string(buf);
-  }();
-  return statement;
-}
 
 // After the data (or a failed send): the COPY's own result. A refusal
 // carries the server's SQLSTATE so callers can tell bad data from an outage.
@@ -99,10 +89,21 @@ std::vector<std::string> ColumnList() {
 
 }  // namespace
 
-BinaryEventCopy::BinaryEventCopy(pqxx::transaction_base& w, PgConnection& conn,
-                                 std::string& buffer)
-    : conn_(conn.raw()), buffer_(buffer) {
-  w.exec(CopyStatement());  // the server now waits for COPY data on this connection
+const std::string& BinaryCopy::Events() {
+  static const std::string statement =
+      std::string("COPY audit_events (") + kEventColumns + ") FROM STDIN (FORMAT binary)";
+  return statement;
+}
+
+const std::string& BinaryCopy::EventIds() {
+  static const std::string statement = "COPY audit_event_ids (event_id) FROM STDIN (FORMAT binary)";
+  return statement;
+}
+
+BinaryCopy::BinaryCopy(pqxx::transaction_base& w, PgConnection& conn, const std::string& statement,
+                       std::string& buffer)
+    : conn_(conn.raw()), statement_(statement), buffer_(buffer) {
+  w.exec(statement_);  // the server now waits for COPY data on this connection
   if (conn_ == nullptr) {
     throw pqxx::broken_connection("COPY: not connected");
   }
@@ -110,7 +111,7 @@ BinaryEventCopy::BinaryEventCopy(pqxx::transaction_base& w, PgConnection& conn,
   AppendBinaryCopyHeader(buffer_);
 }
 
-BinaryEventCopy::~BinaryEventCopy() {
+BinaryCopy::~BinaryCopy() {
   if (!finished_ && conn_ != nullptr) {
     // An exception left the COPY open: end it so the connection can roll back.
     PQputCopyEnd(conn_, "aborted by the audit writer");
@@ -120,7 +121,7 @@ BinaryEventCopy::~BinaryEventCopy() {
   }
 }
 
-void BinaryEventCopy::Flush() {
+void BinaryCopy::Flush() {
   if (sent_all_ && !buffer_.empty() &&
       PQputCopyData(conn_, buffer_.data(), static_cast<int>(buffer_.size())) != 1) {
     sent_all_ = false;  // the server refused or the connection broke: Finish says which
@@ -128,25 +129,25 @@ void BinaryEventCopy::Flush() {
   buffer_.clear();
 }
 
-void BinaryEventCopy::Add(const AuditRow& row) {
-  AppendBinaryEventTuple(buffer_, row);
+void BinaryCopy::RowDone() {
   if (buffer_.size() >= kFlushBytes) {
     Flush();
   }
 }
 
-void BinaryEventCopy::Finish() {
+void BinaryCopy::Finish() {
   AppendBinaryCopyTrailer(buffer_);
   Flush();
   finished_ = true;
-  FinishCopy(conn_, sent_all_, CopyStatement());
+  FinishCopy(conn_, sent_all_, statement_);
 }
 
 void CopyEventsBinary(pqxx::transaction_base& w, PgConnection& conn,
                       std::span<const AuditRow> rows, std::string& buffer) {
-  BinaryEventCopy copy(w, conn, buffer);
+  BinaryCopy copy(w, conn, BinaryCopy::Events(), buffer);
   for (const auto& r : rows) {
-    copy.Add(r);
+    AppendBinaryEventTuple(copy.out(), r);
+    copy.RowDone();
   }
   copy.Finish();
 }

@@ -54,24 +54,32 @@ class PgConnection final : public pqxx::connection_base {
   Policy policy_;
 };
 
-// One COPY audit_events (kEventColumns) FROM STDIN (FORMAT binary) in `w`
-// on `conn`, fed row by row: the encoded rows go to the server every 256 KiB,
-// so the server parses while the caller prepares the next rows. Finish()
-// ends it and throws what the server said; destroyed unfinished, it aborts
-// the COPY (the transaction then fails). `buffer` is the caller's scratch
-// space, kept between batches so that a batch allocates nothing per row.
-class BinaryEventCopy {
+// One binary COPY ... FROM STDIN in `w` on `conn`, fed tuple by tuple (the
+// encoders of binary_copy.h append to out(); RowDone() after each): the
+// encoded rows go to the server every 256 KiB, so the server parses while the
+// caller prepares the next rows. Finish() ends it and throws what the server
+// said; destroyed unfinished, it aborts the COPY (the transaction then
+// fails). `buffer` is the caller's scratch space, kept between batches so
+// that a batch allocates nothing per row.
+class BinaryCopy {
  public:
-  BinaryEventCopy(pqxx::transaction_base& w, PgConnection& conn, std::string& buffer);
-  ~BinaryEventCopy();
-  BinaryEventCopy(const BinaryEventCopy&) = delete;
-  BinaryEventCopy& operator=(const BinaryEventCopy&) = delete;
-  void Add(const AuditRow& chained_row);
+  // The statements this writes with.
+  static const std::string& Events();  // COPY audit_events (kEventColumns) ...
+  static const std::string& EventIds();  // COPY audit_event_ids (event_id) ...
+
+  BinaryCopy(pqxx::transaction_base& w, PgConnection& conn, const std::string& statement,
+             std::string& buffer);
+  ~BinaryCopy();
+  BinaryCopy(const BinaryCopy&) = delete;
+  BinaryCopy& operator=(const BinaryCopy&) = delete;
+  std::string& out() { return buffer_; }
+  void RowDone();
   void Finish();
 
  private:
   void Flush();
   pqxx::internal::pq::PGconn* conn_;
+  const std::string& statement_;
   std::string& buffer_;
   bool sent_all_ = true;
   bool finished_ = false;

@@ -14,6 +14,7 @@
 #include "kubemend/common/ids.h"
 #include "kubemend/common/log.h"
 #include "chain.h"
+#include "binary_copy.h"
 #include "pg_copy.h"
 
 namespace kubemend::audit {
@@ -114,9 +115,8 @@ absl::Status PgAuditStore::Connect() {
                    "FROM audit_events ORDER BY seq DESC LIMIT 1");
     conn_->prepare("audit_anchor",
                    "SELECT seq, row_hash FROM audit_chain_anchors ORDER BY seq DESC LIMIT 1");
-    conn_->prepare("audit_new_ids",
-                   "INSERT INTO audit_event_ids (event_id) SELECT unnest($1::uuid[]) "
-                   "ON CONFLICT DO NOTHING RETURNING event_id::text");
+    conn_->prepare("audit_known_ids",
+                   "SELECT event_id::text FROM audit_event_ids WHERE event_id = ANY($1::uuid[])");
     conn_->prepare("audit_ensure", "SELECT audit_ensure_partitions($1::timestamptz, $2)");
     return absl::OkStatus();
   } catch (const std::exception& e) {
@@ -202,21 +202,33 @@ ChainHead ReadHead(pqxx::work& w) {
   return head;
 }
 
-// The rows whose event ids are new to the trail, in batch order, each once
-// (records the ids as seen: same transaction as the rows).
-std::vector<const AuditRow*> NewRows(pqxx::work& w, const std::vector<AuditRow>& events) {
-  std::unordered_set<std::string> fresh;
-  auto result = w.exec_prepared("audit_new_ids", UuidArray(events));
-  fresh.reserve(result.size());
-  for (const auto& row : result) {
-    fresh.insert(row[0].as<std::string>());
+// The rows whose event ids are new to the trail, in batch order, each once,
+// and records their ids (same transaction as the rows). Under the writers'
+// advisory lock nobody else adds ids meanwhile, so a lookup and a binary COPY
+// do what INSERT ... ON CONFLICT DO NOTHING RETURNING did, at less cost; a
+// writer that skipped the lock would make the COPY fail (unique key), not
+// double a row.
+std::vector<const AuditRow*> NewRows(pqxx::work& w, PgConnection& conn,
+                                     const std::vector<AuditRow>& events, std::string& buffer) {
+  std::unordered_set<std::string> seen;
+  seen.reserve(events.size());
+  for (const auto& row : w.exec_prepared("audit_known_ids", UuidArray(events))) {
+    seen.insert(row[0].as<std::string>());
   }
   std::vector<const AuditRow*> out;
-  out.reserve(fresh.size());
+  out.reserve(events.size());
   for (const auto& r : events) {
-    if (fresh.erase(r.event_id) == 1) {
+    if (seen.insert(r.event_id).second) {
       out.push_back(&r);
     }
+  }
+  if (!out.empty()) {
+    BinaryCopy ids(w, conn, BinaryCopy::EventIds(), buffer);
+    for (const AuditRow* r : out) {
+      AppendBinaryIdTuple(ids.out(), r->event_id);
+      ids.RowDone();
+    }
+    ids.Finish();
   }
   return out;
 }
@@ -249,7 +261,7 @@ absl::Status PgAuditStore::WriteEvents(pqxx::work& w, const std::vector<AuditRow
   ChainHead head = ReadHead(w);
   timings_.lock_head_s += Since(t);
   // Dedup before chaining: only ids new to the trail get a seq.
-  std::vector<const AuditRow*> fresh = NewRows(w, events);
+  std::vector<const AuditRow*> fresh = NewRows(w, *conn_, events, copy_buffer_);
   timings_.dedup_s += Since(t);
   if (fresh.empty()) {
     return absl::OkStatus();
@@ -263,11 +275,12 @@ absl::Status PgAuditStore::WriteEvents(pqxx::work& w, const std::vector<AuditRow
   // Chain each row and hand it to a binary COPY (pg_copy.h) that streams
   // while the next rows are hashed. One scratch row, its strings' capacity
   // reused, instead of a copy of the batch.
-  BinaryEventCopy copy(w, *conn_, copy_buffer_);
+  BinaryCopy copy(w, *conn_, BinaryCopy::Events(), copy_buffer_);
   for (const AuditRow* r : fresh) {
     chain_row_ = *r;
     ChainRow(chain_row_, head);
-    copy.Add(chain_row_);
+    AppendBinaryEventTuple(copy.out(), chain_row_);
+    copy.RowDone();
   }
   copy.Finish();
   timings_.copy_s += Since(t);
