@@ -511,12 +511,6 @@ void ServiceRuntime::AuditDenial(const AuthDenial& d) {
 void ServiceRuntime::RequestShutdown() { kill(getpid(), SIGTERM); }
 
 void ServiceRuntime::WaitForShutdown() {
-  // glibc raises its mmap threshold each time a large block is freed (up to
-  // 32 MiB), after which librdkafka's fetch buffers and the batches' vectors
-  // come from the heap and stay in RSS after the load passed. A fixed 1 MiB
-  // threshold gives them back on free; the health loop also trims the
-  // arenas every ~10 s (malloc_trim).
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
