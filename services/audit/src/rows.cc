@@ -1,6 +1,5 @@
 #include "rows.h"
 
-#include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
 #include <ctime>
