@@ -175,10 +175,6 @@ std::string UuidArray(const std::vector<AuditRow>& rows) {
   return out;
 }
 
-}  // namespace
-
-namespace {
-
 using Steady = std::chrono::steady_clock;
 
 double Since(Steady::time_point& t) {
