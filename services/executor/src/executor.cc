@@ -368,12 +368,21 @@ std::vector<v1::Event> Executor::VerifyAndRollBack(const OutcomeIds& ids, const 
 }
 
 std::vector<std::vector<v1::Event>> Executor::RunBatch(const std::vector<v1::Event>& decisions) {
+  std::vector<const v1::Event*> ptrs;
+  ptrs.reserve(decisions.size());
+  for (const auto& d : decisions) {
+    ptrs.push_back(&d);
+  }
+  return RunBatch(std::span<const v1::Event* const>(ptrs));
+}
+
+std::vector<std::vector<v1::Event>> Executor::RunBatch(std::span<const v1::Event* const> decisions) {
   std::vector<std::vector<v1::Event>> results(decisions.size());
   // Same target: in order on one worker. Different targets: in parallel.
   std::map<std::string, std::vector<size_t>> groups;
   std::vector<std::string> order;
   for (size_t i = 0; i < decisions.size(); ++i) {
-    std::string key = TargetKey(decisions[i].target());
+    std::string key = TargetKey(decisions[i]->target());
     if (!groups.count(key)) {
       order.push_back(key);
     }
@@ -393,7 +402,7 @@ std::vector<std::vector<v1::Event>> Executor::RunBatch(const std::vector<v1::Eve
         queue.pop_front();
       }
       for (size_t i : groups[key]) {
-        results[i] = HandleDecision(decisions[i]);
+        results[i] = HandleDecision(*decisions[i]);
       }
     }
   };

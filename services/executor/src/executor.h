@@ -34,6 +34,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,8 @@ class Executor {
   void Acknowledge(const std::vector<v1::Event>& outcomes);
   // Decisions of one batch, grouped by target and run in parallel (bounded);
   // the result keeps the input order.
+  // (The service passes pointers to events decoded onto its batch's arena.)
+  std::vector<std::vector<v1::Event>> RunBatch(std::span<const v1::Event* const> decisions);
   std::vector<std::vector<v1::Event>> RunBatch(const std::vector<v1::Event>& decisions);
   // Pause/Resume change state; RollbackRequest runs a rollback.
   std::vector<v1::Event> HandleControl(const v1::Event& control);
