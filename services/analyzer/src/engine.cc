@@ -7,6 +7,7 @@
 #include "kubemend/common/ids.h"
 
 namespace kubemend::analyzer {
+using engine_detail::FactMillis;
 using engine_detail::IsWorkloadKind;
 using engine_detail::Ms;
 using engine_detail::NodeTarget;
@@ -98,6 +99,7 @@ Engine::Engine(EngineConfig cfg, ProducerIdentity who, const Clock& clock, Advis
 void Engine::SetPolicies(std::shared_ptr<const PolicySet> policies) {
   std::lock_guard<std::mutex> l(mu_);
   policies_ = std::move(policies);
+  NoteWindows();
 }
 
 Decision Engine::OnSignal(const v1::Event& signal) {
@@ -461,8 +463,24 @@ void Engine::RecordProposal(const v1::Event& p, TimePoint at) {
     inc.escalated = true;
     ++n_escalations_;
   } else {
-    attempts_[akey].push_back({at, p.event_id()});
-    last_proposal_[prop.policy().name() + "|" + key] = at;
+    // Over a cap only in replay, from a log written under a larger cap: the
+    // proposal was made, so it counts (forgetting a live entry would loosen
+    // a limit); the map shrinks back as its entries end.
+    if (!attempts_.count(akey) && attempts_.size() >= cfg_.max_attempt_keys) {
+      ForgetEndedAttempts(at);
+    }
+    const std::string ckey = prop.policy().name() + "|" + key;
+    if (!last_proposal_.count(ckey) && last_proposal_.size() >= cfg_.max_cooldowns) {
+      ForgetEndedCooldowns(at);
+    }
+    Attempt a{at, p.event_id()};
+    a.window = FactMillis(prop, "loop_window_ms");
+    auto& list = attempts_[akey];
+    list.push_back(a);
+    attempts_room_at_ = std::min(attempts_room_at_, AttemptsCountUntil(list));
+    Cooldown& c = last_proposal_[ckey];
+    c = Cooldown{at, FactMillis(prop, "cooldown_ms")};
+    cooldowns_room_at_ = std::min(cooldowns_room_at_, CooldownRunsUntil(ckey, c));
     per_hour_[prop.policy().name()].push_back(at);
     inc.in_flight = p.event_id();
     inc.in_flight_since = at;
@@ -489,10 +507,12 @@ Decision Engine::HandleOutcome(const v1::Event& e, TimePoint now, bool replay) {
   ProposalInfo info = pit->second;
   bool counts = !(o.status() == v1::OUTCOME_STATUS_DRY_RUN || o.status() == v1::OUTCOME_STATUS_SKIPPED ||
                   o.status() == v1::OUTCOME_STATUS_DUPLICATE);
-  for (auto& a : attempts_[info.attempt_key]) {
-    if (a.proposal_id == o.proposal_id()) {
-      a.outcome = o.status();
-      a.counts = counts;
+  if (auto ait = attempts_.find(info.attempt_key); ait != attempts_.end()) {
+    for (auto& a : ait->second) {
+      if (a.proposal_id == o.proposal_id()) {
+        a.outcome = o.status();
+        a.counts = counts;
+      }
     }
   }
   auto it = incidents_.find(info.incident_id);
@@ -557,9 +577,11 @@ Decision Engine::HandleDecision(const v1::Event& e, TimePoint now, bool replay) 
     d.reason = "decision " + VerdictName(sd.verdict()) + " noted";
     return d;
   }
-  for (auto& a : attempts_[pit->second.attempt_key]) {
-    if (a.proposal_id == sd.proposal_id()) {
-      a.counts = false;  // never ran: not an attempt
+  if (auto ait = attempts_.find(pit->second.attempt_key); ait != attempts_.end()) {
+    for (auto& a : ait->second) {
+      if (a.proposal_id == sd.proposal_id()) {
+        a.counts = false;  // never ran: not an attempt
+      }
     }
   }
   auto it = incidents_.find(pit->second.incident_id);
@@ -694,7 +716,13 @@ void Engine::Sweep(const v1::Event* cause, TimePoint now, Decision* d, bool repl
     it = it->second.empty() ? attempts_.erase(it) : std::next(it);
   }
   for (auto it = last_proposal_.begin(); it != last_proposal_.end();) {
-    it = it->second < horizon ? last_proposal_.erase(it) : std::next(it);
+    it = it->second.at < horizon ? last_proposal_.erase(it) : std::next(it);
+  }
+  for (auto it = per_hour_.begin(); it != per_hour_.end();) {
+    while (!it->second.empty() && now - it->second.front() >= std::chrono::hours(1)) {
+      it->second.pop_front();
+    }
+    it = it->second.empty() ? per_hour_.erase(it) : std::next(it);
   }
   for (auto it = proposals_.begin(); it != proposals_.end();) {
     it = it->second.at < horizon ? proposals_.erase(it) : std::next(it);
@@ -731,11 +759,11 @@ std::map<std::string, TimePoint> Engine::Cooldowns() const {
   for (const auto& p : policies_->policies) {
     cooldown_of[p.ref.name()] = p.cooldown;
   }
-  for (const auto& [k, at] : last_proposal_) {
+  for (const auto& [k, last] : last_proposal_) {
     std::string policy = k.substr(0, k.find('|'));
     auto c = cooldown_of.find(policy);
-    if (c != cooldown_of.end() && at + c->second > now) {
-      out[k] = at + c->second;
+    if (c != cooldown_of.end() && last.at + c->second > now) {
+      out[k] = last.at + c->second;
     }
   }
   return out;
@@ -751,6 +779,10 @@ EngineStats Engine::Stats() const {
   s.proposals = n_proposals_;
   s.escalations = n_escalations_;
   s.closed = n_closed_;
+  s.attempt_keys_forgotten = n_attempt_keys_forgotten_;
+  s.cooldowns_forgotten = n_cooldowns_forgotten_;
+  s.attempt_keys_full = n_attempt_keys_full_;
+  s.cooldowns_full = n_cooldowns_full_;
   return s;
 }
 
