@@ -168,9 +168,12 @@ class Gate {
   std::map<std::string, v1::Mode> policy_modes_;
   std::map<std::string, TimePoint> over_budget_;  // namespace → since
 
-  std::map<std::string, Pending> pending_;  // by proposal id
+  std::map<std::string, Pending> pending_;  // by proposal id; at most cfg_.max_pending
   std::set<std::pair<TimePoint, std::string>> deadlines_;  // (expires_at, proposal id) of pending_
   void ErasePending(const std::string& proposal_id);
+  // cfg_.max_pending (gate.cc): turns a wait into EXPIRED approval-queue-full.
+  void RefuseForFullQueue(size_t waiting, Verdict* v) const;
+  void ExpireQueueOverflow(TimePoint now, std::vector<v1::Event>* out) const;
   // Proposal id → its last decision, serialized (a parsed v1::Event takes
   // several times its wire size). Bounded by retention_ and by
   // cfg_.max_remembered_decisions; forgotten_until_ is the newest decision
