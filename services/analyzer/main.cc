@@ -560,7 +560,8 @@ int main(int argc, char** argv) {
     for (const auto& [map, n] : {std::pair<const char*, size_t>{"open_incidents", st.open_incidents},
                                  {"cooldowns", st.cooldowns},
                                  {"attempt_keys", st.attempt_keys},
-                                 {"proposals", st.remembered_proposals}}) {
+                                 {"proposals", st.remembered_proposals},
+                                 {"incident_signal_ids", st.incident_signal_ids}}) {
       rt.metrics()
           .GetGauge("kubemend_analyzer_state_entries",
                     "Entries of each of the analyzer's state maps (bounds: analyzer.max_*, state_horizon)",

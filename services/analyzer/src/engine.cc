@@ -274,8 +274,9 @@ void Engine::MergeInto(const std::string& from, Incident& into, const std::strin
     into.signals[sk] = s;
     by_signal_[sk] = into.id;
   }
-  into.signal_ids.insert(into.signal_ids.end(), other.signal_ids.begin(), other.signal_ids.end());
-  into.seen_ids.insert(other.seen_ids.begin(), other.seen_ids.end());
+  for (const auto& id : other.signal_ids) {
+    NoteSignalId(into, id);
+  }
   other.signals.clear();
   Close(from, "merged", detail, &cause, now, replay ? nullptr : d, into.id);
 }
@@ -344,6 +345,16 @@ void Engine::AbsorbNodeOomEvents(Incident& inc, const v1::Event& e, TimePoint no
   }
 }
 
+// The first kMaxIds signal ids of an incident, each once (a redelivery is
+// not listed twice). Only listed ids are remembered: once the list is full a
+// redelivery could not be listed anyway, so seen_ids stays within kMaxIds
+// however long a flapping incident lives.
+void Engine::NoteSignalId(Incident& inc, const std::string& id) {
+  if (inc.signal_ids.size() < kMaxIds && inc.seen_ids.insert(id).second) {
+    inc.signal_ids.push_back(id);
+  }
+}
+
 size_t Engine::CountAttempts(const std::string& key, Millis window, TimePoint now) {
   auto it = attempts_.find(key);
   if (it == attempts_.end()) {
@@ -376,9 +387,7 @@ Decision Engine::HandleSignal(const v1::Event& e, TimePoint now, bool replay) {
     ref.event_id = e.event_id();
     ref.name = s.name();
     ref.last = e;
-    if (inc->seen_ids.insert(e.event_id()).second && inc->signal_ids.size() < kMaxIds) {
-      inc->signal_ids.push_back(e.event_id());
-    }
+    NoteSignalId(*inc, e.event_id());
     inc->last_activity = now;
     bool any = std::any_of(inc->signals.begin(), inc->signals.end(),
                            [](const auto& kv) { return kv.second.firing; });
@@ -402,16 +411,13 @@ Decision Engine::HandleSignal(const v1::Event& e, TimePoint now, bool replay) {
   AbsorbNodeOomEvents(*inc, e, now, &d, replay);
   d.incident_id = inc->id;
   std::string skey = SignalKey(e);
-  bool redelivered = !inc->seen_ids.insert(e.event_id()).second;
   SignalRef& ref = inc->signals[skey];
   ref.event_id = e.event_id();
   ref.name = s.name();
   ref.firing = true;
   ref.last = e;
   by_signal_[skey] = inc->id;
-  if (!redelivered && inc->signal_ids.size() < kMaxIds) {
-    inc->signal_ids.push_back(e.event_id());
-  }
+  NoteSignalId(*inc, e.event_id());
   inc->last_activity = now;
   if (replay) {
     return d;
@@ -776,6 +782,9 @@ EngineStats Engine::Stats() const {
   s.cooldowns = last_proposal_.size();
   s.attempt_keys = attempts_.size();
   s.remembered_proposals = proposals_.size();
+  for (const auto& [id, inc] : incidents_) {
+    s.incident_signal_ids += inc.seen_ids.size();
+  }
   s.proposals = n_proposals_;
   s.escalations = n_escalations_;
   s.closed = n_closed_;

@@ -97,6 +97,7 @@ struct EngineStats {
   size_t cooldowns = 0;
   size_t attempt_keys = 0;
   size_t remembered_proposals = 0;
+  size_t incident_signal_ids = 0;  // summed over open incidents; at most 1000 each
   uint64_t proposals = 0;
   uint64_t escalations = 0;
   uint64_t closed = 0;
@@ -141,7 +142,7 @@ class Engine {
     v1::Target subject;
     std::map<std::string, SignalRef> signals;  // by signal key
     std::vector<std::string> signal_ids;       // signal events in order (first kMaxIds)
-    std::set<std::string> seen_ids;            // every signal event id, for redelivery
+    std::set<std::string> seen_ids;            // the ids in signal_ids, for redelivery
     std::vector<std::string> proposal_ids;
     TimePoint opened;
     TimePoint last_activity;
@@ -226,6 +227,7 @@ class Engine {
   void AbsorbNodeOomEvents(Incident& inc, const v1::Event& e, TimePoint now, Decision* d,
                            bool replay);
   size_t CountAttempts(const std::string& key, Millis window, TimePoint now);
+  static void NoteSignalId(Incident& inc, const std::string& id);
   // Closes the least recently active incidents while the cap is reached.
   void MakeRoom(const v1::Event& cause, TimePoint now, Decision* d);
   // The caps on attempts_ and last_proposal_ (engine_capacity.cc): true when

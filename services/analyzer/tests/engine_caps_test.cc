@@ -195,5 +195,20 @@ TEST_F(EngineCapsTest, ReplayKeepsTheCapsAndTheLimitsWithoutThePoliciesLoaded) {
   EXPECT_EQ(d.category, "cooldown") << d.reason;
 }
 
+// A long-lived incident that keeps getting signals (a flapping alert, a
+// stream of Warning events) remembers at most the 1000 ids it lists.
+TEST_F(EngineCapsTest, LongLivedIncidentRemembersAtMostTheSignalIdsItLists) {
+  auto e = MakeEngine(1000, 1000);
+  v1::Event first = Crash(0);
+  e->OnSignal(first);
+  for (int i = 0; i < 3000; ++i) {
+    e->OnSignal(Crash(0));
+  }
+  EXPECT_EQ(e->Stats().open_incidents, 1u);
+  EXPECT_EQ(e->Stats().incident_signal_ids, 1000u);
+  e->OnSignal(first);  // a redelivery is not listed twice
+  EXPECT_EQ(e->Stats().incident_signal_ids, 1000u);
+}
+
 }  // namespace
 }  // namespace kubemend::analyzer
