@@ -451,7 +451,17 @@ void Gate::ApplyOutcome(const v1::Event& e) {
   const v1::ActionOutcome& o = e.outcome();
   TimePoint at = FromTimestamp(e.occurred_at());
   in_flight_.erase(o.action_id());
-  finished_actions_[o.action_id()] = at;
+  // Bounded by time (in_flight_timeout) and by gate.state.max_seen_events,
+  // the same dedup purpose: an APPROVED decision applied after its outcome
+  // was forgotten counts as in flight again until in_flight_timeout, which
+  // only makes the blast-radius limits stricter.
+  if (finished_actions_.insert_or_assign(o.action_id(), at).second) {
+    finished_order_.push_back(o.action_id());
+    if (finished_order_.size() > static_cast<size_t>(cfg_.max_seen_events)) {
+      finished_actions_.erase(finished_order_.front());
+      finished_order_.pop_front();
+    }
+  }
   bool failed = o.status() == v1::OUTCOME_STATUS_FAILED || o.status() == v1::OUTCOME_STATUS_NOT_FIXED;
   if (!failed && o.status() != v1::OUTCOME_STATUS_SUCCEEDED) {
     return;  // dry runs, duplicates, skips say nothing about automation health

@@ -147,6 +147,7 @@ class Gate {
   Times cluster_;
   std::map<std::string, InFlight> in_flight_;  // by action id
   std::unordered_map<std::string, TimePoint> finished_actions_;
+  std::deque<std::string> finished_order_;  // oldest first; at most cfg_.max_seen_events
 
   // Circuit breaker.
   std::deque<std::pair<TimePoint, bool>> samples_;  // (time, failed)

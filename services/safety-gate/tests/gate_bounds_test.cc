@@ -68,6 +68,7 @@ TEST(GateBoundsTest, StateMapsStayWithinTheirBoundsUnderAFlood) {
   auto sizes = g.StateSizes();
   EXPECT_LE(sizes["decisions"], 100u);
   EXPECT_LE(sizes["seen_events"], 150u);
+  EXPECT_LE(sizes["finished_actions"], 150u);
   // Limits that are off count nothing.
   EXPECT_EQ(sizes["rate_targets"] + sizes["rate_namespaces"] + sizes["rate_workloads"], 0u);
   // Outcomes arrived: nothing is left in flight.
