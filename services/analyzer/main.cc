@@ -561,7 +561,8 @@ int main(int argc, char** argv) {
                                  {"cooldowns", st.cooldowns},
                                  {"attempt_keys", st.attempt_keys},
                                  {"proposals", st.remembered_proposals},
-                                 {"incident_signal_ids", st.incident_signal_ids}}) {
+                                 {"incident_signal_ids", st.incident_signal_ids},
+                                 {"incident_signals", st.incident_signals}}) {
       rt.metrics()
           .GetGauge("kubemend_analyzer_state_entries",
                     "Entries of each of the analyzer's state maps (bounds: analyzer.max_*, state_horizon)",

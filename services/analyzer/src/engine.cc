@@ -278,6 +278,7 @@ void Engine::MergeInto(const std::string& from, Incident& into, const std::strin
     NoteSignalId(into, id);
   }
   other.signals.clear();
+  LimitSignals(into, "");
   Close(from, "merged", detail, &cause, now, replay ? nullptr : d, into.id);
 }
 
@@ -417,6 +418,7 @@ Decision Engine::HandleSignal(const v1::Event& e, TimePoint now, bool replay) {
   ref.firing = true;
   ref.last = e;
   by_signal_[skey] = inc->id;
+  LimitSignals(*inc, skey);
   NoteSignalId(*inc, e.event_id());
   inc->last_activity = now;
   if (replay) {
@@ -784,6 +786,7 @@ EngineStats Engine::Stats() const {
   s.remembered_proposals = proposals_.size();
   for (const auto& [id, inc] : incidents_) {
     s.incident_signal_ids += inc.seen_ids.size();
+    s.incident_signals += inc.signals.size();
   }
   s.proposals = n_proposals_;
   s.escalations = n_escalations_;

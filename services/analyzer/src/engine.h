@@ -98,6 +98,7 @@ struct EngineStats {
   size_t attempt_keys = 0;
   size_t remembered_proposals = 0;
   size_t incident_signal_ids = 0;  // summed over open incidents; at most 1000 each
+  size_t incident_signals = 0;     // distinct signals, summed; at most 1000 each
   uint64_t proposals = 0;
   uint64_t escalations = 0;
   uint64_t closed = 0;
@@ -228,6 +229,9 @@ class Engine {
                            bool replay);
   size_t CountAttempts(const std::string& key, Millis window, TimePoint now);
   static void NoteSignalId(Incident& inc, const std::string& id);
+  // An incident follows at most kMaxSignals distinct signals (engine_capacity.cc).
+  static constexpr size_t kMaxSignals = 1000;
+  void LimitSignals(Incident& inc, const std::string& keep);
   // Closes the least recently active incidents while the cap is reached.
   void MakeRoom(const v1::Event& cause, TimePoint now, Decision* d);
   // The caps on attempts_ and last_proposal_ (engine_capacity.cc): true when

@@ -1,6 +1,7 @@
 #include <absl/strings/numbers.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "engine.h"
 #include "engine_detail.h"
@@ -105,6 +106,32 @@ bool Engine::ForgetEndedCooldowns(TimePoint now) {
         &cooldowns_room_at_, &n_cooldowns_forgotten_);
   }
   return last_proposal_.size() < cfg_.max_cooldowns;
+}
+
+// An incident follows at most kMaxSignals distinct signals (each keeps its
+// latest event): a subject whose alerts carry a label that changes with
+// every firing would otherwise grow one incident without bound. Beyond it the
+// least recently updated resolved signal is dropped first, then the least
+// recently updated firing one (never `keep`, the one just received). That
+// loosens no limit: cooldowns and attempts are kept per subject, and a
+// dropped signal that fires again joins the subject's incident again.
+void Engine::LimitSignals(Incident& inc, const std::string& keep) {
+  while (inc.signals.size() > kMaxSignals) {
+    auto victim = inc.signals.end();
+    auto older = [](const SignalRef& a, const SignalRef& b) {
+      return std::make_tuple(a.firing, FromTimestamp(a.last.recorded_at())) <
+             std::make_tuple(b.firing, FromTimestamp(b.last.recorded_at()));
+    };
+    for (auto it = inc.signals.begin(); it != inc.signals.end(); ++it) {
+      if (it->first != keep && (victim == inc.signals.end() || older(it->second, victim->second))) {
+        victim = it;
+      }
+    }
+    if (auto s = by_signal_.find(victim->first); s != by_signal_.end() && s->second == inc.id) {
+      by_signal_.erase(s);
+    }
+    inc.signals.erase(victim);
+  }
 }
 
 bool Engine::RoomToRemember(const Incident& inc, const Policy& pol, const std::string& attempt_key,

@@ -210,5 +210,42 @@ TEST_F(EngineCapsTest, LongLivedIncidentRemembersAtMostTheSignalIdsItLists) {
   EXPECT_EQ(e->Stats().incident_signal_ids, 1000u);
 }
 
+// One Deployment whose pods keep firing distinct alerts: the incident
+// follows at most 1000 signals, resolved ones dropped first, and still
+// knows the newest one (the timer retries with it).
+TEST_F(EngineCapsTest, IncidentFollowsAtMostAThousandSignalsResolvedOnesDroppedFirst) {
+  auto e = MakeEngine(1000, 1000);
+  auto fire = [&](int i) {
+    clock_.Advance(std::chrono::seconds(1));
+    v1::Event s = PodSignal(clock_, "KubePodCrashLooping", "api-" + std::to_string(i), "api");
+    e->OnSignal(s);
+    return s;
+  };
+  v1::Event oldest_firing = fire(0);
+  for (int i = 1; i < 10; ++i) {
+    fire(i);
+  }
+  // A signal that fired and resolved after those ten.
+  e->OnSignal(PodSignal(clock_, "KubePodCrashLooping", "api-resolved", "api"));
+  clock_.Advance(std::chrono::seconds(1));
+  e->OnSignal(PodSignal(clock_, "KubePodCrashLooping", "api-resolved", "api", "shop", v1::SIGNAL_STATUS_RESOLVED));
+  for (int i = 10; i < 1000; ++i) {
+    fire(i);
+  }
+  // The 1001st distinct signal: the resolved one goes, every firing one stays.
+  EXPECT_EQ(e->Stats().incident_signals, 1000u);
+  EXPECT_EQ(e->Incidents()[0].firing, 1000u) << "the resolved signal goes before older firing ones";
+  for (int i = 1000; i < 1500; ++i) {
+    fire(i);
+    ASSERT_LE(e->Stats().incident_signals, 1000u);
+  }
+  EXPECT_EQ(e->Stats().open_incidents, 1u);
+  // A dropped one that fires again joins the same incident (by subject).
+  Decision d = e->OnSignal(oldest_firing);
+  EXPECT_EQ(e->Stats().open_incidents, 1u);
+  EXPECT_EQ(d.incident_id, e->Incidents()[0].id);
+  EXPECT_EQ(e->Stats().incident_signals, 1000u);
+}
+
 }  // namespace
 }  // namespace kubemend::analyzer
