@@ -167,7 +167,17 @@ Profiler::Profiler(std::string dir, std::map<std::string, int> pids) : dir_(std:
       int devnull = open("/dev/null", O_WRONLY);
       dup2(devnull, 1);
       dup2(devnull, 2);
-      execlp("perf", "perf", "record", "-F", "499", "-o", out.c_str(), "-p", p.c_str(), nullptr);
+      // KUBEMEND_BENCH_PERF_CALLGRAPH=dwarf records call chains too (the
+      // services have no frame pointers): read them with
+      // `perf report --children -i DIR/<service>.perf.data`.
+      std::vector<const char*> args = {"perf", "record", "-F", "499", "-o", out.c_str(), "-p", p.c_str()};
+      const char* cg = std::getenv("KUBEMEND_BENCH_PERF_CALLGRAPH");
+      if (cg && *cg) {
+        args.push_back("--call-graph");
+        args.push_back(cg);
+      }
+      args.push_back(nullptr);
+      execvp("perf", const_cast<char* const*>(args.data()));
       _exit(127);
     }
     if (child > 0) {

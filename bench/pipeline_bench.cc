@@ -2,7 +2,7 @@
 // ceilings measured in the same run.
 //
 //   bench/run.sh pipeline [--latency-n 5000] [--rate 1000] [--latency-connections 32]
-//                         [--throughput-n 30000] [--connections 8] [--profile DIR]
+//                         [--throughput-n 30000] [--connections 64] [--profile DIR]
 //
 // Against one `./kubemend up` stack (its own database and topics on the
 // benchmark's Apache Kafka and PostgreSQL):
@@ -13,7 +13,11 @@
 //     trail (outcome.ingested_at), p50/p99/max, beside the floor;
 //  2. throughput: as many alerts as the stack takes from several keep-alive
 //     connections; signals per second from the first send to the last
-//     outcome row, reported only when every accepted alert's row arrived;
+//     outcome row, reported only when every accepted alert's row arrived.
+//     Each connection waits for its answer (the broker's acknowledgement),
+//     so too few connections measure the webhook's round trip, not the
+//     pipeline: with 8 the stack was fed ~350/s and its CPU per signal
+//     doubled on tiny batches. The run says which of the two set the pace;
 //  3. ceiling: plain COPY of trail-shaped rows into a copy of the trail's
 //     table, divided by the four trail rows each signal makes.
 // The peak RSS of each process (five services + broker) is sampled through
@@ -28,6 +32,7 @@
 #include <fstream>
 #include <iostream>
 #include <pqxx/pqxx>
+#include <unistd.h>
 
 #include "floor.h"
 #include "kubemend/common/ids.h"
@@ -46,7 +51,7 @@ struct Options {
   double rate = 1000;
   int latency_conns = 32;
   int throughput_n = 30000;
-  int conns = 8;
+  int conns = 64;
   std::string profile_dir;
 };
 
@@ -196,7 +201,14 @@ int main(int argc, char** argv) {
   int rc = 0;
 
   // 0. the floor, on the same broker, at the same pace.
+  // Its CPU too: the relays' (this process, which does nothing else meanwhile)
+  // and the broker's, per message per hop: the client library's and the
+  // broker's own floor for a hop at this rate, next to each stage's cost.
+  double floor_cpu0 = CpuSeconds(getpid());
+  double floor_broker0 = bpid > 0 ? CpuSeconds(bpid) : 0;
   FloorResult floor = MeasureFourHopFloor(stack.brokers(), std::min(opt.latency_n, 3000), opt.rate);
+  double floor_relay_cpu = CpuSeconds(getpid()) - floor_cpu0;
+  double floor_broker_cpu = bpid > 0 ? CpuSeconds(bpid) - floor_broker0 : 0;
 
   RssSampler rss(pids);
   // Warm-up: group joins, connections, first partition assignments.
@@ -205,11 +217,19 @@ int main(int argc, char** argv) {
 
   // 1. latency at a fixed rate.
   long before = QueryLong(stack.dsn(), kOutcomes);
+  std::vector<double> lat_cpu0;
+  for (int pid : pids) {
+    lat_cpu0.push_back(CpuSeconds(pid));
+  }
   LoadResult lat_load = SendAlerts(stack.CollectorUrl(), opt.latency_n, opt.latency_conns, opt.rate, "lat");
   long lat_rows = 0;
   bool lat_done = WaitForCount(stack.dsn(), kOutcomes,
                                [&](long v) { return v >= before + static_cast<long>(lat_load.accepted.size()); },
                                std::chrono::seconds(120), &lat_rows);
+  std::vector<double> lat_cpu;
+  for (size_t i = 0; i < pids.size(); ++i) {
+    lat_cpu.push_back(CpuSeconds(pids[i]) - lat_cpu0[i]);
+  }
   auto lat = Latencies(stack.dsn(), lat_load);
 
   // 2. throughput.
@@ -267,6 +287,15 @@ int main(int argc, char** argv) {
                 Percentile(floor.latencies_ms, 99));
   }
   double floor99 = floor.error.empty() ? Percentile(floor.latencies_ms, 99) : NAN;
+  if (floor.sent > 0) {
+    // Per message per hop; the relay figure includes the feeding producer's
+    // and the last consumer's share, so it is a little above one hop's.
+    double per = 1e6 / (4.0 * floor.sent);
+    std::printf("  floor CPU per message per hop (user+system, us): relay %.0f  broker %.0f\n",
+                floor_relay_cpu * per, floor_broker_cpu * per);
+    std::printf("RESULT floor_cpu_us_per_hop_relay %.1f\nRESULT floor_cpu_us_per_hop_broker %.1f\n",
+                floor_relay_cpu * per, floor_broker_cpu * per);
+  }
 
   std::printf("latency phase: %d alerts paced at %.0f/s over %d connections; %zu accepted, %zu outcome rows matched\n",
               opt.latency_n, opt.rate, opt.latency_conns, lat_load.accepted.size(), lat.size());
@@ -280,6 +309,20 @@ int main(int argc, char** argv) {
   std::printf("  scheduled send -> outcome row committed: p50 %.2f ms  p99 %.2f ms  max %.2f ms\n",
               Percentile(lat, 50), p99, Percentile(lat, 100));
   std::printf("  ceiling: four-hop floor p99 %.2f ms -> p99 = %.1f x floor (target <= 2 x)\n", floor99, p99 / floor99);
+  {
+    // At the floor's pace, beside its per-hop cost: what each stage spends
+    // above a relay that does nothing.
+    double n = std::max<size_t>(1, lat_load.accepted.size());
+    std::printf("  CPU per signal at this pace (user+system, us):");
+    for (size_t i = 0; i < pids.size(); ++i) {
+      std::printf(" %s %.0f", i < names.size() ? names[i].c_str() : "broker", 1e6 * lat_cpu[i] / n);
+    }
+    std::printf("\n");
+    for (size_t i = 0; i < pids.size(); ++i) {
+      std::printf("RESULT paced_cpu_us_per_signal_%s %.1f\n", i < names.size() ? names[i].c_str() : "broker",
+                  1e6 * lat_cpu[i] / n);
+    }
+  }
   std::printf("RESULT latency_p50_ms %.3f\nRESULT latency_p99_ms %.3f\nRESULT latency_p99_over_floor %.3f\n",
               Percentile(lat, 50), p99, p99 / floor99);
 
@@ -294,6 +337,15 @@ int main(int argc, char** argv) {
     std::printf("  end to end (last outcome row): %.0f signals/s = %.0f events/s into the trail -> %.1f %% of ceiling "
                 "(target >= 50 %%)\n", tp, tp * 4, 100.0 * tp / ceiling);
     std::printf("RESULT e2e_signals_per_s %.0f\nRESULT e2e_share_of_ceiling %.4f\n", tp, tp / ceiling);
+    double fed = tp_load.accepted.size() / tp_load.seconds;
+    if (fed < 1.1 * tp) {
+      std::printf("  NOT SATURATED: the webhook fed %.0f signals/s, within 10 %% of what came out: the figure is the "
+                  "webhook's round trip over %d connections, not the pipeline's capacity; raise --connections\n",
+                  fed, opt.conns);
+    } else {
+      std::printf("  saturated: the webhook fed %.0f signals/s, %.1f x what came out: the pipeline set the pace\n",
+                  fed, fed / tp);
+    }
   } else {
     std::printf("  TIMED OUT: %ld of %zu outcome rows after 300 s: no throughput figure\n", tp_rows - before,
                 tp_load.accepted.size());

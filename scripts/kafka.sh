@@ -49,8 +49,12 @@ free_port() {
   die "no free port found"
 }
 
+# The JVM: serial GC and the C1 compiler only start fast and idle cheaply,
+# and in the benchmarks' runs of a few minutes they also cost the broker less
+# CPU per message than full tiered compilation with the parallel GC (bench/
+# README.md). KAFKA_JVM_OPTS replaces them.
 java_run() {  # java_run MAINCLASS ARGS...: the broker's classpath, small heap (execs: run in a subshell)
-  exec "$JAVA" ${KAFKA_HEAP_OPTS:--Xms32m -Xmx256m} -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+  exec "$JAVA" ${KAFKA_HEAP_OPTS:--Xms32m -Xmx256m} ${KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1} \
     -Djava.awt.headless=true -Dlog4j2.configurationFile="$DIR/kafka/log4j2.properties" \
     -cp "$KAFKA_HOME/libs/*" "$@"
 }
