@@ -132,7 +132,16 @@ void Executor::IndexOutcome(const v1::Event& e) {
       }
     } else if (o.status() != v1::OUTCOME_STATUS_DUPLICATE) {
       open_pulls_.erase(o.action_id());
-      ended_pulls_.insert(o.action_id());
+      // Bounded like the index: a PENDING_MERGE read again for a forgotten
+      // one only makes the poller ask the forge once more, which answers
+      // that the pull request is closed.
+      if (ended_pulls_.insert(o.action_id()).second) {
+        ended_pulls_order_.push_back(o.action_id());
+        if (ended_pulls_order_.size() > options_.max_indexed) {
+          ended_pulls_.erase(ended_pulls_order_.front());
+          ended_pulls_order_.pop_front();
+        }
+      }
     }
   }
   if (!o.rolls_back_action_id().empty() &&
@@ -505,6 +514,7 @@ ExecutorStats Executor::Stats() const {
   std::lock_guard<std::mutex> g(mu_);
   ExecutorStats s = stats_;
   s.open_pull_requests = open_pulls_.size();
+  s.ended_pull_requests = ended_pulls_.size();
   s.paused = !paused_.empty();
   for (const auto& [scope, who] : paused_) {
     s.paused_detail += (s.paused_detail.empty() ? "" : "; ") + (scope.empty() ? std::string("cluster") : scope) +

@@ -72,6 +72,7 @@ struct ExecutorStats {
   uint64_t closed = 0;         // pull requests closed unmerged
   size_t indexed = 0;
   size_t open_pull_requests = 0;
+  size_t ended_pull_requests = 0;  // remembered (bound: executor.index.max_actions)
 };
 
 class Executor {
@@ -164,6 +165,7 @@ class Executor {
   };
   std::map<std::string, OpenPull> open_pulls_;
   std::set<std::string> ended_pulls_;  // action ids whose pull request has its final outcome
+  std::deque<std::string> ended_pulls_order_;  // the newest options_.max_indexed are kept
   GitOpsWriter* gitops_ = nullptr;
   std::set<std::string> rolled_back_;          // action ids undone
   std::map<std::string, std::weak_ptr<std::mutex>> locks_;
