@@ -36,6 +36,8 @@ struct AnalyzerConfig {
   Millis state_horizon{24LL * 3600 * 1000};
   int64_t max_open_incidents = 5000;
   int64_t max_proposals = 20000;
+  int64_t max_attempt_keys = 20000;
+  int64_t max_cooldowns = 20000;
   Millis tick{5000};
   bool replay = true;
   Millis replay_timeout{60000};
@@ -83,6 +85,14 @@ void AddAnalyzerKeys(ConfigSchema& s, AnalyzerConfig* c) {
         "open incidents kept at most; one more closes the least recently active", 1, 10000000);
   s.Add("analyzer.max_proposals", &c->max_proposals,
         "proposals remembered for their outcomes at most (the oldest are forgotten)", 1, 10000000);
+  s.Add("analyzer.max_attempt_keys", &c->max_attempt_keys,
+        "subject|action attempt counters (the loop breaker) kept at most; only ended ones are "
+        "forgotten, and while all still count a proposal needing one more is refused (at_capacity)",
+        1, 10000000);
+  s.Add("analyzer.max_cooldowns", &c->max_cooldowns,
+        "policy|subject cooldowns kept at most; only ended ones are forgotten, and while all still "
+        "run a proposal needing one more is refused (at_capacity)",
+        1, 10000000);
   s.Add("analyzer.tick", &c->tick,
         "how often time is advanced without new events: incident TTLs, in-flight timeouts, "
         "cooldowns that ended, trigger `for` durations");
@@ -178,6 +188,8 @@ EngineConfig EngineConfigFrom(const AnalyzerConfig& ac) {
   ec.state_horizon = ac.state_horizon;
   ec.max_open_incidents = static_cast<size_t>(ac.max_open_incidents);
   ec.max_proposals = static_cast<size_t>(ac.max_proposals);
+  ec.max_attempt_keys = static_cast<size_t>(ac.max_attempt_keys);
+  ec.max_cooldowns = static_cast<size_t>(ac.max_cooldowns);
   return ec;
 }
 
@@ -543,18 +555,33 @@ int main(int argc, char** argv) {
   hooks.replayed = &replayed;
   AdminService admin(&engine, std::move(hooks));
   rt.AddGrpcService(&admin);
-  rt.AddPeriodic([&] {
+  rt.AddPeriodic([&, counted = EngineStats{}]() mutable {
     auto st = engine.Stats();
     for (const auto& [map, n] : {std::pair<const char*, size_t>{"open_incidents", st.open_incidents},
                                  {"cooldowns", st.cooldowns},
                                  {"attempt_keys", st.attempt_keys},
-                                 {"proposals", st.remembered_proposals}}) {
+                                 {"proposals", st.remembered_proposals},
+                                 {"incident_signal_ids", st.incident_signal_ids},
+                                 {"incident_signals", st.incident_signals}}) {
       rt.metrics()
           .GetGauge("kubemend_analyzer_state_entries",
                     "Entries of each of the analyzer's state maps (bounds: analyzer.max_*, state_horizon)",
                     {{"map", map}})
           .Set(static_cast<double>(n));
     }
+    // The engine keeps totals; the counters get what was added since.
+    auto add = [&](const char* name, const char* help, const char* map, uint64_t now, uint64_t before) {
+      rt.metrics().GetCounter(name, help, {{"map", map}}).Inc(now - before);
+    };
+    const char* forgotten = "Ended entries forgotten to make room under a cap (analyzer.max_*)";
+    const char* full = "Proposals refused because a capped map was full of entries that still count (at_capacity)";
+    add("kubemend_analyzer_state_forgotten_total", forgotten, "attempt_keys", st.attempt_keys_forgotten,
+        counted.attempt_keys_forgotten);
+    add("kubemend_analyzer_state_forgotten_total", forgotten, "cooldowns", st.cooldowns_forgotten,
+        counted.cooldowns_forgotten);
+    add("kubemend_analyzer_state_full_total", full, "attempt_keys", st.attempt_keys_full, counted.attempt_keys_full);
+    add("kubemend_analyzer_state_full_total", full, "cooldowns", st.cooldowns_full, counted.cooldowns_full);
+    counted = st;
   });
   rt.SetStatusHook([&](v1::GetStatusResponse* s) {
     auto st = engine.Stats();

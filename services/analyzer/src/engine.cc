@@ -7,6 +7,7 @@
 #include "kubemend/common/ids.h"
 
 namespace kubemend::analyzer {
+using engine_detail::FactMillis;
 using engine_detail::IsWorkloadKind;
 using engine_detail::Ms;
 using engine_detail::NodeTarget;
@@ -98,6 +99,7 @@ Engine::Engine(EngineConfig cfg, ProducerIdentity who, const Clock& clock, Advis
 void Engine::SetPolicies(std::shared_ptr<const PolicySet> policies) {
   std::lock_guard<std::mutex> l(mu_);
   policies_ = std::move(policies);
+  NoteWindows();
 }
 
 Decision Engine::OnSignal(const v1::Event& signal) {
@@ -272,9 +274,11 @@ void Engine::MergeInto(const std::string& from, Incident& into, const std::strin
     into.signals[sk] = s;
     by_signal_[sk] = into.id;
   }
-  into.signal_ids.insert(into.signal_ids.end(), other.signal_ids.begin(), other.signal_ids.end());
-  into.seen_ids.insert(other.seen_ids.begin(), other.seen_ids.end());
+  for (const auto& id : other.signal_ids) {
+    NoteSignalId(into, id);
+  }
   other.signals.clear();
+  LimitSignals(into, "");
   Close(from, "merged", detail, &cause, now, replay ? nullptr : d, into.id);
 }
 
@@ -342,6 +346,16 @@ void Engine::AbsorbNodeOomEvents(Incident& inc, const v1::Event& e, TimePoint no
   }
 }
 
+// The first kMaxIds signal ids of an incident, each once (a redelivery is
+// not listed twice). Only listed ids are remembered: once the list is full a
+// redelivery could not be listed anyway, so seen_ids stays within kMaxIds
+// however long a flapping incident lives.
+void Engine::NoteSignalId(Incident& inc, const std::string& id) {
+  if (inc.signal_ids.size() < kMaxIds && inc.seen_ids.insert(id).second) {
+    inc.signal_ids.push_back(id);
+  }
+}
+
 size_t Engine::CountAttempts(const std::string& key, Millis window, TimePoint now) {
   auto it = attempts_.find(key);
   if (it == attempts_.end()) {
@@ -374,9 +388,7 @@ Decision Engine::HandleSignal(const v1::Event& e, TimePoint now, bool replay) {
     ref.event_id = e.event_id();
     ref.name = s.name();
     ref.last = e;
-    if (inc->seen_ids.insert(e.event_id()).second && inc->signal_ids.size() < kMaxIds) {
-      inc->signal_ids.push_back(e.event_id());
-    }
+    NoteSignalId(*inc, e.event_id());
     inc->last_activity = now;
     bool any = std::any_of(inc->signals.begin(), inc->signals.end(),
                            [](const auto& kv) { return kv.second.firing; });
@@ -400,16 +412,14 @@ Decision Engine::HandleSignal(const v1::Event& e, TimePoint now, bool replay) {
   AbsorbNodeOomEvents(*inc, e, now, &d, replay);
   d.incident_id = inc->id;
   std::string skey = SignalKey(e);
-  bool redelivered = !inc->seen_ids.insert(e.event_id()).second;
   SignalRef& ref = inc->signals[skey];
   ref.event_id = e.event_id();
   ref.name = s.name();
   ref.firing = true;
   ref.last = e;
   by_signal_[skey] = inc->id;
-  if (!redelivered && inc->signal_ids.size() < kMaxIds) {
-    inc->signal_ids.push_back(e.event_id());
-  }
+  LimitSignals(*inc, skey);
+  NoteSignalId(*inc, e.event_id());
   inc->last_activity = now;
   if (replay) {
     return d;
@@ -461,8 +471,24 @@ void Engine::RecordProposal(const v1::Event& p, TimePoint at) {
     inc.escalated = true;
     ++n_escalations_;
   } else {
-    attempts_[akey].push_back({at, p.event_id()});
-    last_proposal_[prop.policy().name() + "|" + key] = at;
+    // Over a cap only in replay, from a log written under a larger cap: the
+    // proposal was made, so it counts (forgetting a live entry would loosen
+    // a limit); the map shrinks back as its entries end.
+    if (!attempts_.count(akey) && attempts_.size() >= cfg_.max_attempt_keys) {
+      ForgetEndedAttempts(at);
+    }
+    const std::string ckey = prop.policy().name() + "|" + key;
+    if (!last_proposal_.count(ckey) && last_proposal_.size() >= cfg_.max_cooldowns) {
+      ForgetEndedCooldowns(at);
+    }
+    Attempt a{at, p.event_id()};
+    a.window = FactMillis(prop, "loop_window_ms");
+    auto& list = attempts_[akey];
+    list.push_back(a);
+    attempts_room_at_ = std::min(attempts_room_at_, AttemptsCountUntil(list));
+    Cooldown& c = last_proposal_[ckey];
+    c = Cooldown{at, FactMillis(prop, "cooldown_ms")};
+    cooldowns_room_at_ = std::min(cooldowns_room_at_, CooldownRunsUntil(ckey, c));
     per_hour_[prop.policy().name()].push_back(at);
     inc.in_flight = p.event_id();
     inc.in_flight_since = at;
@@ -489,10 +515,12 @@ Decision Engine::HandleOutcome(const v1::Event& e, TimePoint now, bool replay) {
   ProposalInfo info = pit->second;
   bool counts = !(o.status() == v1::OUTCOME_STATUS_DRY_RUN || o.status() == v1::OUTCOME_STATUS_SKIPPED ||
                   o.status() == v1::OUTCOME_STATUS_DUPLICATE);
-  for (auto& a : attempts_[info.attempt_key]) {
-    if (a.proposal_id == o.proposal_id()) {
-      a.outcome = o.status();
-      a.counts = counts;
+  if (auto ait = attempts_.find(info.attempt_key); ait != attempts_.end()) {
+    for (auto& a : ait->second) {
+      if (a.proposal_id == o.proposal_id()) {
+        a.outcome = o.status();
+        a.counts = counts;
+      }
     }
   }
   auto it = incidents_.find(info.incident_id);
@@ -557,9 +585,11 @@ Decision Engine::HandleDecision(const v1::Event& e, TimePoint now, bool replay) 
     d.reason = "decision " + VerdictName(sd.verdict()) + " noted";
     return d;
   }
-  for (auto& a : attempts_[pit->second.attempt_key]) {
-    if (a.proposal_id == sd.proposal_id()) {
-      a.counts = false;  // never ran: not an attempt
+  if (auto ait = attempts_.find(pit->second.attempt_key); ait != attempts_.end()) {
+    for (auto& a : ait->second) {
+      if (a.proposal_id == sd.proposal_id()) {
+        a.counts = false;  // never ran: not an attempt
+      }
     }
   }
   auto it = incidents_.find(pit->second.incident_id);
@@ -694,7 +724,13 @@ void Engine::Sweep(const v1::Event* cause, TimePoint now, Decision* d, bool repl
     it = it->second.empty() ? attempts_.erase(it) : std::next(it);
   }
   for (auto it = last_proposal_.begin(); it != last_proposal_.end();) {
-    it = it->second < horizon ? last_proposal_.erase(it) : std::next(it);
+    it = it->second.at < horizon ? last_proposal_.erase(it) : std::next(it);
+  }
+  for (auto it = per_hour_.begin(); it != per_hour_.end();) {
+    while (!it->second.empty() && now - it->second.front() >= std::chrono::hours(1)) {
+      it->second.pop_front();
+    }
+    it = it->second.empty() ? per_hour_.erase(it) : std::next(it);
   }
   for (auto it = proposals_.begin(); it != proposals_.end();) {
     it = it->second.at < horizon ? proposals_.erase(it) : std::next(it);
@@ -731,11 +767,11 @@ std::map<std::string, TimePoint> Engine::Cooldowns() const {
   for (const auto& p : policies_->policies) {
     cooldown_of[p.ref.name()] = p.cooldown;
   }
-  for (const auto& [k, at] : last_proposal_) {
+  for (const auto& [k, last] : last_proposal_) {
     std::string policy = k.substr(0, k.find('|'));
     auto c = cooldown_of.find(policy);
-    if (c != cooldown_of.end() && at + c->second > now) {
-      out[k] = at + c->second;
+    if (c != cooldown_of.end() && last.at + c->second > now) {
+      out[k] = last.at + c->second;
     }
   }
   return out;
@@ -748,9 +784,17 @@ EngineStats Engine::Stats() const {
   s.cooldowns = last_proposal_.size();
   s.attempt_keys = attempts_.size();
   s.remembered_proposals = proposals_.size();
+  for (const auto& [id, inc] : incidents_) {
+    s.incident_signal_ids += inc.seen_ids.size();
+    s.incident_signals += inc.signals.size();
+  }
   s.proposals = n_proposals_;
   s.escalations = n_escalations_;
   s.closed = n_closed_;
+  s.attempt_keys_forgotten = n_attempt_keys_forgotten_;
+  s.cooldowns_forgotten = n_cooldowns_forgotten_;
+  s.attempt_keys_full = n_attempt_keys_full_;
+  s.cooldowns_full = n_cooldowns_full_;
   return s;
 }
 

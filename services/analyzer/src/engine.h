@@ -21,7 +21,7 @@
 //   proposal names the facts and the policies it outranked.
 // - Every signal that leads to no proposal gets a Control NoAction event
 //   saying why (no_policy, in_flight, cooldown, budget, loop_breaker,
-//   no_target, resolved, ignored, monitor, at_limit).
+//   no_target, resolved, ignored, monitor, at_limit, at_capacity).
 // - Tick() advances time without new events: incident TTLs, in-flight
 //   timeouts, cooldowns and budgets that have passed, trigger `for`
 //   durations that now hold.
@@ -61,6 +61,14 @@ struct EngineConfig {
   // Proposals remembered (for their outcomes and decisions) at most; the
   // oldest are forgotten first (their late outcome then counts no attempt).
   size_t max_proposals = 20000;
+  // Attempt counters ("subject|Action" -> attempts: the loop breaker) and
+  // cooldowns ("policy|subject" -> last proposal) remembered at most. Only
+  // an entry no limit reads any more (past the longest loop window, past its
+  // policy's cooldown) is forgotten to make room; while every entry still
+  // counts, a proposal that needs one more is refused (NoAction
+  // at_capacity), never a retry budget or a cooldown loosened.
+  size_t max_attempt_keys = 20000;
+  size_t max_cooldowns = 20000;
 };
 
 struct Decision {
@@ -89,9 +97,17 @@ struct EngineStats {
   size_t cooldowns = 0;
   size_t attempt_keys = 0;
   size_t remembered_proposals = 0;
+  size_t incident_signal_ids = 0;  // summed over open incidents; at most 1000 each
+  size_t incident_signals = 0;     // distinct signals, summed; at most 1000 each
   uint64_t proposals = 0;
   uint64_t escalations = 0;
   uint64_t closed = 0;
+  // Entries forgotten to make room under a cap (ended ones only), and
+  // proposals refused because every entry still counted (at_capacity).
+  uint64_t attempt_keys_forgotten = 0;
+  uint64_t cooldowns_forgotten = 0;
+  uint64_t attempt_keys_full = 0;
+  uint64_t cooldowns_full = 0;
 };
 
 class Engine {
@@ -127,7 +143,7 @@ class Engine {
     v1::Target subject;
     std::map<std::string, SignalRef> signals;  // by signal key
     std::vector<std::string> signal_ids;       // signal events in order (first kMaxIds)
-    std::set<std::string> seen_ids;            // every signal event id, for redelivery
+    std::set<std::string> seen_ids;            // the ids in signal_ids, for redelivery
     std::vector<std::string> proposal_ids;
     TimePoint opened;
     TimePoint last_activity;
@@ -146,6 +162,15 @@ class Engine {
     std::string proposal_id;
     v1::OutcomeStatus outcome = v1::OUTCOME_STATUS_UNSPECIFIED;
     bool counts = true;
+    // The loop window of the policy that proposed it (fact loop_window_ms);
+    // negative when unknown (a proposal logged before the fact existed).
+    Millis window{-1};
+  };
+  // When a policy last proposed on a subject, and its cooldown then
+  // (fact cooldown_ms; negative when unknown).
+  struct Cooldown {
+    TimePoint at;
+    Millis length{-1};
   };
   struct ProposalInfo {
     std::string incident_id;
@@ -203,8 +228,26 @@ class Engine {
   void AbsorbNodeOomEvents(Incident& inc, const v1::Event& e, TimePoint now, Decision* d,
                            bool replay);
   size_t CountAttempts(const std::string& key, Millis window, TimePoint now);
+  static void NoteSignalId(Incident& inc, const std::string& id);
+  // An incident follows at most kMaxSignals distinct signals (engine_capacity.cc).
+  static constexpr size_t kMaxSignals = 1000;
+  void LimitSignals(Incident& inc, const std::string& keep);
   // Closes the least recently active incidents while the cap is reached.
   void MakeRoom(const v1::Event& cause, TimePoint now, Decision* d);
+  // The caps on attempts_ and last_proposal_ (engine_capacity.cc): true when
+  // the proposal's attempt key and cooldown key are remembered already or
+  // fit (after forgetting ended entries); else d says at_capacity and until.
+  bool RoomToRemember(const Incident& inc, const Policy& pol, const std::string& attempt_key,
+                      TimePoint now, Decision* d);
+  // Forget the entries no limit reads any more at `now`; true when there is
+  // room for one more afterwards.
+  bool ForgetEndedAttempts(TimePoint now);
+  bool ForgetEndedCooldowns(TimePoint now);
+  // Until when an entry still counts for some limit.
+  TimePoint AttemptsCountUntil(const std::deque<Attempt>& attempts) const;
+  TimePoint CooldownRunsUntil(const std::string& key, const Cooldown& c) const;
+  // Reads the longest loop window and each policy's cooldown from policies_.
+  void NoteWindows();
 
   EngineConfig cfg_;
   ProducerIdentity who_;
@@ -216,13 +259,23 @@ class Engine {
   std::map<std::string, std::string> by_subject_;    // subject key -> incident id
   std::map<std::string, std::string> by_signal_;     // signal key -> incident id
   std::map<std::string, std::deque<Attempt>> attempts_;  // "subject|Action" -> attempts
-  std::map<std::string, TimePoint> last_proposal_;   // "policy|subject" -> when
+  std::map<std::string, Cooldown> last_proposal_;    // "policy|subject" -> when
   std::map<std::string, std::deque<TimePoint>> per_hour_;  // policy -> proposal times
   std::map<std::string, ProposalInfo> proposals_;    // proposal id -> info
   std::deque<std::string> proposal_order_;            // for cfg_.max_proposals
   std::set<std::string> closed_ids_;
   std::deque<std::string> closed_order_;
   uint64_t n_proposals_ = 0, n_escalations_ = 0, n_closed_ = 0;
+  // For the caps (engine_capacity.cc): the longest loop window and each
+  // policy's cooldown (from SetPolicies), and when the earliest remembered
+  // entry ends (no scan for room before then).
+  Millis max_loop_window_{0};
+  Millis max_cooldown_{0};
+  std::map<std::string, Millis> cooldown_of_;
+  TimePoint attempts_room_at_{};
+  TimePoint cooldowns_room_at_{};
+  uint64_t n_attempt_keys_forgotten_ = 0, n_cooldowns_forgotten_ = 0;
+  uint64_t n_attempt_keys_full_ = 0, n_cooldowns_full_ = 0;
   TimePoint last_sweep_{};
 };
 

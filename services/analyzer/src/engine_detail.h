@@ -24,6 +24,10 @@ inline bool IsWorkloadKind(const std::string& k) {
          k == "Job" || k == "CronJob";
 }
 
+// A duration the engine wrote into a proposal's facts in milliseconds
+// (loop_window_ms, cooldown_ms); negative when absent or malformed.
+Millis FactMillis(const v1::RemediationProposal& p, const std::string& key);
+
 inline v1::Target NodeTarget(const std::string& cluster, const std::string& node) {
   v1::Target t;
   t.set_cluster(cluster);

@@ -259,10 +259,10 @@ bool Engine::BuildEscalation(const Incident& inc, const Policy& pol, const v1::E
 bool Engine::WithinBudget(const Incident& inc, const Policy& pol, TimePoint now, Decision* d) {
   std::string ck = pol.ref.name() + "|" + inc.key;
   if (auto it = last_proposal_.find(ck);
-      it != last_proposal_.end() && now - it->second < pol.cooldown) {
-    auto left = std::chrono::duration_cast<Millis>(pol.cooldown - (now - it->second));
+      it != last_proposal_.end() && now - it->second.at < pol.cooldown) {
+    auto left = std::chrono::duration_cast<Millis>(pol.cooldown - (now - it->second.at));
     d->category = "cooldown";
-    d->until = it->second + pol.cooldown;
+    d->until = it->second.at + pol.cooldown;
     d->reason = "policy " + pol.ref.name() + " cooling down on " + TargetString(inc.subject) +
                 " for " + Ms(left) + " more (until " + FormatRfc3339(d->until) + ")";
     return false;
@@ -439,6 +439,10 @@ void Engine::FillFacts(const Incident& inc, const Policy& pol, const MatchResult
   auto& facts = *prop->mutable_facts();
   facts["incident_key"] = inc.key;
   facts["attempt_key"] = c.attempt_key;
+  // The windows this proposal is counted in, so that a replay can tell when
+  // its attempt and cooldown stop counting (engine_capacity.cc).
+  facts["loop_window_ms"] = std::to_string(pol.loop_window.count());
+  facts["cooldown_ms"] = std::to_string(pol.cooldown.count());
   facts["signal"] = signal.signal().name();
   facts["policy_shape"] = pol.shape;
   if (m.trigger) {
@@ -512,12 +516,18 @@ void Engine::Propose(Incident& inc, const v1::Event& cause, const v1::Event& sig
   }
   StepChoice c = ChooseStep(inc, *pol, now);
   v1::Event p;
+  // Room is checked before the remedy is built (no adviser call for a
+  // proposal that cannot be remembered) and again after it, for an action
+  // the adviser chose instead.
   bool built = c.step ? WithinBudget(inc, *pol, now, d) &&
-                            BuildRemedy(inc, *pol, m, cause, signal, now, &c, &p, d)
+                            RoomToRemember(inc, *pol, c.attempt_key, now, d) &&
+                            BuildRemedy(inc, *pol, m, cause, signal, now, &c, &p, d) &&
+                            RoomToRemember(inc, *pol, c.attempt_key, now, d)
                       : BuildEscalation(inc, *pol, cause, &c, &p, d);
   if (!built) {
-    inc.retry = d->category == "cooldown" || d->category == "budget";
-    inc.retry_at = d->category == "cooldown" ? d->until : now + std::chrono::minutes(1);
+    bool timed = d->category == "cooldown" || d->category == "at_capacity";
+    inc.retry = timed || d->category == "budget";
+    inc.retry_at = timed ? d->until : now + std::chrono::minutes(1);
     return;
   }
   inc.retry = false;

@@ -374,5 +374,43 @@ spec:
   EXPECT_EQ(all.size(), 2u);
 }
 
+// analyzer.max_cooldowns through the binary (env override): with room for
+// one cooldown, a second workload is refused at_capacity in the trail, with
+// the bound named, instead of forgetting the first one's cooldown.
+TEST_F(AnalyzerItest, FullCooldownMapRefusesWithTheBoundInTheTrail) {
+  WritePolicy(R"(
+apiVersion: kubemend.io/v1alpha1
+kind: HealingPolicy
+metadata: {name: itest-cap}
+spec:
+  cooldown: 1h
+  triggers: [{alert: {name: ItestCap}}]
+  actions: [{type: RolloutRestart}]
+)");
+  setenv("KUBEMEND_ANALYZER_MAX_COOLDOWNS", "1", 1);  // inherited by the analyzer's fork
+  StartAnalyzer();
+  unsetenv("KUBEMEND_ANALYZER_MAX_COOLDOWNS");
+  v1::Event first = Signal("ItestCap", "api-1", "api");
+  v1::Event second = Signal("ItestCap", "web-1", "web");
+  Publish(Topic::kSignals, first, "same-partition");
+  Publish(Topic::kSignals, second, "same-partition");
+  std::string reason;
+  WaitFor(Topic::kControl, [&](const auto& ev) {
+    for (const auto& c : ev) {
+      if (c.has_control() && c.control().has_no_action() &&
+          c.control().no_action().signal_id() == second.event_id()) {
+        EXPECT_EQ(c.control().no_action().category(), "at_capacity");
+        reason = c.control().no_action().reason();
+        return true;
+      }
+    }
+    return false;
+  });
+  EXPECT_NE(reason.find("analyzer.max_cooldowns=1"), std::string::npos) << reason;
+  auto ps = Proposals(WaitFor(Topic::kProposals, [](const auto& ev) { return !Proposals(ev).empty(); }));
+  ASSERT_EQ(ps.size(), 1u);
+  EXPECT_EQ(ps[0].causation_id(), first.event_id());
+}
+
 }  // namespace
 }  // namespace kubemend::analyzer

@@ -8,7 +8,9 @@ absl::Status KafkaSignalSink::ProduceAll(const std::vector<v1::Event>& events,
                                          const std::shared_ptr<DeliveryTracker>& tracker) {
   for (const auto& e : events) {
     auto st = producer_->Produce(topic_, TargetKey(e.target()), e.SerializeAsString(), tracker,
-                                 {{"kubemend-event-type", "signal"}, {"traceparent", e.trace().traceparent()}});
+                                 {{kEventTypeHeader, "signal"},
+                                  {kSignalSourceHeader, v1::SignalSource_Name(e.signal().source())},
+                                  {"traceparent", e.trace().traceparent()}});
     if (!st.ok()) {
       return absl::UnavailableError(std::string(st.message()));
     }

@@ -99,12 +99,10 @@ std::string TargetString(const v1::Target& t) {
   return s;
 }
 
-absl::StatusOr<v1::Event> DecodeEvent(const std::string& bytes) {
-  v1::Event e;
-  if (!e.ParseFromString(bytes)) {
-    return absl::InvalidArgumentError("not a kubemend.v1.Event: protobuf decoding failed (" +
-                                      std::to_string(bytes.size()) + " bytes)");
-  }
+namespace {
+
+// What a decoded event must hold; `topic` nullopt: any event type.
+absl::Status CheckEvent(const v1::Event& e, std::optional<Topic> topic) {
   if (e.event_id().empty()) {
     return absl::InvalidArgumentError("event has no event_id");
   }
@@ -119,16 +117,11 @@ absl::StatusOr<v1::Event> DecodeEvent(const std::string& bytes) {
     return absl::InvalidArgumentError("event " + e.event_id() + " says type " +
                                       EventTypeName(e.type()) + " but carries another payload");
   }
-  return e;
-}
-
-absl::StatusOr<v1::Event> DecodeEventFor(const std::string& bytes, Topic topic) {
-  auto e = DecodeEvent(bytes);
-  if (!e.ok()) {
-    return e;
+  if (!topic) {
+    return absl::OkStatus();
   }
   v1::EventType want = v1::EVENT_TYPE_UNSPECIFIED;
-  switch (topic) {
+  switch (*topic) {
     case Topic::kSignals:
       want = v1::EVENT_TYPE_SIGNAL;
       break;
@@ -145,12 +138,38 @@ absl::StatusOr<v1::Event> DecodeEventFor(const std::string& bytes, Topic topic) 
       want = v1::EVENT_TYPE_CONTROL;
       break;
     case Topic::kDeadLetter:
-      return e;
+      return absl::OkStatus();
   }
-  if (e->type() != want) {
-    return absl::InvalidArgumentError("event " + e->event_id() + " of type " +
-                                      EventTypeName(e->type()) + " on the " +
+  if (e.type() != want) {
+    return absl::InvalidArgumentError("event " + e.event_id() + " of type " +
+                                      EventTypeName(e.type()) + " on the " +
                                       EventTypeName(want) + " topic");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status DecodeEventInto(std::string_view bytes, std::optional<Topic> topic, v1::Event* out) {
+  if (!out->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::InvalidArgumentError("not a kubemend.v1.Event: protobuf decoding failed (" +
+                                      std::to_string(bytes.size()) + " bytes)");
+  }
+  return CheckEvent(*out, topic);
+}
+
+absl::StatusOr<v1::Event> DecodeEvent(const std::string& bytes) {
+  v1::Event e;
+  if (auto st = DecodeEventInto(bytes, std::nullopt, &e); !st.ok()) {
+    return st;
+  }
+  return e;
+}
+
+absl::StatusOr<v1::Event> DecodeEventFor(const std::string& bytes, Topic topic) {
+  v1::Event e;
+  if (auto st = DecodeEventInto(bytes, topic, &e); !st.ok()) {
+    return st;
   }
   return e;
 }

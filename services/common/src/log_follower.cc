@@ -1,5 +1,6 @@
 #include "kubemend/common/log_follower.h"
 
+#include <google/protobuf/arena.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include <algorithm>
@@ -12,6 +13,15 @@
 
 namespace kubemend {
 namespace {
+
+// Messages decoded onto one arena before it is reset: the events decoded
+// here are handed on by reference (Follow) or copied when kept (Replay), so
+// none outlives the reset.
+constexpr int kArenaMessages = 256;
+
+std::string_view Payload(const RdKafka::Message& m) {
+  return {static_cast<const char*>(m.payload()), m.len()};
+}
 
 constexpr char kHint[] =
     " Hint: check kafka.brokers (KUBEMEND_KAFKA_BROKERS) and that the kubemend topics exist "
@@ -83,6 +93,21 @@ absl::StatusOr<std::unique_ptr<LogFollower>> LogFollower::Create(
   return f;
 }
 
+bool LogFollower::Unwanted(RdKafka::Message& m) const {
+  if (only_header_.empty()) {
+    return false;
+  }
+  RdKafka::Headers* headers = m.headers();
+  if (headers == nullptr) {
+    return false;
+  }
+  RdKafka::Headers::Header h = headers->get_last(only_header_);
+  if (h.err() != RdKafka::ERR_NO_ERROR || h.value() == nullptr) {
+    return false;
+  }
+  return !only_values_.count(std::string(static_cast<const char*>(h.value()), h.value_size()));
+}
+
 LogFollower::~LogFollower() {
   if (consumer_) {
     consumer_->close();
@@ -122,6 +147,8 @@ absl::StatusOr<std::vector<v1::Event>> LogFollower::Replay(
   consumer_->assign(parts);
   RdKafka::TopicPartition::destroy(parts);
   std::vector<v1::Event> out;
+  google::protobuf::Arena arena;
+  int on_arena = 0;
   auto until = std::chrono::steady_clock::now() + timeout;
   while (!end.empty()) {
     if (stop_ || std::chrono::steady_clock::now() > until) {
@@ -143,8 +170,15 @@ absl::StatusOr<std::vector<v1::Event>> LogFollower::Replay(
     if (it != end.end() && m->offset() + 1 >= it->second) {
       end.erase(it);
     }
-    auto ev = DecodeEvent(std::string(static_cast<const char*>(m->payload()), m->len()));
-    if (!ev.ok()) {
+    if (Unwanted(*m)) {
+      continue;
+    }
+    if (++on_arena == kArenaMessages) {
+      arena.Reset();
+      on_arena = 0;
+    }
+    auto* ev = google::protobuf::Arena::CreateMessage<v1::Event>(&arena);
+    if (!DecodeEventInto(Payload(*m), std::nullopt, ev).ok()) {
       skipped_++;
       continue;
     }
@@ -155,7 +189,7 @@ absl::StatusOr<std::vector<v1::Event>> LogFollower::Replay(
     if (keep && !keep(*ev)) {
       continue;
     }
-    out.push_back(std::move(*ev));
+    out.emplace_back(*ev);  // a heap copy: the arena is reset below
   }
   std::stable_sort(out.begin(), out.end(), [](const v1::Event& a, const v1::Event& b) {
     return FromTimestamp(a.occurred_at()) < FromTimestamp(b.occurred_at());
@@ -165,6 +199,8 @@ absl::StatusOr<std::vector<v1::Event>> LogFollower::Replay(
 
 void LogFollower::Follow(const std::function<void(const v1::Event&)>& apply) {
   auto log = Logger("follower");
+  google::protobuf::Arena arena;
+  int on_arena = 0;
   while (!stop_) {
     std::unique_ptr<RdKafka::Message> m(consumer_->consume(100));
     if (m->err() == RdKafka::ERR__TIMED_OUT || m->err() == RdKafka::ERR__PARTITION_EOF) {
@@ -177,13 +213,20 @@ void LogFollower::Follow(const std::function<void(const v1::Event&)>& apply) {
                  Q(m->errstr()), m->topic_name(), m->partition());
       continue;
     }
-    auto ev = DecodeEvent(std::string(static_cast<const char*>(m->payload()), m->len()));
-    if (!ev.ok()) {
+    if (Unwanted(*m)) {
+      continue;
+    }
+    if (++on_arena == kArenaMessages) {
+      arena.Reset();
+      on_arena = 0;
+    }
+    auto* ev = google::protobuf::Arena::CreateMessage<v1::Event>(&arena);
+    if (!DecodeEventInto(Payload(*m), std::nullopt, ev).ok()) {
       skipped_++;
       continue;
     }
     followed_++;
-    apply(*ev);
+    apply(*ev);  // `apply` copies what it keeps (the arena is reset)
   }
 }
 

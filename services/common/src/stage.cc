@@ -1,5 +1,7 @@
 #include "kubemend/common/stage.h"
 
+#include <google/protobuf/arena.h>
+
 #include "kubemend/common/log.h"
 
 namespace kubemend {
@@ -75,7 +77,7 @@ absl::Status Stage::Send(const Emit& e, const std::shared_ptr<DeliveryTracker>& 
   return producer_->Produce(name != topic_names_.end() ? name->second : TopicName(rt_->config().kafka, e.topic),
                             PartitionKey(e.topic, e.event.target()),
                             e.event.SerializeAsString(), tracker,
-                            {{"kubemend-event-type", EventTypeName(e.event.type())},
+                            {{kEventTypeHeader, EventTypeName(e.event.type())},
                              {"traceparent", e.event.trace().traceparent()}});
 }
 
@@ -113,16 +115,20 @@ absl::StatusOr<std::vector<Emit>> Stage::SafeTransform(const v1::Event& ev, cons
 
 absl::Status Stage::HandleBatch(std::span<const InMessage> batch) {
   auto log = Logger("stage");
+  // The batch's events are decoded onto one arena, freed at once at the
+  // end: no allocation or destructor per field (the transform copies what
+  // it keeps; what it publishes is its own).
+  google::protobuf::Arena arena;
   auto tracker = std::make_shared<DeliveryTracker>();
   std::vector<TimePoint> recorded;
   recorded.reserve(batch.size());
   for (const auto& msg : batch) {
     auto topic_it = topic_by_name_.find(msg.topic);
     Topic topic = topic_it == topic_by_name_.end() ? Topic::kDeadLetter : topic_it->second;
-    auto ev = DecodeEventFor(msg.payload, topic);
-    if (!ev.ok()) {
+    auto* ev = google::protobuf::Arena::CreateMessage<v1::Event>(&arena);
+    if (auto decoded = DecodeEventInto(msg.payload, topic, ev); !decoded.ok()) {
       rt_->CountError("undecodable");
-      if (auto st = dead_letters_->Send(msg, std::string(ev.status().message()), tracker);
+      if (auto st = dead_letters_->Send(msg, std::string(decoded.message()), tracker);
           !st.ok()) {
         return st;
       }

@@ -15,6 +15,7 @@
 #include "kubemend/common/events.h"
 #include "kubemend/common/ids.h"
 #include "kubemend/common/kafka.h"
+#include "kubemend/common/log_follower.h"
 #include "kubemend/common/runtime.h"
 #include "kubemend/common/stage.h"
 
@@ -549,6 +550,88 @@ TEST_F(KafkaTest, StageDeadLettersAPoisonEventAndMovesOn) {
   EXPECT_EQ(offsets.size(), 2u);
   EXPECT_EQ(reasons, (std::set<std::string>{"gave up after 3 attempts: transform threw: boom",
                                             "gave up after 3 attempts: cannot handle this one"}));
+}
+
+// The state follower decodes onto an arena it reuses (every 256 messages):
+// what `apply` copies must stay intact across the resets; and a signal whose
+// source header names a source the reader does not want is skipped
+// undecoded, while one without the header is decoded (headers are hints).
+TEST_F(KafkaTest, LogFollowerSkipsByHeaderAndItsEventsSurviveArenaResets) {
+  KafkaConfig kc = TestConfig("g-follow-" + NewUuid().substr(0, 6));
+  auto p = Producer::Create(kc, "test", nullptr);
+  ASSERT_TRUE(p.ok());
+  FakeClock clock;
+  const std::string signals = TopicName(kc, Topic::kSignals);
+  const std::string cost = v1::SignalSource_Name(v1::SIGNAL_SOURCE_COST);
+  const std::string am = v1::SignalSource_Name(v1::SIGNAL_SOURCE_ALERTMANAGER);
+  // kind: "cost" (header cost), "am" (header alertmanager: skipped),
+  // "bare" (alertmanager, no header: decoded).
+  auto produce = [&](const std::string& name, const std::string& kind,
+                     const std::shared_ptr<DeliveryTracker>& t) {
+    v1::Event e = NewRootEvent(v1::EVENT_TYPE_SIGNAL, {"collector", "c", "0"}, clock);
+    e.mutable_signal()->set_name(name);
+    e.mutable_signal()->set_source(kind == "cost" ? v1::SIGNAL_SOURCE_COST : v1::SIGNAL_SOURCE_ALERTMANAGER);
+    (*e.mutable_signal()->mutable_labels())["namespace"] = "ns-" + name;
+    std::map<std::string, std::string> headers = {{kEventTypeHeader, "signal"}};
+    if (kind != "bare") {
+      headers[kSignalSourceHeader] = kind == "cost" ? cost : am;
+    }
+    return (*p)->Produce(signals, name, e.SerializeAsString(), t, headers);
+  };
+  auto kind_of = [](int i) { return i % 3 == 0 ? "cost" : i % 3 == 1 ? "am" : "bare"; };
+  auto tracker = std::make_shared<DeliveryTracker>();
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(produce("old-" + std::to_string(i), kind_of(i), tracker).ok());
+  }
+  ASSERT_TRUE((*p)->Produce(signals, "junk", "not an event", tracker).ok());
+  ASSERT_TRUE(tracker->Wait(std::chrono::seconds(10)).ok());
+
+  auto f = LogFollower::Create(kc, {signals}, "test-follower", std::chrono::seconds(30));
+  ASSERT_TRUE(f.ok()) << f.status();
+  (*f)->OnlyWithHeader(kSignalSourceHeader, {cost});
+  auto replayed = (*f)->Replay({}, std::chrono::seconds(30));
+  ASSERT_TRUE(replayed.ok()) << replayed.status();
+  std::set<std::string> names;
+  for (const auto& e : *replayed) {
+    names.insert(e.signal().name());
+    EXPECT_EQ(e.signal().labels().at("namespace"), "ns-" + e.signal().name());
+  }
+  EXPECT_EQ(names.size(), 20u) << "10 cost + 10 without the header; the 10 marked alertmanager skipped";
+  EXPECT_FALSE(names.count("old-1")) << "marked alertmanager: skipped";
+  EXPECT_TRUE(names.count("old-0") && names.count("old-2"));
+  EXPECT_EQ((*f)->skipped(), 1u) << "only the undecodable message counts as skipped";
+
+  // Follow: 900 more, so the arena is reset several times under the copies.
+  std::mutex mu;
+  std::vector<v1::Event> kept;
+  std::thread follower([&] {
+    (*f)->Follow([&](const v1::Event& e) {
+      std::lock_guard lock(mu);
+      kept.push_back(e);
+    });
+  });
+  auto t2 = std::make_shared<DeliveryTracker>();
+  for (int i = 0; i < 900; ++i) {
+    ASSERT_TRUE(produce("new-" + std::to_string(i), kind_of(i), t2).ok());
+  }
+  ASSERT_TRUE(t2->Wait(std::chrono::seconds(10)).ok());
+  bool all = WaitFor(
+      [&] {
+        std::lock_guard lock(mu);
+        return kept.size() >= 600;
+      },
+      std::chrono::seconds(30));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // nothing more may come
+  (*f)->Stop();
+  follower.join();
+  ASSERT_TRUE(all);
+  ASSERT_EQ(kept.size(), 600u);
+  for (const auto& e : kept) {
+    ASSERT_FALSE(e.event_id().empty());
+    EXPECT_EQ(e.signal().labels().at("namespace"), "ns-" + e.signal().name());
+    int i = std::stoi(e.signal().name().substr(4));
+    EXPECT_NE(i % 3, 1) << e.signal().name() << " was marked alertmanager";
+  }
 }
 
 // Issue 12: the services check at start that their topics exist with usable

@@ -132,7 +132,16 @@ void Executor::IndexOutcome(const v1::Event& e) {
       }
     } else if (o.status() != v1::OUTCOME_STATUS_DUPLICATE) {
       open_pulls_.erase(o.action_id());
-      ended_pulls_.insert(o.action_id());
+      // Bounded like the index: a PENDING_MERGE read again for a forgotten
+      // one only makes the poller ask the forge once more, which answers
+      // that the pull request is closed.
+      if (ended_pulls_.insert(o.action_id()).second) {
+        ended_pulls_order_.push_back(o.action_id());
+        if (ended_pulls_order_.size() > options_.max_indexed) {
+          ended_pulls_.erase(ended_pulls_order_.front());
+          ended_pulls_order_.pop_front();
+        }
+      }
     }
   }
   if (!o.rolls_back_action_id().empty() &&
@@ -368,12 +377,21 @@ std::vector<v1::Event> Executor::VerifyAndRollBack(const OutcomeIds& ids, const 
 }
 
 std::vector<std::vector<v1::Event>> Executor::RunBatch(const std::vector<v1::Event>& decisions) {
+  std::vector<const v1::Event*> ptrs;
+  ptrs.reserve(decisions.size());
+  for (const auto& d : decisions) {
+    ptrs.push_back(&d);
+  }
+  return RunBatch(std::span<const v1::Event* const>(ptrs));
+}
+
+std::vector<std::vector<v1::Event>> Executor::RunBatch(std::span<const v1::Event* const> decisions) {
   std::vector<std::vector<v1::Event>> results(decisions.size());
   // Same target: in order on one worker. Different targets: in parallel.
   std::map<std::string, std::vector<size_t>> groups;
   std::vector<std::string> order;
   for (size_t i = 0; i < decisions.size(); ++i) {
-    std::string key = TargetKey(decisions[i].target());
+    std::string key = TargetKey(decisions[i]->target());
     if (!groups.count(key)) {
       order.push_back(key);
     }
@@ -393,7 +411,7 @@ std::vector<std::vector<v1::Event>> Executor::RunBatch(const std::vector<v1::Eve
         queue.pop_front();
       }
       for (size_t i : groups[key]) {
-        results[i] = HandleDecision(decisions[i]);
+        results[i] = HandleDecision(*decisions[i]);
       }
     }
   };
@@ -496,6 +514,7 @@ ExecutorStats Executor::Stats() const {
   std::lock_guard<std::mutex> g(mu_);
   ExecutorStats s = stats_;
   s.open_pull_requests = open_pulls_.size();
+  s.ended_pull_requests = ended_pulls_.size();
   s.paused = !paused_.empty();
   for (const auto& [scope, who] : paused_) {
     s.paused_detail += (s.paused_detail.empty() ? "" : "; ") + (scope.empty() ? std::string("cluster") : scope) +

@@ -34,6 +34,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,7 @@ struct ExecutorStats {
   uint64_t closed = 0;         // pull requests closed unmerged
   size_t indexed = 0;
   size_t open_pull_requests = 0;
+  size_t ended_pull_requests = 0;  // remembered (bound: executor.index.max_actions)
 };
 
 class Executor {
@@ -91,6 +93,8 @@ class Executor {
   void Acknowledge(const std::vector<v1::Event>& outcomes);
   // Decisions of one batch, grouped by target and run in parallel (bounded);
   // the result keeps the input order.
+  // (The service passes pointers to events decoded onto its batch's arena.)
+  std::vector<std::vector<v1::Event>> RunBatch(std::span<const v1::Event* const> decisions);
   std::vector<std::vector<v1::Event>> RunBatch(const std::vector<v1::Event>& decisions);
   // Pause/Resume change state; RollbackRequest runs a rollback.
   std::vector<v1::Event> HandleControl(const v1::Event& control);
@@ -161,6 +165,7 @@ class Executor {
   };
   std::map<std::string, OpenPull> open_pulls_;
   std::set<std::string> ended_pulls_;  // action ids whose pull request has its final outcome
+  std::deque<std::string> ended_pulls_order_;  // the newest options_.max_indexed are kept
   GitOpsWriter* gitops_ = nullptr;
   std::set<std::string> rolled_back_;          // action ids undone
   std::map<std::string, std::weak_ptr<std::mutex>> locks_;

@@ -1,5 +1,6 @@
 #include "service.h"
 
+#include <google/protobuf/arena.h>
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -326,7 +327,7 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
   DeadLetterer dead(*producer, TopicName(kafka, Topic::kDeadLetter), rt.service(), &rt.metrics(), clock);
   auto send = [&](const v1::Event& e, const std::shared_ptr<DeliveryTracker>& t) {
     return (*producer)->Produce(TopicName(kafka, Topic::kOutcomes), TargetKey(e.target()), e.SerializeAsString(), t,
-                                {{"kubemend-event-type", EventTypeName(e.type())},
+                                {{kEventTypeHeader, EventTypeName(e.type())},
                                  {"traceparent", e.trace().traceparent()}});
   };
   auto log_outcome = [&](const v1::Event& o) {
@@ -426,12 +427,13 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
       kafka, "kubemend-executor-" + rt.config().instance, {TopicName(kafka, Topic::kDecisions)},
       [&](std::span<const InMessage> batch) -> absl::Status {
         auto tracker = std::make_shared<DeliveryTracker>();
-        std::vector<v1::Event> in;
+        google::protobuf::Arena arena;  // the batch's decisions, freed at once
+        std::vector<const v1::Event*> in;
         for (const auto& m : batch) {
-          auto e = DecodeEventFor(m.payload, Topic::kDecisions);
-          if (!e.ok()) {
+          auto* e = google::protobuf::Arena::CreateMessage<v1::Event>(&arena);
+          if (auto decoded = DecodeEventInto(m.payload, Topic::kDecisions, e); !decoded.ok()) {
             rt.CountError("undecodable");
-            if (auto st = dead.Send(m, std::string(e.status().message()), tracker); !st.ok()) {
+            if (auto st = dead.Send(m, std::string(decoded.message()), tracker); !st.ok()) {
               return st;
             }
             continue;
@@ -439,7 +441,7 @@ int RunExecutorService(ServiceRuntime& rt, const ExecutorConfig& cfg) {
           if (view) {
             view->OnDecision(*e);
           }
-          in.push_back(std::move(*e));
+          in.push_back(e);
         }
         auto results = ex.RunBatch(in);
         for (const auto& outs : results) {

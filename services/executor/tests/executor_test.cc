@@ -266,6 +266,16 @@ TEST_F(ExecutorTest, OutcomeIndexKeepsAtMostTheConfiguredActions) {
   EXPECT_EQ(ex.Stats().indexed, 50u);
   EXPECT_EQ(ex.Rollback("a-449", "t").status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(ex.Rollback("a-499", "t").status().code(), absl::StatusCode::kNotFound);
+  // GitOps: the ids of pull requests that ended are bounded the same way.
+  v1::Event merged;
+  merged.set_event_id("m");
+  merged.mutable_outcome()->set_status(v1::OUTCOME_STATUS_SUCCEEDED);
+  merged.mutable_outcome()->mutable_pull_request()->set_number(7);
+  for (int i = 0; i < 500; ++i) {
+    merged.mutable_outcome()->set_action_id("pr-" + std::to_string(i));
+    ex.IndexOutcome(merged);
+  }
+  EXPECT_EQ(ex.Stats().ended_pull_requests, 50u);
 }
 
 TEST_F(ExecutorTest, StartUpReplayHoldsOnlyIndexedOutcomesFromTheWindow) {

@@ -82,6 +82,9 @@ v1::Event Gate::Decide(const v1::Event& proposal) {
     return *stale;
   }
   Verdict v = Evaluate(proposal, now);
+  if (v.verdict == v1::VERDICT_AWAITING_APPROVAL && pending_.size() >= static_cast<size_t>(cfg_.max_pending)) {
+    RefuseForFullQueue(pending_.size(), &v);
+  }
   v1::Event out = BuildDecision(proposal, "decision", proposal.proposal(), v, kGateApprover, now);
   Observe(out);
   return out;
@@ -208,9 +211,56 @@ absl::StatusOr<std::vector<v1::Event>> Gate::Resolve(const std::string& proposal
   return std::vector<v1::Event>{control, decision};
 }
 
+// The approval queue is bounded, and a human's question is never dropped
+// silently: what does not fit is answered EXPIRED with the bound in the
+// reason, which the trail keeps and the notifier sends on.
+void Gate::RefuseForFullQueue(size_t waiting, Verdict* v) const {
+  v->compared["waited_for"] = v->rule;
+  v->compared["pending"] = std::to_string(waiting);
+  v->compared["max_pending"] = std::to_string(cfg_.max_pending);
+  v->reason = "needs a human (" + v->rule + ": " + v->reason + "), but " + std::to_string(waiting) +
+              " proposals already wait for one and gate.state.max_pending=" +
+              std::to_string(cfg_.max_pending) +
+              ": not queued, it will not run; answer the waiting ones (kubemendctl pending list), "
+              "and a new proposal follows if the condition persists";
+  v->verdict = v1::VERDICT_EXPIRED;
+  v->rule = "approval-queue-full";
+}
+
+// A queue over its bound (read back from a log written under a larger
+// bound, or filled by two replicas at once): its newest entries, those the
+// bound would have refused, are expired; none whose deadline already passed
+// (DueTimeouts answers those).
+void Gate::ExpireQueueOverflow(TimePoint now, std::vector<v1::Event>* out) const {
+  const auto cap = static_cast<size_t>(cfg_.max_pending);
+  if (pending_.size() <= cap) {
+    return;
+  }
+  std::vector<const Pending*> newest;
+  for (const auto& [id, p] : pending_) {
+    newest.push_back(&p);
+  }
+  std::sort(newest.begin(), newest.end(),
+            [](const Pending* a, const Pending* b) { return a->queued_at > b->queued_at; });
+  for (size_t i = 0; i < pending_.size() - cap; ++i) {
+    const v1::Event& waiting = newest[i]->decision;
+    if (newest[i]->expires_at <= now) {
+      continue;
+    }
+    Verdict v;
+    v.compared = {waiting.decision().compared().begin(), waiting.decision().compared().end()};
+    v.rule = waiting.decision().rule();
+    v.reason = waiting.decision().reason();
+    RefuseForFullQueue(pending_.size(), &v);
+    out->push_back(BuildDecision(ProposalCause(waiting), "queue-full", waiting.decision().proposal(), v,
+                                 kGateApprover, now));
+  }
+}
+
 std::vector<v1::Event> Gate::DueTimeouts() const {
   std::vector<v1::Event> out;
   TimePoint now = clock_.Now();
+  ExpireQueueOverflow(now, &out);
   for (const auto& [deadline, id] : deadlines_) {
     if (deadline > now) {
       break;
@@ -401,7 +451,17 @@ void Gate::ApplyOutcome(const v1::Event& e) {
   const v1::ActionOutcome& o = e.outcome();
   TimePoint at = FromTimestamp(e.occurred_at());
   in_flight_.erase(o.action_id());
-  finished_actions_[o.action_id()] = at;
+  // Bounded by time (in_flight_timeout) and by gate.state.max_seen_events,
+  // the same dedup purpose: an APPROVED decision applied after its outcome
+  // was forgotten counts as in flight again until in_flight_timeout, which
+  // only makes the blast-radius limits stricter.
+  if (finished_actions_.insert_or_assign(o.action_id(), at).second) {
+    finished_order_.push_back(o.action_id());
+    if (finished_order_.size() > static_cast<size_t>(cfg_.max_seen_events)) {
+      finished_actions_.erase(finished_order_.front());
+      finished_order_.pop_front();
+    }
+  }
   bool failed = o.status() == v1::OUTCOME_STATUS_FAILED || o.status() == v1::OUTCOME_STATUS_NOT_FIXED;
   if (!failed && o.status() != v1::OUTCOME_STATUS_SUCCEEDED) {
     return;  // dry runs, duplicates, skips say nothing about automation health
@@ -563,6 +623,7 @@ std::map<std::string, size_t> Gate::StateSizes() const {
           {"decision_order", decided_order_.size()},
           {"seen_events", seen_.size()},
           {"pending", pending_.size()},
+          {"pending_deadlines", deadlines_.size()},
           {"in_flight", in_flight_.size()},
           {"finished_actions", finished_actions_.size()},
           {"rate_targets", by_target_.size()},

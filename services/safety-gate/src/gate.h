@@ -147,6 +147,7 @@ class Gate {
   Times cluster_;
   std::map<std::string, InFlight> in_flight_;  // by action id
   std::unordered_map<std::string, TimePoint> finished_actions_;
+  std::deque<std::string> finished_order_;  // oldest first; at most cfg_.max_seen_events
 
   // Circuit breaker.
   std::deque<std::pair<TimePoint, bool>> samples_;  // (time, failed)
@@ -168,9 +169,12 @@ class Gate {
   std::map<std::string, v1::Mode> policy_modes_;
   std::map<std::string, TimePoint> over_budget_;  // namespace → since
 
-  std::map<std::string, Pending> pending_;  // by proposal id
+  std::map<std::string, Pending> pending_;  // by proposal id; at most cfg_.max_pending
   std::set<std::pair<TimePoint, std::string>> deadlines_;  // (expires_at, proposal id) of pending_
   void ErasePending(const std::string& proposal_id);
+  // cfg_.max_pending (gate.cc): turns a wait into EXPIRED approval-queue-full.
+  void RefuseForFullQueue(size_t waiting, Verdict* v) const;
+  void ExpireQueueOverflow(TimePoint now, std::vector<v1::Event>* out) const;
   // Proposal id → its last decision, serialized (a parsed v1::Event takes
   // several times its wire size). Bounded by retention_ and by
   // cfg_.max_remembered_decisions; forgotten_until_ is the newest decision

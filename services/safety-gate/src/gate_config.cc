@@ -271,6 +271,10 @@ void GateConfigKeys::Register(ConfigSchema& s) {
         "ids of applied decisions/outcomes/controls remembered for deduplication; an older "
         "redelivery beyond it is counted again (stricter limits, never looser)",
         1, 100000000);
+  s.Add("gate.state.max_pending", &b.max_pending,
+        "proposals waiting for a human at most; beyond it a proposal that needs a human is "
+        "answered EXPIRED (rule approval-queue-full) instead of queued",
+        1, 1000000);
   s.Add("protected.namespaces", &namespaces_, "namespaces kubemend never touches");
   s.Add("protected.kinds", &kinds_, "target kinds kubemend never touches");
   s.Add("protected.labels", &labels_,

@@ -103,6 +103,13 @@ struct GateConfig {
   // replay and follower). Beyond the bound the oldest are forgotten: such an
   // event seen again is counted again, which only makes the limits stricter.
   int64_t max_seen_events = 200000;
+  // Proposals waiting for a human at most. Forgetting one would lose a
+  // human's question, so at the bound a new proposal that needs a human is
+  // answered EXPIRED (rule approval-queue-full, the reason names the bound)
+  // instead of queued; a queue found over the bound after a replay (the
+  // bound lowered, or two replicas admitting at once) has its newest
+  // entries expired the same way by DueTimeouts().
+  int64_t max_pending = 1000;
 };
 
 // The deadline of replay attempt `attempt` (1-based): `first`, doubled per

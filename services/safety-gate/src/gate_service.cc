@@ -145,6 +145,9 @@ absl::Status GateService::ReplayOnce(Millis timeout) {
       return f.status();
     }
     follower_ = std::move(*f);
+    // Of the signals the gate keeps only cost budgets (Gate::Observes); the
+    // others are skipped undecoded when the collector marked their source.
+    follower_->OnlyWithHeader(kSignalSourceHeader, {v1::SignalSource_Name(v1::SIGNAL_SOURCE_COST)});
     follower_ptr_ = follower_.get();
   }
   // Control is replayed from the beginning (a pause or mode change stays in

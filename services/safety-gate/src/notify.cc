@@ -45,7 +45,18 @@ std::optional<Notification> FromDecision(const v1::Event& e) {
   n.event = e;
   n.ns = e.target().namespace_();
   std::string what = What(e, p.action(), p.policy());
-  if (d.verdict() == v1::VERDICT_EXPIRED) {
+  if (d.verdict() == v1::VERDICT_EXPIRED && d.rule() == "approval-queue-full") {
+    // Never queued: the question a human should have been asked, said here.
+    n.kind = Kind::kApprovalExpired;
+    n.severity = p.escalation() ? Severity::kCritical : Severity::kWarning;
+    n.title = "kubemend could not ask for approval of " + ActionTypeName(p.action().type()) + " on " +
+              TargetString(e.target()) + ": the approval queue is full; it will not run";
+    n.fields = {{"What", what}, {"Why", d.rule() + ": " + d.reason()}};
+    if (!p.reason().empty()) {
+      n.fields.emplace_back("Proposed because", p.reason());
+    }
+    n.commands = {"kubemendctl pending list"};
+  } else if (d.verdict() == v1::VERDICT_EXPIRED) {
     n.kind = Kind::kApprovalExpired;
     n.severity = Severity::kWarning;
     n.title = "Nobody approved " + ActionTypeName(p.action().type()) + " on " +

@@ -6,6 +6,7 @@
 
 #include "gate.h"
 #include "kubemend/common/ids.h"
+#include "notify.h"
 
 namespace kubemend::gate {
 namespace {
@@ -67,6 +68,7 @@ TEST(GateBoundsTest, StateMapsStayWithinTheirBoundsUnderAFlood) {
   auto sizes = g.StateSizes();
   EXPECT_LE(sizes["decisions"], 100u);
   EXPECT_LE(sizes["seen_events"], 150u);
+  EXPECT_LE(sizes["finished_actions"], 150u);
   // Limits that are off count nothing.
   EXPECT_EQ(sizes["rate_targets"] + sizes["rate_namespaces"] + sizes["rate_workloads"], 0u);
   // Outcomes arrived: nothing is left in flight.
@@ -136,6 +138,105 @@ TEST(GateBoundsTest, ReplayKeepsOnlyTheEventsTheGateObserves) {
   EXPECT_TRUE(Gate::Observes(budget));
   Gate g(Unlimited(), kWho, clock);
   EXPECT_TRUE(Gate::Observes(g.Decide(Proposal(clock, "api-1"))));
+}
+
+// A proposal that needs a human: the policy asks for one.
+v1::Event NeedsHuman(const FakeClock& clock, const std::string& name) {
+  v1::Event e = Proposal(clock, name);
+  e.mutable_proposal()->set_requires_approval(true);
+  e.mutable_proposal()->set_reason("policy crashloop matched KubePodCrashLooping");
+  return e;
+}
+
+TEST(GateBoundsTest, FullApprovalQueueAnswersNewProposalsExpiredWithTheBound) {
+  FakeClock clock;
+  GateConfig c = Unlimited();
+  c.max_pending = 3;
+  Gate g(c, kWho, clock);
+  std::vector<v1::Event> log;
+  std::vector<v1::Event> refused;
+  for (int i = 0; i < 10; ++i) {
+    v1::Event p = NeedsHuman(clock, "p" + std::to_string(i));
+    v1::Event d = g.Decide(p);
+    log.push_back(d);
+    if (i < 3) {
+      ASSERT_EQ(d.decision().verdict(), v1::VERDICT_AWAITING_APPROVAL) << d.decision().reason();
+    } else {
+      ASSERT_EQ(d.decision().verdict(), v1::VERDICT_EXPIRED) << d.decision().reason();
+      EXPECT_EQ(d.decision().rule(), "approval-queue-full");
+      EXPECT_NE(d.decision().reason().find("gate.state.max_pending=3"), std::string::npos)
+          << d.decision().reason();
+      EXPECT_NE(d.decision().reason().find("requires-approval"), std::string::npos)
+          << "says what it waited for: " << d.decision().reason();
+      EXPECT_EQ(d.decision().compared().at("waited_for"), "requires-approval");
+      // Redelivered, it gets the same answer back, still not queued.
+      EXPECT_EQ(g.Decide(p).event_id(), d.event_id());
+      refused.push_back(d);
+    }
+    ASSERT_LE(g.StateSizes()["pending"], 3u);
+    ASSERT_LE(g.StateSizes()["pending_deadlines"], 3u);
+    clock.Advance(seconds(1));
+  }
+  ASSERT_EQ(g.ListPending().size(), 3u);
+
+  // The notification tells a human what was not asked, and why.
+  auto n = notify::Classify(refused[0]);
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(n->kind, notify::Kind::kApprovalExpired);
+  EXPECT_NE(n->title.find("approval queue is full"), std::string::npos) << n->title;
+  EXPECT_NE(notify::PlainText(*n).find("gate.state.max_pending=3"), std::string::npos)
+      << notify::PlainText(*n);
+
+  // An answer frees a place: the next proposal is queued again.
+  auto answered = g.Resolve(g.ListPending()[0].decision.decision().proposal_id(), false, "alice", "no");
+  ASSERT_TRUE(answered.ok()) << answered.status();
+  for (const auto& e : *answered) {
+    g.Observe(e);
+  }
+  v1::Event next = g.Decide(NeedsHuman(clock, "after-answer"));
+  EXPECT_EQ(next.decision().verdict(), v1::VERDICT_AWAITING_APPROVAL) << next.decision().reason();
+
+  // Replayed by a restarted gate, the same log never queues more than the bound.
+  Gate restarted(c, kWho, clock);
+  for (const auto& e : log) {
+    restarted.Observe(e);
+    ASSERT_LE(restarted.StateSizes()["pending"], 3u);
+  }
+  EXPECT_TRUE(restarted.DueTimeouts().empty());
+}
+
+TEST(GateBoundsTest, QueueOverItsBoundAfterReplayHasItsNewestExpiredWithTheBound) {
+  FakeClock clock;
+  GateConfig big = Unlimited();
+  big.max_pending = 10;
+  Gate before(big, kWho, clock);
+  std::vector<v1::Event> log;
+  for (int i = 0; i < 6; ++i) {
+    log.push_back(before.Decide(NeedsHuman(clock, "p" + std::to_string(i))));
+    clock.Advance(seconds(1));
+  }
+  // Restarted with a lower bound: the queue read back is over it, and the
+  // newest three are expired at the next timeout check, each saying why.
+  GateConfig small = big;
+  small.max_pending = 3;
+  Gate g(small, kWho, clock);
+  for (const auto& e : log) {
+    g.Observe(e);
+  }
+  std::vector<v1::Event> due = g.DueTimeouts();
+  ASSERT_EQ(due.size(), 3u);
+  std::set<std::string> expired;
+  for (const auto& e : due) {
+    EXPECT_EQ(e.decision().verdict(), v1::VERDICT_EXPIRED);
+    EXPECT_EQ(e.decision().rule(), "approval-queue-full");
+    EXPECT_NE(e.decision().reason().find("gate.state.max_pending=3"), std::string::npos);
+    expired.insert(e.decision().proposal_id());
+    g.Observe(e);
+  }
+  EXPECT_EQ(expired, (std::set<std::string>{log[3].decision().proposal_id(), log[4].decision().proposal_id(),
+                                             log[5].decision().proposal_id()}));
+  EXPECT_EQ(g.StateSizes()["pending"], 3u);
+  EXPECT_TRUE(g.DueTimeouts().empty());
 }
 
 }  // namespace

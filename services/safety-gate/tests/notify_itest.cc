@@ -341,6 +341,53 @@ breaker: {min_samples: 3, failure_ratio: 0.5}
   EXPECT_EQ(sink.On("/all").size(), 1u);
 }
 
+// The approval queue's bound, through the real binary: with
+// gate.state.max_pending 1, a second proposal for a human is decided EXPIRED
+// approval-queue-full on the decisions topic, and the route hears why.
+TEST_F(NotifyIntegrationTest, FullApprovalQueueExpiresTheNextProposalAndSaysWhy) {
+  Sink sink;
+  sink.Listen();
+  WriteConfig(R"(
+gate:
+  state:
+    max_pending: 1
+notify:
+  routes:
+    - name: all
+      format: webhook
+      url_env: ALL_URL
+)");
+  Watcher decisions(cfg_, {Topic::kDecisions});
+  GateProcess gate(cfg_, Env(sink), config_);
+  ASSERT_NO_FATAL_FAILURE(gate.Start());
+  v1::Event first = Proposal("shop", v1::ACTION_TYPE_ROLLBACK_IMAGE, true);
+  v1::Event second = Proposal("shop", v1::ACTION_TYPE_ROLLBACK_IMAGE, true);
+  Publish(first, Topic::kProposals);
+  Publish(second, Topic::kProposals);
+  auto d = decisions.WaitFor([&](const v1::Event& e) {
+    return e.has_decision() && e.decision().proposal_id() == second.event_id();
+  });
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->decision().verdict(), v1::VERDICT_EXPIRED);
+  EXPECT_EQ(d->decision().rule(), "approval-queue-full");
+  EXPECT_NE(d->decision().reason().find("gate.state.max_pending=1"), std::string::npos)
+      << d->decision().reason();
+  auto got = sink.WaitFor("/all", 2);
+  ASSERT_EQ(got.size(), 2u) << "the first asks for approval, the second says it could not";
+  const Received* refused = nullptr;
+  for (const auto& r : got) {
+    if (r.body.find("approval-queue-full") != std::string::npos) {
+      refused = &r;
+    }
+  }
+  ASSERT_NE(refused, nullptr) << got[0].body << "\n" << got[1].body;
+  json hook = json::parse(refused->body);
+  EXPECT_EQ(hook["kind"], "approval_expired");
+  EXPECT_NE(hook["title"].get<std::string>().find("approval queue is full"), std::string::npos) << hook["title"];
+  EXPECT_NE(hook["text"].get<std::string>().find("gate.state.max_pending=1"), std::string::npos) << hook["text"];
+  EXPECT_EQ(hook["event"]["decision"]["proposal_id"], second.event_id());
+}
+
 // A webhook that is down is retried with back-off; deciding goes on
 // meanwhile; a restart before it came back loses nothing (the route's
 // offset was not committed) and the same dedup key arrives.

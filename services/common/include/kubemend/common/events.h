@@ -5,7 +5,9 @@
 #include <absl/status/statusor.h>
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "kubemend/common/clock.h"
 #include "kubemend/common/kafka.h"
@@ -36,11 +38,21 @@ std::string TargetKey(const v1::Target& t);
 std::string PartitionKey(Topic topic, const v1::Target& t);
 std::string TargetString(const v1::Target& t);  // ns/Kind/name for humans and logs
 
+// Kafka headers kubemend's producers set (consumers never need them: they
+// let a reader skip what it has no use for without decoding it).
+inline constexpr char kEventTypeHeader[] = "kubemend-event-type";      // EventTypeName
+inline constexpr char kSignalSourceHeader[] = "kubemend-signal-source";  // SignalSource enum name
+
 // Decodes and checks an event: parses, has an id, schema_version 1, the
 // payload matches `type`. The error says what is wrong (for the dead letter).
 absl::StatusOr<v1::Event> DecodeEvent(const std::string& bytes);
 // Also checks that the payload is what `topic` carries.
 absl::StatusOr<v1::Event> DecodeEventFor(const std::string& bytes, Topic topic);
+// The same checks, parsing `bytes` into `*out` (cleared first), which may
+// live on a protobuf Arena: the hot paths decode a whole batch onto one
+// arena and free it at once (no allocation or destructor per field).
+// `topic` nullopt: any event type.
+absl::Status DecodeEventInto(std::string_view bytes, std::optional<Topic> topic, v1::Event* out);
 
 std::string EventTypeName(v1::EventType t);   // "signal", "proposal", ...
 std::string ActionTypeName(v1::ActionType t);  // "RestartPod", ...

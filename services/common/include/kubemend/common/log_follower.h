@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@
 
 namespace RdKafka {
 class KafkaConsumer;
+class Message;
 }
 
 namespace kubemend {
@@ -50,15 +52,29 @@ class LogFollower {
   absl::StatusOr<std::vector<v1::Event>> Replay(const std::map<std::string, TimePoint>& since,
                                                 std::chrono::milliseconds timeout,
                                                 const Keep& keep = nullptr);
-  // Delivers each new event to `apply` until Stop().
+  // Delivers each new event to `apply` until Stop(). The event lives only for
+  // the call (it is decoded onto an arena that is reused): `apply` copies
+  // what it keeps.
   void Follow(const std::function<void(const v1::Event&)>& apply);
+  // Skips, undecoded, every message that carries header `name` with a value
+  // not in `values` (a message without the header is decoded as before).
+  // The safety gate follows signals only for cost budgets: the collector
+  // marks each signal's source (kSignalSourceHeader), and the others are
+  // not decoded at all. Call before Replay/Follow.
+  void OnlyWithHeader(std::string name, std::set<std::string> values) {
+    only_header_ = std::move(name);
+    only_values_ = std::move(values);
+  }
   void Stop() { stop_ = true; }
   uint64_t skipped() const { return skipped_.load(); }
   uint64_t followed() const { return followed_.load(); }
 
  private:
   LogFollower() = default;
+  bool Unwanted(RdKafka::Message& m) const;  // see OnlyWithHeader
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::string only_header_;
+  std::set<std::string> only_values_;
   std::map<std::string, int32_t> partitions_;  // topic → partition count
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> skipped_{0};
