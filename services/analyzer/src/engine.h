@@ -33,6 +33,7 @@
 // interface. Thread-safe (one mutex); normally driven by the consumer thread.
 #include <deque>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -256,8 +257,10 @@ class Engine {
   mutable std::mutex mu_;
   std::shared_ptr<const PolicySet> policies_ = std::make_shared<PolicySet>();
   std::map<std::string, Incident> incidents_;        // by id
-  std::map<std::string, std::string> by_subject_;    // subject key -> incident id
-  std::map<std::string, std::string> by_signal_;     // signal key -> incident id
+  // Lookup only, never walked: hashed (the keys share long prefixes, and a
+  // tree walk of them was the analyzer's largest memcmp in the profiles).
+  std::unordered_map<std::string, std::string> by_subject_;  // subject key -> incident id
+  std::unordered_map<std::string, std::string> by_signal_;   // signal key -> incident id
   std::map<std::string, std::deque<Attempt>> attempts_;  // "subject|Action" -> attempts
   std::map<std::string, Cooldown> last_proposal_;    // "policy|subject" -> when
   std::map<std::string, std::deque<TimePoint>> per_hour_;  // policy -> proposal times
