@@ -19,9 +19,24 @@ namespace {
 // none outlives the reset.
 constexpr int kArenaMessages = 256;
 
-std::string_view Payload(const RdKafka::Message& m) {
-  return {static_cast<const char*>(m.payload()), m.len()};
-}
+// Decodes onto an arena reset every kArenaMessages calls; nullptr when the
+// message is not an event.
+class ArenaDecoder {
+ public:
+  v1::Event* Decode(const RdKafka::Message& m) {
+    if (++on_arena_ == kArenaMessages) {
+      arena_.Reset();
+      on_arena_ = 0;
+    }
+    auto* ev = google::protobuf::Arena::CreateMessage<v1::Event>(&arena_);
+    std::string_view bytes(static_cast<const char*>(m.payload()), m.len());
+    return DecodeEventInto(bytes, std::nullopt, ev).ok() ? ev : nullptr;
+  }
+
+ private:
+  google::protobuf::Arena arena_;
+  int on_arena_ = 0;
+};
 
 constexpr char kHint[] =
     " Hint: check kafka.brokers (KUBEMEND_KAFKA_BROKERS) and that the kubemend topics exist "
@@ -147,8 +162,7 @@ absl::StatusOr<std::vector<v1::Event>> LogFollower::Replay(
   consumer_->assign(parts);
   RdKafka::TopicPartition::destroy(parts);
   std::vector<v1::Event> out;
-  google::protobuf::Arena arena;
-  int on_arena = 0;
+  ArenaDecoder decoder;
   auto until = std::chrono::steady_clock::now() + timeout;
   while (!end.empty()) {
     if (stop_ || std::chrono::steady_clock::now() > until) {
@@ -173,12 +187,8 @@ absl::StatusOr<std::vector<v1::Event>> LogFollower::Replay(
     if (Unwanted(*m)) {
       continue;
     }
-    if (++on_arena == kArenaMessages) {
-      arena.Reset();
-      on_arena = 0;
-    }
-    auto* ev = google::protobuf::Arena::CreateMessage<v1::Event>(&arena);
-    if (!DecodeEventInto(Payload(*m), std::nullopt, ev).ok()) {
+    v1::Event* ev = decoder.Decode(*m);
+    if (ev == nullptr) {
       skipped_++;
       continue;
     }
@@ -199,8 +209,7 @@ absl::StatusOr<std::vector<v1::Event>> LogFollower::Replay(
 
 void LogFollower::Follow(const std::function<void(const v1::Event&)>& apply) {
   auto log = Logger("follower");
-  google::protobuf::Arena arena;
-  int on_arena = 0;
+  ArenaDecoder decoder;
   while (!stop_) {
     std::unique_ptr<RdKafka::Message> m(consumer_->consume(100));
     if (m->err() == RdKafka::ERR__TIMED_OUT || m->err() == RdKafka::ERR__PARTITION_EOF) {
@@ -216,12 +225,8 @@ void LogFollower::Follow(const std::function<void(const v1::Event&)>& apply) {
     if (Unwanted(*m)) {
       continue;
     }
-    if (++on_arena == kArenaMessages) {
-      arena.Reset();
-      on_arena = 0;
-    }
-    auto* ev = google::protobuf::Arena::CreateMessage<v1::Event>(&arena);
-    if (!DecodeEventInto(Payload(*m), std::nullopt, ev).ok()) {
+    v1::Event* ev = decoder.Decode(*m);
+    if (ev == nullptr) {
       skipped_++;
       continue;
     }
