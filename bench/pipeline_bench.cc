@@ -139,7 +139,9 @@ void PrintLoop(const Stack& stack) {
   std::printf("in the loop: broker Apache Kafka (scripts/kafka.sh, KRaft, one node) at %s; "
               "PostgreSQL 15 (fsync=off, synchronous_commit=off); cluster: %s; verification: off "
               "(bench policy verify: false); safety limits: rate limits and blast radius off, "
-              "policy cap 1,000,000/h, cooldown 0; every signal a new incident\n",
+              "policy cap 1,000,000/h, cooldown 0, analyzer.max_attempt_keys 1,000,000 (the default "
+              "20,000 refuses new subjects, fail-closed, once that many were acted on within the loop "
+              "window); every signal a new incident\n",
               stack.brokers().c_str(),
               kubeconfig.empty() ? "none (executor record-only: the action is decided and recorded, "
                                    "not applied)"
@@ -179,6 +181,10 @@ int main(int argc, char** argv) {
                         "KUBEMEND_BLAST_RADIUS_MAX_IN_FLIGHT"}) {
     setenv(k, "0", 0);
   }
+  // Every signal is a new subject: past 20,000 of them within the loop
+  // window the analyzer's attempt counters are full and it refuses new
+  // subjects (at_capacity, fail-closed), which a run of 20,000 met.
+  setenv("KUBEMEND_ANALYZER_MAX_ATTEMPT_KEYS", "1000000", 0);
   setenv("KUBEMEND_ANALYZER_POLICY_PATHS",
          (std::string(std::getenv("KUBEMEND_ROOT") ? std::getenv("KUBEMEND_ROOT") : ".") +
           "/bench/policies/bench.yaml").c_str(), 0);
@@ -349,6 +355,13 @@ int main(int argc, char** argv) {
   } else {
     std::printf("  TIMED OUT: %ld of %zu outcome rows after 300 s: no throughput figure\n", tp_rows - before,
                 tp_load.accepted.size());
+    // A refusal is not a slow pipeline: say when a state cap refused signals.
+    std::ifstream m("/tmp/kubemend-bench-metrics-ANALYZER.txt");
+    for (std::string line; std::getline(m, line);) {
+      if (line.rfind("kubemend_analyzer_state_full_total{", 0) == 0 && line.substr(line.rfind(' ') + 1) != "0") {
+        std::printf("  (the analyzer refused signals at a state cap: %s)\n", line.c_str());
+      }
+    }
     rc = 3;
   }
   // CPU per signal holds still on a machine that others load: it is what a
