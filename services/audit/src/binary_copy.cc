@@ -101,11 +101,7 @@ void AppendBinaryEventTuple(std::string& out, const AuditRow& r) {
   TimestampField(out, r.occurred_us);
   TimestampField(out, r.recorded_us);
   TimestampField(out, r.ingested_us);
-  for (const std::string* s :
-       {&r.producer_service, &r.producer_instance, &r.incident_id, &r.causation_id, &r.trace_id,
-        &r.target_cluster, &r.target_namespace, &r.target_kind, &r.target_name,
-        &r.target_container, &r.signal_name, &r.action_type, &r.verdict, &r.rule,
-        &r.outcome_status, &r.policy_name, &r.kafka_topic}) {
+  for (const std::string* s : TextColumns(r)) {
     Field(out, *s);
   }
   Int32Field(out, r.kafka_partition);

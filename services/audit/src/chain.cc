@@ -46,11 +46,7 @@ std::string CanonicalContent(const AuditRow& r) {
   PutI64(out, r.occurred_us);
   PutI64(out, r.recorded_us);
   PutI64(out, r.ingested_us);
-  for (const std::string* s :
-       {&r.producer_service, &r.producer_instance, &r.incident_id, &r.causation_id, &r.trace_id,
-        &r.target_cluster, &r.target_namespace, &r.target_kind, &r.target_name,
-        &r.target_container, &r.signal_name, &r.action_type, &r.verdict, &r.rule,
-        &r.outcome_status, &r.policy_name, &r.kafka_topic}) {
+  for (const std::string* s : TextColumns(r)) {
     PutBytes(out, *s);
   }
   PutU32(out, static_cast<uint32_t>(r.kafka_partition));

@@ -1,5 +1,6 @@
 #pragma once
 // Turning consumed Kafka messages into audit rows. Pure: no database.
+#include <array>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,16 @@ struct AuditRow {
   std::string prev_hash;
   std::string row_hash;
 };
+
+// The text columns from producer_service to kafka_topic, in the table's
+// column order: the hash chain (chain.cc) and the binary COPY
+// (binary_copy.cc) both walk them in exactly this order.
+inline std::array<const std::string*, 17> TextColumns(const AuditRow& r) {
+  return {&r.producer_service, &r.producer_instance, &r.incident_id, &r.causation_id, &r.trace_id,
+          &r.target_cluster,   &r.target_namespace,  &r.target_kind, &r.target_name,
+          &r.target_container, &r.signal_name,       &r.action_type, &r.verdict,    &r.rule,
+          &r.outcome_status,   &r.policy_name,       &r.kafka_topic};
+}
 
 struct DeadLetterRow {
   std::string source_topic;
